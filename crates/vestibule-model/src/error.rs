@@ -1,0 +1,429 @@
+//! The one error type. Each variant knows its Clerk code, HTTP status and `meta`, so every layer
+//! reports failures the way clerk-js expects: 422 for form errors, 400 malformed, 404 unknown ids,
+//! 403 locked or banned, 429 limits, 401 only for authentication (clerk-js signs out on 401).
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    // --- malformed requests (400)
+    #[error("malformed request: {reason}")]
+    MalformedRequest { reason: String },
+    #[error("unsupported content type")]
+    UnsupportedContentType,
+    #[error("request body larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("method not allowed")]
+    MethodNotAllowed,
+
+    // --- form errors (422)
+    #[error("missing parameter {param}")]
+    ParamMissing { param: String },
+    #[error("parameter {param} {reason}")]
+    ParamFormatInvalid { param: String, reason: String },
+    #[error("unknown parameter {param}")]
+    ParamUnknown { param: String },
+    #[error("invalid value for {param}: {reason}")]
+    ParamValueInvalid { param: String, reason: String },
+    #[error("identifier not found")]
+    IdentifierNotFound,
+    #[error("identifier already taken: {param}")]
+    IdentifierExists { param: String },
+    #[error("password incorrect")]
+    PasswordIncorrect,
+    #[error("password shorter than {min}")]
+    PasswordTooShort { min: usize },
+    #[error("password longer than {max}")]
+    PasswordTooLong { max: usize },
+    #[error("password found in a breach list")]
+    PasswordPwned,
+    #[error("password lacks {0:?}")]
+    PasswordRuleNotMet(PasswordRule),
+    #[error("password digest invalid: {reason}")]
+    PasswordDigestInvalid { reason: String },
+    #[error("strategy not valid for this user")]
+    StrategyForUserInvalid,
+
+    // --- state
+    #[error("{what} not found")]
+    ResourceNotFound { what: String, id: Option<String> },
+    #[error("not allowed: {reason}")]
+    ResourceForbidden { reason: String },
+    #[error("sign-in cannot do that now: {reason}")]
+    ClientStateInvalid { reason: String },
+    #[error("single-session mode: already signed in")]
+    SessionExists,
+    #[error("identifier already signed in")]
+    IdentifierAlreadySignedIn { session_id: String },
+
+    // --- authentication and account state
+    #[error("authentication invalid: {reason}")]
+    AuthenticationInvalid { reason: String },
+    #[error("secret key invalid")]
+    ClerkKeyInvalid,
+    #[error("dev browser unauthenticated")]
+    DevBrowserUnauthenticated,
+    #[error("signed out")]
+    SignedOut,
+    #[error("origin not allowed")]
+    OriginInvalid,
+    #[error("no client in request")]
+    ClientNotFound,
+    #[error("user locked")]
+    UserLocked { expires_in_seconds: Option<i64> },
+    #[error("user banned")]
+    UserBanned,
+
+    // --- limits and failures
+    #[error("too many requests")]
+    TooManyRequests { retry_after_seconds: u64 },
+    #[error("internal error")]
+    Internal { detail: String },
+    #[error("service unavailable")]
+    Unavailable { detail: String },
+}
+
+/// A password rule the policy can require, each with Clerk's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordRule {
+    Uppercase,
+    Lowercase,
+    Number,
+    SpecialChar,
+}
+
+impl PasswordRule {
+    pub fn code(self) -> &'static str {
+        match self {
+            PasswordRule::Uppercase => "form_password_no_uppercase",
+            PasswordRule::Lowercase => "form_password_no_lowercase",
+            PasswordRule::Number => "form_password_no_number",
+            PasswordRule::SpecialChar => "form_password_no_special_char",
+        }
+    }
+    pub fn message(self) -> &'static str {
+        match self {
+            PasswordRule::Uppercase => "Passwords must contain at least one uppercase character.",
+            PasswordRule::Lowercase => "Passwords must contain at least one lowercase character.",
+            PasswordRule::Number => "Passwords must contain at least one number.",
+            PasswordRule::SpecialChar => "Passwords must contain at least one special character.",
+        }
+    }
+}
+
+/// The `meta` object of Clerk's error envelope. Only set fields are serialised.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ErrorMeta {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub param_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lockout_expires_in_seconds: Option<i64>,
+}
+
+impl Error {
+    pub fn malformed(reason: impl Into<String>) -> Self {
+        Error::MalformedRequest {
+            reason: reason.into(),
+        }
+    }
+    pub fn param_missing(param: impl Into<String>) -> Self {
+        Error::ParamMissing {
+            param: param.into(),
+        }
+    }
+    pub fn param_format_invalid(param: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::ParamFormatInvalid {
+            param: param.into(),
+            reason: reason.into(),
+        }
+    }
+    pub fn param_unknown(param: impl Into<String>) -> Self {
+        Error::ParamUnknown {
+            param: param.into(),
+        }
+    }
+    pub fn param_value_invalid(param: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::ParamValueInvalid {
+            param: param.into(),
+            reason: reason.into(),
+        }
+    }
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Error::ResourceNotFound {
+            what: what.into(),
+            id: None,
+        }
+    }
+    pub fn not_found_id(what: impl Into<String>, id: impl Into<String>) -> Self {
+        Error::ResourceNotFound {
+            what: what.into(),
+            id: Some(id.into()),
+        }
+    }
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Error::Internal {
+            detail: detail.into(),
+        }
+    }
+    pub fn client_state(reason: impl Into<String>) -> Self {
+        Error::ClientStateInvalid {
+            reason: reason.into(),
+        }
+    }
+
+    /// Clerk's stable, greppable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::MalformedRequest { .. } => "malformed_request_parameters",
+            Error::UnsupportedContentType => "unsupported_content_type",
+            Error::BodyTooLarge { .. } => "request_body_too_large",
+            Error::MethodNotAllowed => "method_not_allowed",
+            Error::ParamMissing { .. } => "form_param_missing",
+            Error::ParamFormatInvalid { .. } => "form_param_format_invalid",
+            Error::ParamUnknown { .. } => "form_param_unknown",
+            Error::ParamValueInvalid { .. } => "form_param_value_invalid",
+            Error::IdentifierNotFound => "form_identifier_not_found",
+            Error::IdentifierExists { .. } => "form_identifier_exists",
+            Error::PasswordIncorrect => "form_password_incorrect",
+            Error::PasswordTooShort { .. } => "form_password_length_too_short",
+            Error::PasswordTooLong { .. } => "form_password_length_too_long",
+            Error::PasswordPwned => "form_password_pwned",
+            Error::PasswordRuleNotMet(rule) => rule.code(),
+            Error::PasswordDigestInvalid { .. } => "form_password_digest_invalid_code",
+            Error::StrategyForUserInvalid => "strategy_for_user_invalid",
+            Error::ResourceNotFound { .. } => "resource_not_found",
+            Error::ResourceForbidden { .. } => "resource_forbidden",
+            Error::ClientStateInvalid { .. } => "client_state_invalid",
+            Error::SessionExists => "session_exists",
+            Error::IdentifierAlreadySignedIn { .. } => "identifier_already_signed_in",
+            Error::AuthenticationInvalid { .. } => "authentication_invalid",
+            Error::ClerkKeyInvalid => "clerk_key_invalid",
+            Error::DevBrowserUnauthenticated => "dev_browser_unauthenticated",
+            Error::SignedOut => "signed_out",
+            Error::OriginInvalid => "origin_invalid",
+            Error::ClientNotFound => "client_not_found",
+            Error::UserLocked { .. } => "user_locked",
+            Error::UserBanned => "user_banned",
+            Error::TooManyRequests { .. } => "too_many_requests",
+            Error::Internal { .. } => "internal_clerk_error",
+            Error::Unavailable { .. } => "service_unavailable",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::MalformedRequest { .. }
+            | Error::ClientStateInvalid { .. }
+            | Error::ClientNotFound
+            | Error::StrategyForUserInvalid
+            | Error::SessionExists
+            | Error::IdentifierAlreadySignedIn { .. } => 400,
+            Error::BodyTooLarge { .. } => 413,
+            Error::UnsupportedContentType => 415,
+            Error::MethodNotAllowed => 405,
+            Error::ParamMissing { .. }
+            | Error::ParamFormatInvalid { .. }
+            | Error::ParamUnknown { .. }
+            | Error::ParamValueInvalid { .. }
+            | Error::IdentifierNotFound
+            | Error::IdentifierExists { .. }
+            | Error::PasswordIncorrect
+            | Error::PasswordTooShort { .. }
+            | Error::PasswordTooLong { .. }
+            | Error::PasswordPwned
+            | Error::PasswordRuleNotMet(_)
+            | Error::PasswordDigestInvalid { .. } => 422,
+            Error::ResourceNotFound { .. } => 404,
+            Error::ResourceForbidden { .. } | Error::UserLocked { .. } | Error::UserBanned | Error::OriginInvalid => 403,
+            Error::AuthenticationInvalid { .. }
+            | Error::ClerkKeyInvalid
+            | Error::DevBrowserUnauthenticated
+            | Error::SignedOut => 401,
+            Error::TooManyRequests { .. } => 429,
+            Error::Internal { .. } => 500,
+            Error::Unavailable { .. } => 503,
+        }
+    }
+
+    /// Short message, shown by Clerk's UI components.
+    pub fn message(&self) -> String {
+        match self {
+            Error::MalformedRequest { .. } => "Malformed request parameters".into(),
+            Error::UnsupportedContentType => "Content-Type is unsupported".into(),
+            Error::BodyTooLarge { .. } => "Request body too large".into(),
+            Error::MethodNotAllowed => "Method not allowed".into(),
+            Error::ParamMissing { .. } => "is missing".into(),
+            Error::ParamFormatInvalid { .. } | Error::ParamValueInvalid { .. } => "is invalid".into(),
+            Error::ParamUnknown { .. } => "is unknown".into(),
+            Error::IdentifierNotFound => "Couldn't find your account.".into(),
+            Error::IdentifierExists { param } => format!("That {} is taken. Please try another.", human(param).to_lowercase()),
+            Error::PasswordIncorrect => "Password is incorrect. Try again, or use another method.".into(),
+            Error::PasswordTooShort { min } => format!("Passwords must be {min} characters or more."),
+            Error::PasswordTooLong { max } => format!("Passwords must be less than {max} characters."),
+            Error::PasswordPwned => "Password has been found in an online data breach. For account safety, please use a different password.".into(),
+            Error::PasswordRuleNotMet(rule) => rule.message().into(),
+            Error::PasswordDigestInvalid { .. } => "Invalid password digest".into(),
+            Error::StrategyForUserInvalid => "Invalid verification strategy".into(),
+            Error::ResourceNotFound { .. } => "not found".into(),
+            Error::ResourceForbidden { .. } => "forbidden".into(),
+            Error::ClientStateInvalid { .. } => "Invalid action".into(),
+            Error::SessionExists => "Session already exists".into(),
+            Error::IdentifierAlreadySignedIn { .. } => "You're already signed in".into(),
+            Error::AuthenticationInvalid { .. } => "Invalid authentication".into(),
+            Error::ClerkKeyInvalid => "The provided Clerk Secret Key is invalid".into(),
+            Error::DevBrowserUnauthenticated => "Browser unauthenticated".into(),
+            Error::SignedOut => "Signed out".into(),
+            Error::OriginInvalid => "Invalid origin".into(),
+            Error::ClientNotFound => "No client found".into(),
+            Error::UserLocked { .. } => "Account locked".into(),
+            Error::UserBanned => "Account banned".into(),
+            Error::TooManyRequests { .. } => "Too many requests".into(),
+            Error::Internal { .. } => "Oops, an unexpected error occurred".into(),
+            Error::Unavailable { .. } => "Service unavailable".into(),
+        }
+    }
+
+    /// Longer message; clerk-js raises it as the error's text.
+    pub fn long_message(&self) -> String {
+        match self {
+            Error::MalformedRequest { reason } => format!("The request parameters are malformed and could not be parsed: {reason}."),
+            Error::UnsupportedContentType => {
+                "Content-Type is unsupported. You should use application/x-www-form-urlencoded or application/json instead.".into()
+            }
+            Error::BodyTooLarge { limit } => format!("The request body exceeds the maximum allowed size of {limit} bytes."),
+            Error::MethodNotAllowed => "This endpoint does not support that HTTP method.".into(),
+            Error::ParamMissing { param } => format!("{param} must be included."),
+            Error::ParamFormatInvalid { param, reason } => format!("{param} {reason}."),
+            Error::ParamUnknown { param } => format!("{param} is not a valid parameter for this request."),
+            Error::ParamValueInvalid { param, reason } => format!("{param} {reason}."),
+            Error::IdentifierExists { .. } => "That identifier is taken. Please try another.".into(),
+
+            Error::PasswordDigestInvalid { reason } => format!("The password digest is invalid: {reason}."),
+            Error::StrategyForUserInvalid => "The verification strategy is not valid for this account".into(),
+            Error::ResourceNotFound { what, id: Some(id) } => format!("No {what} was found with id {id}"),
+            Error::ResourceNotFound { what, id: None } => format!("No {what} was found."),
+            Error::ResourceForbidden { reason } => reason.clone(),
+            Error::ClientStateInvalid { reason } => format!("We were unable to complete this action for this Client: {reason}."),
+            Error::SessionExists => "You're currently in single session mode. You can only be signed into one account at a time.".into(),
+            Error::IdentifierAlreadySignedIn { .. } => "You're already signed in with this account.".into(),
+            Error::AuthenticationInvalid { reason } => format!("Invalid authentication: {reason}."),
+            Error::ClerkKeyInvalid => "The provided Clerk Secret Key is invalid. Make sure that your Clerk Secret Key is correct.".into(),
+            Error::DevBrowserUnauthenticated => "The dev browser token is missing or invalid.".into(),
+            Error::SignedOut => "You are signed out".into(),
+            Error::OriginInvalid => "This origin is not allowed to use this instance's Frontend API.".into(),
+            Error::ClientNotFound => "This request is expecting a client and did not find one".into(),
+            Error::UserLocked {
+                expires_in_seconds: Some(s),
+            } => format!(
+                "Your account is locked. You will be able to try again in {}. For more information, please contact support.",
+                human_duration(*s)
+            ),
+            Error::UserLocked { expires_in_seconds: None } => "Your account is locked. Please contact support for more information.".into(),
+            Error::UserBanned => "You have been banned. If you think this was by mistake, please contact support.".into(),
+            Error::TooManyRequests { retry_after_seconds } => format!("Too many requests. Please try again in {retry_after_seconds} seconds."),
+            Error::Internal { .. } => {
+                "There was an internal error on our servers. Please try again.".into()
+            }
+            Error::Unavailable { .. } => "The service is temporarily unavailable. Please try again.".into(),
+            _ => self.message(),
+        }
+    }
+
+    pub fn meta(&self) -> ErrorMeta {
+        let mut meta = ErrorMeta::default();
+        match self {
+            Error::ParamMissing { param }
+            | Error::ParamFormatInvalid { param, .. }
+            | Error::ParamUnknown { param }
+            | Error::ParamValueInvalid { param, .. }
+            | Error::IdentifierExists { param } => meta.param_name = Some(param.clone()),
+            Error::IdentifierNotFound => meta.param_name = Some("identifier".into()),
+            Error::PasswordIncorrect
+            | Error::PasswordTooShort { .. }
+            | Error::PasswordTooLong { .. }
+            | Error::PasswordPwned
+            | Error::PasswordRuleNotMet(_) => meta.param_name = Some("password".into()),
+            Error::StrategyForUserInvalid => meta.param_name = Some("strategy".into()),
+            Error::PasswordDigestInvalid { .. } => meta.param_name = Some("password_digest".into()),
+            Error::IdentifierAlreadySignedIn { session_id } => meta.session_id = Some(session_id.clone()),
+            Error::UserLocked { expires_in_seconds } => meta.lockout_expires_in_seconds = *expires_in_seconds,
+            _ => {}
+        }
+        meta
+    }
+
+    /// Seconds for a `Retry-After` header, where one applies.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        match self {
+            Error::TooManyRequests { retry_after_seconds } => Some(*retry_after_seconds),
+            _ => None,
+        }
+    }
+}
+
+fn human(param: &str) -> String {
+    let spaced = param.replace('_', " ");
+    let mut chars = spaced.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().collect::<String>() + chars.as_str(),
+        None => String::new(),
+    }
+}
+
+fn human_duration(seconds: i64) -> String {
+    if seconds >= 3600 {
+        let h = (seconds + 3599) / 3600;
+        format!("{h} hour{}", if h == 1 { "" } else { "s" })
+    } else if seconds >= 60 {
+        let m = (seconds + 59) / 60;
+        format!("{m} minute{}", if m == 1 { "" } else { "s" })
+    } else {
+        format!("{seconds} second{}", if seconds == 1 { "" } else { "s" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_errors_are_422_with_param_name() {
+        let e = Error::PasswordIncorrect;
+        assert_eq!((e.status(), e.code()), (422, "form_password_incorrect"));
+        assert_eq!(e.meta().param_name.as_deref(), Some("password"));
+        let e = Error::param_missing("identifier");
+        assert_eq!((e.status(), e.code()), (422, "form_param_missing"));
+        assert_eq!(e.long_message(), "identifier must be included.");
+    }
+
+    #[test]
+    fn wrong_password_is_never_401() {
+        for e in [Error::PasswordIncorrect, Error::IdentifierNotFound, Error::StrategyForUserInvalid] {
+            assert_ne!(e.status(), 401);
+        }
+    }
+
+    #[test]
+    fn lock_carries_remaining_seconds() {
+        let e = Error::UserLocked {
+            expires_in_seconds: Some(1800),
+        };
+        assert_eq!(e.status(), 403);
+        assert_eq!(e.meta().lockout_expires_in_seconds, Some(1800));
+        assert!(e.long_message().contains("30 minutes"));
+    }
+
+    #[test]
+    fn retry_after_only_on_limits() {
+        assert_eq!(
+            Error::TooManyRequests {
+                retry_after_seconds: 7
+            }
+            .retry_after_seconds(),
+            Some(7)
+        );
+        assert_eq!(Error::PasswordIncorrect.retry_after_seconds(), None);
+    }
+}

@@ -1,0 +1,26 @@
+//! Vestibule's domain: the types and rules of signing in, free of IO.
+//!
+//! Everything here is synchronous and deterministic given a [`Clock`] and an [`Rng`]:
+//! handlers gather facts (the user, the verification outcome), the domain decides, the store records.
+
+pub mod client;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod identifier;
+pub mod rng;
+pub mod session;
+pub mod settings;
+pub mod sign_in;
+pub mod user;
+
+pub use client::Client;
+pub use clock::{Clock, SystemClock, TestClock, Timestamp};
+pub use error::{Error, ErrorMeta, PasswordRule};
+pub use ids::*;
+pub use identifier::{Identifier, IdentifierKind};
+pub use rng::{OsRng, Rng};
+pub use session::{Session, SessionStatus};
+pub use settings::{InstanceMode, Settings};
+pub use sign_in::{SignIn, SignInStatus, Strategy, Verification, VerificationStatus};
+pub use user::User;

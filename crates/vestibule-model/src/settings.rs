@@ -1,0 +1,271 @@
+//! Instance settings: what the operator enabled. The environment endpoint shows them to clients,
+//! and the domain obeys them, so clerk-js and the server always agree.
+
+use crate::error::{Error, PasswordRule};
+use crate::identifier::IdentifierKind;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceMode {
+    Development,
+    Production,
+}
+
+impl InstanceMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceMode::Development => "development",
+            InstanceMode::Production => "production",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub mode: InstanceMode,
+    pub application_name: String,
+    pub identifiers: IdentifierSettings,
+    pub password: PasswordSettings,
+    pub sessions: SessionSettings,
+    pub sign_in: SignInSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            mode: InstanceMode::Development,
+            application_name: "Vestibule".into(),
+            identifiers: IdentifierSettings::default(),
+            password: PasswordSettings::default(),
+            sessions: SessionSettings::default(),
+            sign_in: SignInSettings::default(),
+        }
+    }
+}
+
+/// Which identifiers a person may type to sign in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentifierSettings {
+    pub email_address: bool,
+    pub phone_number: bool,
+    pub username: bool,
+}
+
+impl Default for IdentifierSettings {
+    fn default() -> Self {
+        IdentifierSettings {
+            email_address: true,
+            phone_number: true,
+            username: true,
+        }
+    }
+}
+
+impl IdentifierSettings {
+    pub fn allows(&self, kind: IdentifierKind) -> bool {
+        match kind {
+            IdentifierKind::EmailAddress => self.email_address,
+            IdentifierKind::PhoneNumber => self.phone_number,
+            IdentifierKind::Username => self.username,
+            IdentifierKind::Web3Wallet => false,
+        }
+    }
+
+    /// In the order Clerk lists them in `supported_identifiers`.
+    pub fn enabled(&self) -> Vec<IdentifierKind> {
+        [
+            IdentifierKind::EmailAddress,
+            IdentifierKind::PhoneNumber,
+            IdentifierKind::Username,
+        ]
+        .into_iter()
+        .filter(|k| self.allows(*k))
+        .collect()
+    }
+}
+
+/// The password policy. Mirrors Clerk's `password_settings` so clerk-js's `validatePassword()`
+/// judges a password exactly as the server will.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordSettings {
+    pub enabled: bool,
+    /// Fewest characters allowed (clerk-js never shows less than 8).
+    pub min_length: usize,
+    /// Passwords must be shorter than this, as in Clerk ("must be less than 72 characters");
+    /// longer ones are refused, never truncated.
+    pub max_length: usize,
+    pub require_lowercase: bool,
+    pub require_uppercase: bool,
+    pub require_numbers: bool,
+    pub require_special_char: bool,
+    pub allowed_special_characters: String,
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        PasswordSettings {
+            enabled: true,
+            min_length: 8,
+            max_length: 72,
+            require_lowercase: false,
+            require_uppercase: false,
+            require_numbers: false,
+            require_special_char: false,
+            allowed_special_characters: "!\"#$%&'()*+,-./:;<=>?@[]^_`{|}~".into(),
+        }
+    }
+}
+
+impl PasswordSettings {
+    /// Checks a new password against the policy. Length counts Unicode scalar values (NIST 800-63B).
+    pub fn check(&self, password: &str) -> Result<(), Error> {
+        let len = password.chars().count();
+        if len < self.min_length {
+            return Err(Error::PasswordTooShort {
+                min: self.min_length,
+            });
+        }
+        if len >= self.max_length {
+            return Err(Error::PasswordTooLong {
+                max: self.max_length,
+            });
+        }
+        let rules = [
+            (self.require_lowercase, PasswordRule::Lowercase, password.chars().any(|c| c.is_lowercase())),
+            (self.require_uppercase, PasswordRule::Uppercase, password.chars().any(|c| c.is_uppercase())),
+            (self.require_numbers, PasswordRule::Number, password.chars().any(|c| c.is_ascii_digit())),
+            (
+                self.require_special_char,
+                PasswordRule::SpecialChar,
+                password.chars().any(|c| self.allowed_special_characters.contains(c)),
+            ),
+        ];
+        match rules.into_iter().find(|(required, _, met)| *required && !*met) {
+            Some((_, rule, _)) => Err(Error::PasswordRuleNotMet(rule)),
+            None => Ok(()),
+        }
+    }
+
+    /// Settings an operator could give that make no sense.
+    pub fn validate(&self) -> Result<(), String> {
+        // clerk-js clamps these to [8, 72] in validatePassword(); outside that range the browser
+        // and the server would judge the same password differently.
+        if self.min_length < 8 {
+            return Err("password.min_length must be at least 8".into());
+        }
+        if self.max_length > 72 {
+            return Err("password.max_length must be at most 72".into());
+        }
+        if self.max_length <= self.min_length {
+            return Err("password.max_length must be above password.min_length".into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionSettings {
+    /// One signed-in account per client, as Clerk's default.
+    pub single_session_mode: bool,
+    /// Maximum lifetime; Clerk's default is 7 days.
+    pub lifetime_seconds: i64,
+    /// Ends a session nobody used for this long; off by default, as in Clerk.
+    pub inactivity_timeout_seconds: Option<i64>,
+    /// Session JWT lifetime; clerk-js refreshes about 10 s before expiry.
+    pub token_lifetime_seconds: i64,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings {
+            single_session_mode: true,
+            lifetime_seconds: 7 * 24 * 3600,
+            inactivity_timeout_seconds: None,
+            token_lifetime_seconds: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignInSettings {
+    /// A sign-in attempt not finished within this time is abandoned.
+    pub abandon_after_seconds: i64,
+}
+
+impl Default for SignInSettings {
+    fn default() -> Self {
+        SignInSettings {
+            abandon_after_seconds: 24 * 3600,
+        }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), String> {
+        self.password.validate()?;
+        if self.identifiers.enabled().is_empty() {
+            return Err("at least one identifier must be enabled".into());
+        }
+        if !(10..=3600).contains(&self.sessions.token_lifetime_seconds) {
+            return Err("sessions.token_lifetime_seconds must be between 10 and 3600".into());
+        }
+        if self.sessions.lifetime_seconds < 60 {
+            return Err("sessions.lifetime_seconds must be at least 60".into());
+        }
+        if matches!(self.sessions.inactivity_timeout_seconds, Some(s) if s < 60) {
+            return Err("sessions.inactivity_timeout_seconds must be at least 60".into());
+        }
+        if self.sign_in.abandon_after_seconds < 60 {
+            return Err("sign_in.abandon_after_seconds must be at least 60".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_limits_count_characters_and_never_truncate() {
+        let p = PasswordSettings::default();
+        assert_eq!(p.check("1234567"), Err(Error::PasswordTooShort { min: 8 }));
+        assert!(p.check("12345678").is_ok());
+        assert!(p.check("ééééééé€").is_ok(), "8 characters, more bytes");
+        assert!(p.check(&"a".repeat(71)).is_ok());
+        assert_eq!(p.check(&"a".repeat(72)), Err(Error::PasswordTooLong { max: 72 }));
+    }
+
+    #[test]
+    fn character_classes_when_required() {
+        let p = PasswordSettings {
+            require_uppercase: true,
+            require_numbers: true,
+            require_special_char: true,
+            ..PasswordSettings::default()
+        };
+        let err = p.check("lowercaseonly").expect_err("weak");
+        assert_eq!(err.code(), "form_password_no_uppercase");
+        assert_eq!(p.check("Lowercase!").expect_err("no digit").code(), "form_password_no_number");
+        assert_eq!(p.check("Lowercase1").expect_err("no special").code(), "form_password_no_special_char");
+        assert!(p.check("Upper1!case").is_ok());
+    }
+
+    #[test]
+    fn defaults_validate() {
+        assert_eq!(Settings::default().validate(), Ok(()));
+        let mut s = Settings::default();
+        s.identifiers = IdentifierSettings {
+            email_address: false,
+            phone_number: false,
+            username: false,
+        };
+        assert!(s.validate().is_err());
+    }
+}

@@ -1,0 +1,570 @@
+//! The sign-in state machine.
+//!
+//! ```text
+//!  needs_identifier ──identify──▶ needs_first_factor ──first factor──▶ ready for a session ──▶ complete
+//!                                        │                    │
+//!                                        │                    └─ user has MFA ──▶ needs_second_factor
+//!                                        └─ wrong factor: error, state unchanged
+//! ```
+//! The handlers fetch facts (the user the identifier names, whether a password matched) and ask
+//! these methods what happens next; the methods never do IO, and a refused step changes nothing.
+
+use crate::clock::Timestamp;
+use crate::error::Error;
+use crate::identifier::Identifier;
+use crate::ids::{ClientId, SessionId, SignInId, UserId};
+use crate::settings::Settings;
+use crate::user::{LockState, User};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInStatus {
+    NeedsIdentifier,
+    NeedsFirstFactor,
+    NeedsSecondFactor,
+    NeedsClientTrust,
+    NeedsNewPassword,
+    Complete,
+}
+
+impl SignInStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignInStatus::NeedsIdentifier => "needs_identifier",
+            SignInStatus::NeedsFirstFactor => "needs_first_factor",
+            SignInStatus::NeedsSecondFactor => "needs_second_factor",
+            SignInStatus::NeedsClientTrust => "needs_client_trust",
+            SignInStatus::NeedsNewPassword => "needs_new_password",
+            SignInStatus::Complete => "complete",
+        }
+    }
+}
+
+/// How a factor is proven. Wire names are Clerk's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Strategy {
+    Password,
+    EmailCode,
+    EmailLink,
+    PhoneCode,
+    Passkey,
+    Totp,
+    BackupCode,
+    ResetPasswordEmailCode,
+    ResetPasswordPhoneCode,
+    Web3MetamaskSignature,
+    Web3CoinbaseWalletSignature,
+    Web3OkxWalletSignature,
+    Web3BaseSignature,
+    Web3SolanaSignature,
+    /// `oauth_<provider>`, e.g. `oauth_google`.
+    OAuth(String),
+    EnterpriseSso,
+    Saml,
+    Ticket,
+    GoogleOneTap,
+}
+
+impl Strategy {
+    pub fn as_str(&self) -> std::borrow::Cow<'static, str> {
+        use std::borrow::Cow::Borrowed;
+        match self {
+            Strategy::Password => Borrowed("password"),
+            Strategy::EmailCode => Borrowed("email_code"),
+            Strategy::EmailLink => Borrowed("email_link"),
+            Strategy::PhoneCode => Borrowed("phone_code"),
+            Strategy::Passkey => Borrowed("passkey"),
+            Strategy::Totp => Borrowed("totp"),
+            Strategy::BackupCode => Borrowed("backup_code"),
+            Strategy::ResetPasswordEmailCode => Borrowed("reset_password_email_code"),
+            Strategy::ResetPasswordPhoneCode => Borrowed("reset_password_phone_code"),
+            Strategy::Web3MetamaskSignature => Borrowed("web3_metamask_signature"),
+            Strategy::Web3CoinbaseWalletSignature => Borrowed("web3_coinbase_wallet_signature"),
+            Strategy::Web3OkxWalletSignature => Borrowed("web3_okx_wallet_signature"),
+            Strategy::Web3BaseSignature => Borrowed("web3_base_signature"),
+            Strategy::Web3SolanaSignature => Borrowed("web3_solana_signature"),
+            Strategy::OAuth(p) => std::borrow::Cow::Owned(format!("oauth_{p}")),
+            Strategy::EnterpriseSso => Borrowed("enterprise_sso"),
+            Strategy::Saml => Borrowed("saml"),
+            Strategy::Ticket => Borrowed("ticket"),
+            Strategy::GoogleOneTap => Borrowed("google_one_tap"),
+        }
+    }
+
+    /// Parses a wire name; `None` for names Clerk does not define.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "password" => Strategy::Password,
+            "email_code" => Strategy::EmailCode,
+            "email_link" => Strategy::EmailLink,
+            "phone_code" => Strategy::PhoneCode,
+            "passkey" => Strategy::Passkey,
+            "totp" => Strategy::Totp,
+            "backup_code" => Strategy::BackupCode,
+            "reset_password_email_code" => Strategy::ResetPasswordEmailCode,
+            "reset_password_phone_code" => Strategy::ResetPasswordPhoneCode,
+            "web3_metamask_signature" => Strategy::Web3MetamaskSignature,
+            "web3_coinbase_wallet_signature" => Strategy::Web3CoinbaseWalletSignature,
+            "web3_okx_wallet_signature" => Strategy::Web3OkxWalletSignature,
+            "web3_base_signature" => Strategy::Web3BaseSignature,
+            "web3_solana_signature" => Strategy::Web3SolanaSignature,
+            "enterprise_sso" => Strategy::EnterpriseSso,
+            "saml" => Strategy::Saml,
+            "ticket" => Strategy::Ticket,
+            "google_one_tap" => Strategy::GoogleOneTap,
+            other => {
+                let provider = other.strip_prefix("oauth_")?;
+                let ok = !provider.is_empty()
+                    && provider.len() <= 64
+                    && provider
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                if !ok {
+                    return None;
+                }
+                Strategy::OAuth(provider.to_owned())
+            }
+        })
+    }
+}
+
+impl Serialize for Strategy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Strategy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Strategy::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown strategy {s}")))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationStatus {
+    Unverified,
+    Verified,
+    Transferable,
+    Failed,
+    Expired,
+}
+
+impl VerificationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerificationStatus::Unverified => "unverified",
+            VerificationStatus::Verified => "verified",
+            VerificationStatus::Transferable => "transferable",
+            VerificationStatus::Failed => "failed",
+            VerificationStatus::Expired => "expired",
+        }
+    }
+}
+
+/// The state of proving one factor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    pub status: VerificationStatus,
+    pub strategy: Strategy,
+    pub attempts: Option<u32>,
+    pub expire_at: Option<Timestamp>,
+}
+
+impl Verification {
+    pub fn verified(strategy: Strategy) -> Self {
+        Verification {
+            status: VerificationStatus::Verified,
+            strategy,
+            attempts: None,
+            expire_at: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignIn {
+    pub id: SignInId,
+    pub client_id: ClientId,
+    pub status: SignInStatus,
+    pub identifier: Option<Identifier>,
+    pub user_id: Option<UserId>,
+    pub first_factor_verification: Option<Verification>,
+    pub second_factor_verification: Option<Verification>,
+    pub first_factor_verified_at: Option<Timestamp>,
+    pub second_factor_verified_at: Option<Timestamp>,
+    pub created_session_id: Option<SessionId>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub abandon_at: Timestamp,
+}
+
+/// What a successful step leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Another step is needed (the status says which).
+    NeedsMore,
+    /// All factors are in: create a session and call [`SignIn::complete`].
+    ReadyForSession,
+}
+
+/// A client's signed-in sessions, as far as starting another sign-in is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedInSession {
+    pub session_id: SessionId,
+    pub user_id: UserId,
+}
+
+impl SignIn {
+    pub fn new(id: SignInId, client_id: ClientId, now: Timestamp, settings: &Settings) -> SignIn {
+        SignIn {
+            id,
+            client_id,
+            status: SignInStatus::NeedsIdentifier,
+            identifier: None,
+            user_id: None,
+            first_factor_verification: None,
+            second_factor_verification: None,
+            first_factor_verified_at: None,
+            second_factor_verified_at: None,
+            created_session_id: None,
+            created_at: now,
+            updated_at: now,
+            abandon_at: now.plus_seconds(settings.sign_in.abandon_after_seconds),
+        }
+    }
+
+    pub fn is_abandoned(&self, now: Timestamp) -> bool {
+        self.status != SignInStatus::Complete && now >= self.abandon_at
+    }
+
+    /// Single-session mode allows one signed-in account per client; in multi-session mode the same
+    /// account cannot be signed in twice on one client.
+    pub fn check_client_may_sign_in(
+        settings: &Settings,
+        signed_in: &[SignedInSession],
+        user: Option<&UserId>,
+    ) -> Result<(), Error> {
+        if settings.sessions.single_session_mode && !signed_in.is_empty() {
+            return Err(Error::SessionExists);
+        }
+        if let Some(user) = user {
+            if let Some(s) = signed_in.iter().find(|s| &s.user_id == user) {
+                return Err(Error::IdentifierAlreadySignedIn {
+                    session_id: s.session_id.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn ensure_open(&self, now: Timestamp) -> Result<(), Error> {
+        if self.status == SignInStatus::Complete {
+            return Err(Error::client_state("this sign-in is already complete"));
+        }
+        if self.is_abandoned(now) {
+            return Err(Error::client_state("this sign-in has expired; start a new one"));
+        }
+        Ok(())
+    }
+
+    /// Records who is signing in. `user` is the account the identifier names, if any.
+    pub fn identify(
+        &mut self,
+        identifier: Identifier,
+        user: Option<&User>,
+        settings: &Settings,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        self.ensure_open(now)?;
+        if self.status != SignInStatus::NeedsIdentifier {
+            return Err(Error::client_state("the identifier is already set"));
+        }
+        if !settings.identifiers.allows(identifier.kind) {
+            return Err(Error::IdentifierNotFound);
+        }
+        let user = user.ok_or(Error::IdentifierNotFound)?;
+        self.identifier = Some(identifier);
+        self.user_id = Some(user.id.clone());
+        self.status = SignInStatus::NeedsFirstFactor;
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// Whether `strategy` may be attempted now, checked before any expensive verification.
+    /// A locked account is refused here, so even the right password gets `user_locked`.
+    pub fn check_first_factor_attempt(
+        &self,
+        strategy: &Strategy,
+        user: &User,
+        settings: &Settings,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        self.ensure_open(now)?;
+        if self.status != SignInStatus::NeedsFirstFactor {
+            return Err(Error::client_state(match self.status {
+                SignInStatus::NeedsIdentifier => "an identifier is needed first",
+                _ => "the first factor is already verified",
+            }));
+        }
+        if self.user_id.as_ref() != Some(&user.id) {
+            return Err(Error::internal("sign-in user mismatch"));
+        }
+        if !user
+            .first_factors(settings)
+            .iter()
+            .any(|f| &f.strategy == strategy)
+        {
+            return Err(Error::StrategyForUserInvalid);
+        }
+        if let LockState::Locked(expires_in_seconds) = user.lock_state(now) {
+            return Err(Error::UserLocked { expires_in_seconds });
+        }
+        Ok(())
+    }
+
+    /// The first factor was proven. Banned users stop here; users with a second factor go on to it.
+    pub fn first_factor_verified(
+        &mut self,
+        strategy: Strategy,
+        user: &User,
+        now: Timestamp,
+    ) -> Result<Progress, Error> {
+        self.ensure_open(now)?;
+        if user.banned {
+            return Err(Error::UserBanned);
+        }
+        self.first_factor_verification = Some(Verification::verified(strategy));
+        self.first_factor_verified_at = Some(now);
+        self.updated_at = now;
+        if user.has_second_factor() {
+            self.status = SignInStatus::NeedsSecondFactor;
+            Ok(Progress::NeedsMore)
+        } else {
+            Ok(Progress::ReadyForSession)
+        }
+    }
+
+    /// The session exists; the sign-in is done.
+    pub fn complete(&mut self, session_id: SessionId, now: Timestamp) {
+        self.status = SignInStatus::Complete;
+        self.created_session_id = Some(session_id);
+        self.updated_at = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, TestClock};
+    use crate::identifier::Identifier;
+    use crate::user::fixtures::user_with_password;
+
+    fn start(clock: &TestClock, settings: &Settings) -> SignIn {
+        SignIn::new(
+            SignInId::from_trusted("sia_1".into()),
+            ClientId::from_trusted("client_1".into()),
+            clock.now(),
+            settings,
+        )
+    }
+
+    fn email() -> Identifier {
+        Identifier::classify("alice@example.com").expect("valid")
+    }
+
+    #[test]
+    fn password_flow_reaches_ready_for_session_then_complete() {
+        let clock = TestClock::new(Timestamp(1_700_000_000_000));
+        let settings = Settings::default();
+        let user = user_with_password();
+        let mut si = start(&clock, &settings);
+        assert_eq!(si.status, SignInStatus::NeedsIdentifier);
+        si.identify(email(), Some(&user), &settings, clock.now()).expect("identify");
+        assert_eq!(si.status, SignInStatus::NeedsFirstFactor);
+        assert_eq!(si.user_id.as_ref(), Some(&user.id));
+        si.check_first_factor_attempt(&Strategy::Password, &user, &settings, clock.now())
+            .expect("password allowed");
+        clock.advance_seconds(3);
+        let progress = si
+            .first_factor_verified(Strategy::Password, &user, clock.now())
+            .expect("verified");
+        assert_eq!(progress, Progress::ReadyForSession);
+        assert_eq!(si.first_factor_verified_at, Some(clock.now()));
+        si.complete(SessionId::from_trusted("sess_1".into()), clock.now());
+        assert_eq!(si.status, SignInStatus::Complete);
+        assert!(si
+            .check_first_factor_attempt(&Strategy::Password, &user, &settings, clock.now())
+            .is_err());
+    }
+
+    #[test]
+    fn unknown_identifier_is_not_found_and_changes_nothing() {
+        let clock = TestClock::new(Timestamp(0));
+        let settings = Settings::default();
+        let mut si = start(&clock, &settings);
+        let before = si.clone();
+        assert_eq!(
+            si.identify(email(), None, &settings, clock.now()),
+            Err(Error::IdentifierNotFound)
+        );
+        assert_eq!(si, before);
+    }
+
+    #[test]
+    fn disabled_identifier_kind_is_not_found() {
+        let clock = TestClock::new(Timestamp(0));
+        let mut settings = Settings::default();
+        settings.identifiers.username = false;
+        let user = user_with_password();
+        let mut si = start(&clock, &settings);
+        let username = Identifier::classify("alice").expect("valid");
+        assert_eq!(
+            si.identify(username, Some(&user), &settings, clock.now()),
+            Err(Error::IdentifierNotFound)
+        );
+    }
+
+    #[test]
+    fn password_not_allowed_without_a_password_or_when_disabled() {
+        let clock = TestClock::new(Timestamp(0));
+        let mut settings = Settings::default();
+        let mut user = user_with_password();
+        let mut si = start(&clock, &settings);
+        si.identify(email(), Some(&user), &settings, clock.now()).expect("identify");
+        user.password = None;
+        assert_eq!(
+            si.check_first_factor_attempt(&Strategy::Password, &user, &settings, clock.now()),
+            Err(Error::StrategyForUserInvalid)
+        );
+        user = user_with_password();
+        settings.password.enabled = false;
+        assert_eq!(
+            si.check_first_factor_attempt(&Strategy::Password, &user, &settings, clock.now()),
+            Err(Error::StrategyForUserInvalid)
+        );
+    }
+
+    #[test]
+    fn locked_user_is_refused_before_verification_until_the_lock_ends() {
+        let clock = TestClock::new(Timestamp(0));
+        let settings = Settings::default();
+        let mut user = user_with_password();
+        user.locked_until = Some(clock.now().plus_seconds(3600));
+        let mut si = start(&clock, &settings);
+        si.identify(email(), Some(&user), &settings, clock.now()).expect("identify");
+        assert_eq!(
+            si.check_first_factor_attempt(&Strategy::Password, &user, &settings, clock.now()),
+            Err(Error::UserLocked {
+                expires_in_seconds: Some(3600)
+            })
+        );
+        clock.advance_seconds(3600);
+        assert!(si
+            .check_first_factor_attempt(&Strategy::Password, &user, &settings, clock.now())
+            .is_ok());
+    }
+
+    #[test]
+    fn banned_user_gets_no_session_even_with_the_right_password() {
+        let clock = TestClock::new(Timestamp(0));
+        let settings = Settings::default();
+        let mut user = user_with_password();
+        user.banned = true;
+        let mut si = start(&clock, &settings);
+        si.identify(email(), Some(&user), &settings, clock.now()).expect("identify");
+        assert_eq!(
+            si.first_factor_verified(Strategy::Password, &user, clock.now()),
+            Err(Error::UserBanned)
+        );
+        assert_eq!(si.status, SignInStatus::NeedsFirstFactor);
+        assert_eq!(si.first_factor_verification, None);
+    }
+
+    #[test]
+    fn abandoned_sign_in_refuses_every_step() {
+        let clock = TestClock::new(Timestamp(0));
+        let settings = Settings::default();
+        let user = user_with_password();
+        let mut si = start(&clock, &settings);
+        si.identify(email(), Some(&user), &settings, clock.now()).expect("identify");
+        clock.advance_seconds(settings.sign_in.abandon_after_seconds - 1);
+        assert!(!si.is_abandoned(clock.now()));
+        clock.advance_seconds(1);
+        assert!(si.is_abandoned(clock.now()));
+        let err = si
+            .check_first_factor_attempt(&Strategy::Password, &user, &settings, clock.now())
+            .expect_err("abandoned");
+        assert_eq!(err.code(), "client_state_invalid");
+    }
+
+    #[test]
+    fn attempt_before_identifier_is_a_state_error() {
+        let clock = TestClock::new(Timestamp(0));
+        let settings = Settings::default();
+        let user = user_with_password();
+        let si = start(&clock, &settings);
+        let err = si
+            .check_first_factor_attempt(&Strategy::Password, &user, &settings, clock.now())
+            .expect_err("no identifier");
+        assert_ne!(err.status(), 401);
+        assert_eq!((err.status(), err.code()), (400, "client_state_invalid"));
+    }
+
+    #[test]
+    fn single_session_mode_refuses_a_second_account() {
+        let settings = Settings::default();
+        let signed_in = vec![SignedInSession {
+            session_id: SessionId::from_trusted("sess_a".into()),
+            user_id: UserId::from_trusted("user_a".into()),
+        }];
+        assert_eq!(
+            SignIn::check_client_may_sign_in(&settings, &signed_in, None),
+            Err(Error::SessionExists)
+        );
+        assert!(SignIn::check_client_may_sign_in(&settings, &[], None).is_ok());
+    }
+
+    #[test]
+    fn multi_session_mode_refuses_the_same_account_twice() {
+        let mut settings = Settings::default();
+        settings.sessions.single_session_mode = false;
+        let signed_in = vec![SignedInSession {
+            session_id: SessionId::from_trusted("sess_a".into()),
+            user_id: UserId::from_trusted("user_a".into()),
+        }];
+        assert!(SignIn::check_client_may_sign_in(
+            &settings,
+            &signed_in,
+            Some(&UserId::from_trusted("user_b".into()))
+        )
+        .is_ok());
+        assert_eq!(
+            SignIn::check_client_may_sign_in(&settings, &signed_in, Some(&UserId::from_trusted("user_a".into()))),
+            Err(Error::IdentifierAlreadySignedIn {
+                session_id: "sess_a".into()
+            })
+        );
+    }
+
+    #[test]
+    fn strategy_names_round_trip() {
+        for name in [
+            "password",
+            "email_code",
+            "reset_password_phone_code",
+            "web3_solana_signature",
+            "oauth_google",
+            "enterprise_sso",
+            "google_one_tap",
+        ] {
+            let s = Strategy::parse(name).expect(name);
+            assert_eq!(s.as_str(), name);
+        }
+        assert_eq!(Strategy::parse("oauth_"), None);
+        assert_eq!(Strategy::parse("oauth_Evil!"), None);
+        assert_eq!(Strategy::parse("hunter2"), None);
+    }
+}

@@ -1,0 +1,269 @@
+//! Vestibule's storage.
+//!
+//! One implementation serves SQLite and PostgreSQL through sqlx's `Any` driver: the SQL we write
+//! is the portable subset (`$n` parameters, `RETURNING`, `ON CONFLICT`), and only the schema
+//! differs per dialect (see `migrations/`). Repositories are modules of functions over a
+//! connection, so the same query runs on a read connection or inside a write transaction.
+//!
+//! SQLite allows one writer: writes go through a one-connection pool (no `SQLITE_BUSY` between our
+//! own writers) while reads use a separate pool in WAL mode. PostgreSQL uses one pool for both.
+
+pub mod clients;
+pub mod instance;
+pub mod keys;
+mod migrate;
+pub mod rows;
+pub mod sessions;
+pub mod sign_ins;
+pub mod testing;
+pub mod users;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use sqlx::AnyConnection as Connection;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL {0:?}: use sqlite://path or postgres://…")]
+    UnsupportedUrl(String),
+    /// A unique constraint refused the write; `what` names the clashing field.
+    #[error("{what} already exists")]
+    Conflict { what: &'static str },
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    pub fn corrupt(e: impl std::fmt::Display) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+impl From<StoreError> for vestibule_model::Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { what } => vestibule_model::Error::IdentifierExists {
+                param: what.to_owned(),
+            },
+            StoreError::Database(sqlx::Error::PoolTimedOut) => vestibule_model::Error::Unavailable {
+                detail: "database pool timed out".into(),
+            },
+            other => vestibule_model::Error::internal(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Pool sizes and timeouts.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    dialect: Dialect,
+    reader: AnyPool,
+    writer: AnyPool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("dialect", &self.dialect).finish()
+    }
+}
+
+/// A write transaction. Dropping it without [`Tx::commit`] rolls back.
+pub struct Tx(Transaction<'static, Any>);
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.0.commit().await?)
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.0
+    }
+}
+
+pub type ReadConnection = PoolConnection<Any>;
+
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+
+impl Store {
+    /// Connects and migrates. `sqlite://path` creates the file when missing.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Store> {
+        let store = Store::connect(url, options).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let (dialect, url) = normalize_url(url)?;
+        let connect = AnyConnectOptions::from_str(&url)?;
+        match dialect {
+            Dialect::Sqlite => {
+                let writer = sqlite_pool(1, options)
+                    .connect_with(connect.clone())
+                    .await?;
+                // Create the file and switch it to WAL before readers open it.
+                writer.acquire().await?;
+                let reader = sqlite_pool(options.max_connections.max(1), options)
+                    .connect_with(connect)
+                    .await?;
+                Ok(Store {
+                    dialect,
+                    reader,
+                    writer,
+                })
+            }
+            Dialect::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(options.max_connections.max(1))
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_with(connect)
+                    .await?;
+                Ok(Store {
+                    dialect,
+                    reader: pool.clone(),
+                    writer: pool,
+                })
+            }
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        migrate::run(self).await
+    }
+
+    /// A connection for reads. On SQLite it sees the last committed state (WAL snapshot).
+    pub async fn read(&self) -> Result<ReadConnection> {
+        Ok(self.reader.acquire().await?)
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(Tx(self.writer.begin().await?))
+    }
+
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+}
+
+fn sqlite_pool(max: u32, options: &StoreOptions) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(options.acquire_timeout)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                use sqlx::Executor;
+                conn.execute(SQLITE_PRAGMAS).await?;
+                Ok(())
+            })
+        })
+}
+
+/// Recognises the dialect and makes SQLite files creatable (`mode=rwc`).
+fn normalize_url(url: &str) -> Result<(Dialect, String)> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Dialect::Postgres, url.to_owned()));
+    }
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        if rest.is_empty() || rest.starts_with(":memory:") || url.contains("mode=memory") {
+            // Each connection to :memory: is a separate database; the reader would see nothing.
+            return Err(StoreError::UnsupportedUrl(
+                "in-memory SQLite cannot be shared between connections; use a file".into(),
+            ));
+        }
+        let url = if url.contains("mode=") {
+            url.to_owned()
+        } else if url.contains('?') {
+            format!("{url}&mode=rwc")
+        } else {
+            format!("{url}?mode=rwc")
+        };
+        return Ok((Dialect::Sqlite, url));
+    }
+    Err(StoreError::UnsupportedUrl(url.to_owned()))
+}
+
+/// Maps a unique violation to the field it protects, by table name in the driver's message.
+pub(crate) fn conflict(e: sqlx::Error, fields: &[(&str, &'static str)]) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            let text = format!("{} {}", db.message(), db.constraint().unwrap_or_default());
+            for (needle, what) in fields {
+                if text.contains(needle) {
+                    return StoreError::Conflict { what };
+                }
+            }
+            return StoreError::Conflict { what: "resource" };
+        }
+    }
+    StoreError::Database(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_recognised() {
+        assert_eq!(
+            normalize_url("sqlite://./v.db").expect("ok"),
+            (Dialect::Sqlite, "sqlite://./v.db?mode=rwc".to_owned())
+        );
+        assert_eq!(
+            normalize_url("sqlite://v.db?mode=ro").expect("ok").1,
+            "sqlite://v.db?mode=ro"
+        );
+        assert_eq!(normalize_url("postgres://u@h/db").expect("ok").0, Dialect::Postgres);
+        assert!(normalize_url("mysql://x").is_err());
+        assert!(normalize_url("sqlite::memory:").is_err());
+    }
+}

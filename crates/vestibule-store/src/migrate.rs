@@ -1,0 +1,76 @@
+//! Schema migrations: numbered SQL files per dialect, applied once each, in order, in a
+//! transaction. On PostgreSQL an advisory lock keeps nodes starting together from racing.
+
+use crate::{Dialect, Result, Store, StoreError};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+}];
+
+/// Any constant; it only has to be the same on every node.
+const PG_LOCK_KEY: i64 = 0x7665_7374_6962;
+
+pub(crate) async fn run(store: &Store) -> Result<()> {
+    let mut conn = store.writer().acquire().await?;
+    if store.dialect() == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(PG_LOCK_KEY)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let result = apply(store.dialect(), &mut conn).await;
+    if store.dialect() == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(PG_LOCK_KEY)
+            .execute(&mut *conn)
+            .await?;
+    }
+    result
+}
+
+async fn apply(dialect: Dialect, conn: &mut sqlx::AnyConnection) -> Result<()> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await?;
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+        .fetch_all(&mut *conn)
+        .await?;
+    if let Some(newest) = applied.last() {
+        let known = MIGRATIONS.last().map(|m| m.version).unwrap_or(0);
+        if *newest > known {
+            return Err(StoreError::Corrupt(format!(
+                "the database schema (version {newest}) is newer than this binary knows ({known}); upgrade vestibule"
+            )));
+        }
+    }
+    for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        let sql = match dialect {
+            Dialect::Sqlite => m.sqlite,
+            Dialect::Postgres => m.postgres,
+        };
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        let now = vestibule_model::Clock::now(&vestibule_model::SystemClock).millis();
+        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version = m.version, name = m.name, "applied migration");
+    }
+    Ok(())
+}

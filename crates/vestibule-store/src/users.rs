@@ -1,0 +1,403 @@
+//! Users with their email addresses and phone numbers.
+
+use crate::rows::{b, flag, int, json, opt_text, opt_ts, placeholders, text, ts};
+use crate::{conflict, Connection, Result, StoreError};
+use sqlx::any::AnyRow;
+use std::collections::HashMap;
+use vestibule_model::user::{EmailAddress, PasswordDigest, PhoneNumber};
+use vestibule_model::{IdentificationId, Identifier, IdentifierKind, Timestamp, User, UserId};
+
+const USER_COLUMNS: &str = "id, external_id, username, first_name, last_name, primary_email_address_id, \
+     primary_phone_number_id, password_hasher, password_digest, public_metadata, private_metadata, \
+     unsafe_metadata, banned, locked_until, failed_verification_attempts, last_sign_in_at, \
+     last_active_at, created_at, updated_at";
+
+const CONFLICTS: &[(&str, &'static str)] = &[
+    ("email_addresses", "email_address"),
+    ("phone_numbers", "phone_number"),
+    ("username", "username"),
+    ("external_id", "external_id"),
+    ("users", "user"),
+];
+
+/// Inserts a user with their email addresses and phone numbers. Clashes come back as
+/// [`StoreError::Conflict`] naming the field (`email_address`, `phone_number`, `username`, …).
+pub async fn insert(conn: &mut Connection, user: &User) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+    );
+    bind_user(sqlx::query(&sql), user)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| conflict(e, CONFLICTS))?;
+    for e in &user.email_addresses {
+        insert_email(conn, &user.id, e).await?;
+    }
+    for p in &user.phone_numbers {
+        insert_phone(conn, &user.id, p).await?;
+    }
+    Ok(())
+}
+
+fn bind_user<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    user: &'q User,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    q.bind(user.id.as_str())
+        .bind(user.external_id.as_deref())
+        .bind(user.username.as_deref())
+        .bind(user.first_name.as_deref())
+        .bind(user.last_name.as_deref())
+        .bind(user.primary_email_address_id.as_ref().map(|i| i.as_str()))
+        .bind(user.primary_phone_number_id.as_ref().map(|i| i.as_str()))
+        .bind(user.password.as_ref().map(|p| p.hasher.as_str()))
+        .bind(user.password.as_ref().map(|p| p.digest.as_str()))
+        .bind(user.public_metadata.to_string())
+        .bind(user.private_metadata.to_string())
+        .bind(user.unsafe_metadata.to_string())
+        .bind(b(user.banned))
+        .bind(user.locked_until.map(|t| t.0))
+        .bind(i64::from(user.failed_verification_attempts))
+        .bind(user.last_sign_in_at.map(|t| t.0))
+        .bind(user.last_active_at.map(|t| t.0))
+        .bind(user.created_at.0)
+        .bind(user.updated_at.0)
+}
+
+pub async fn insert_email(conn: &mut Connection, user_id: &UserId, e: &EmailAddress) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO email_addresses (id, user_id, email_address, verified, verification_strategy, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(e.id.as_str())
+    .bind(user_id.as_str())
+    .bind(e.email_address.as_str())
+    .bind(b(e.verified))
+    .bind(e.verification_strategy.as_deref())
+    .bind(e.created_at.0)
+    .execute(&mut *conn)
+    .await
+    .map_err(|err| conflict(err, CONFLICTS))?;
+    Ok(())
+}
+
+pub async fn insert_phone(conn: &mut Connection, user_id: &UserId, p: &PhoneNumber) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO phone_numbers (id, user_id, phone_number, verified, verification_strategy, reserved_for_second_factor, default_second_factor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(p.id.as_str())
+    .bind(user_id.as_str())
+    .bind(p.phone_number.as_str())
+    .bind(b(p.verified))
+    .bind(p.verification_strategy.as_deref())
+    .bind(b(p.reserved_for_second_factor))
+    .bind(b(p.default_second_factor))
+    .bind(p.created_at.0)
+    .execute(&mut *conn)
+    .await
+    .map_err(|err| conflict(err, CONFLICTS))?;
+    Ok(())
+}
+
+/// Writes every column of the user row (not their email addresses or phone numbers).
+/// Returns false when the user no longer exists.
+pub async fn update(conn: &mut Connection, user: &User) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE users SET external_id = $2, username = $3, first_name = $4, last_name = $5, \
+         primary_email_address_id = $6, primary_phone_number_id = $7, password_hasher = $8, \
+         password_digest = $9, public_metadata = $10, private_metadata = $11, unsafe_metadata = $12, \
+         banned = $13, locked_until = $14, failed_verification_attempts = $15, last_sign_in_at = $16, \
+         last_active_at = $17, created_at = $18, updated_at = $19 WHERE id = $1",
+    );
+    let r = bind_user(r, user)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| conflict(e, CONFLICTS))?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn delete(conn: &mut Connection, id: &UserId) -> Result<bool> {
+    // Explicit child deletes: foreign-key cascades are off on SQLite connections we did not open.
+    for table in ["email_addresses", "phone_numbers", "sessions"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+            .bind(id.as_str())
+            .execute(&mut *conn)
+            .await?;
+    }
+    let r = sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn get(conn: &mut Connection, id: &UserId) -> Result<Option<User>> {
+    let mut users = get_many(conn, std::slice::from_ref(id)).await?;
+    Ok(users.pop())
+}
+
+/// Loads users by id, in the order given; missing ids are skipped.
+pub async fn get_many(conn: &mut Connection, ids: &[UserId]) -> Result<Vec<User>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id IN ({})",
+        placeholders(1, ids.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(id.as_str());
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
+    let mut users = assemble(conn, rows).await?;
+    let order: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    users.sort_by_key(|u| order.get(u.id.as_str()).copied().unwrap_or(usize::MAX));
+    Ok(users)
+}
+
+/// The user an identifier names, if any.
+pub async fn find_id_by_identifier(conn: &mut Connection, identifier: &Identifier) -> Result<Option<UserId>> {
+    let sql = match identifier.kind {
+        IdentifierKind::EmailAddress => "SELECT user_id FROM email_addresses WHERE email_address = $1",
+        IdentifierKind::PhoneNumber => "SELECT user_id FROM phone_numbers WHERE phone_number = $1",
+        IdentifierKind::Username => "SELECT id AS user_id FROM users WHERE username = $1",
+        IdentifierKind::Web3Wallet => return Ok(None),
+    };
+    let id: Option<String> = sqlx::query_scalar(sql)
+        .bind(identifier.value.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(id.map(UserId::from_trusted))
+}
+
+pub async fn find_by_identifier(conn: &mut Connection, identifier: &Identifier) -> Result<Option<User>> {
+    match find_id_by_identifier(conn, identifier).await? {
+        Some(id) => get(conn, &id).await,
+        None => Ok(None),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrderBy {
+    #[default]
+    CreatedAtDesc,
+    CreatedAtAsc,
+}
+
+/// Filters of the Backend API's user list. Filters of one kind are OR-ed, different kinds AND-ed.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub user_ids: Vec<String>,
+    pub email_addresses: Vec<String>,
+    pub phone_numbers: Vec<String>,
+    pub usernames: Vec<String>,
+    pub external_ids: Vec<String>,
+    /// Substring of email, phone, username, first or last name.
+    pub query: Option<String>,
+    pub order_by: OrderBy,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// A page of users and the total number matching the filter.
+pub async fn list(conn: &mut Connection, filter: &ListFilter) -> Result<(Vec<User>, i64)> {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut args: Vec<String> = Vec::new();
+    let add_in = |clauses: &mut Vec<String>, args: &mut Vec<String>, template: &str, values: &[String]| {
+        if values.is_empty() {
+            return;
+        }
+        let ph = placeholders(args.len() + 1, values.len());
+        clauses.push(template.replace("{}", &ph));
+        args.extend(values.iter().cloned());
+    };
+    add_in(&mut clauses, &mut args, "u.id IN ({})", &filter.user_ids);
+    add_in(
+        &mut clauses,
+        &mut args,
+        "u.id IN (SELECT user_id FROM email_addresses WHERE email_address IN ({}))",
+        &filter.email_addresses,
+    );
+    add_in(
+        &mut clauses,
+        &mut args,
+        "u.id IN (SELECT user_id FROM phone_numbers WHERE phone_number IN ({}))",
+        &filter.phone_numbers,
+    );
+    add_in(&mut clauses, &mut args, "u.username IN ({})", &filter.usernames);
+    add_in(&mut clauses, &mut args, "u.external_id IN ({})", &filter.external_ids);
+    if let Some(q) = filter.query.as_deref().filter(|q| !q.is_empty()) {
+        let n = args.len() + 1;
+        clauses.push(format!(
+            "(LOWER(COALESCE(u.username, '')) LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(u.first_name, '')) LIKE ${n} ESCAPE '\\' \
+             OR LOWER(COALESCE(u.last_name, '')) LIKE ${n} ESCAPE '\\' \
+             OR u.id IN (SELECT user_id FROM email_addresses WHERE email_address LIKE ${n} ESCAPE '\\') \
+             OR u.id IN (SELECT user_id FROM phone_numbers WHERE phone_number LIKE ${n} ESCAPE '\\'))"
+        ));
+        let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        args.push(format!("%{escaped}%"));
+    }
+    let where_sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let count_sql = format!("SELECT COUNT(*) FROM users u {where_sql}");
+    let mut cq = sqlx::query_scalar::<_, i64>(&count_sql);
+    for a in &args {
+        cq = cq.bind(a.as_str());
+    }
+    let total = cq.fetch_one(&mut *conn).await?;
+    let order = match filter.order_by {
+        OrderBy::CreatedAtDesc => "u.created_at DESC, u.id DESC",
+        OrderBy::CreatedAtAsc => "u.created_at ASC, u.id ASC",
+    };
+    let n = args.len();
+    let page_sql = format!(
+        "SELECT {} FROM users u {where_sql} ORDER BY {order} LIMIT ${} OFFSET ${}",
+        USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        n + 1,
+        n + 2
+    );
+    let mut pq = sqlx::query(&page_sql);
+    for a in &args {
+        pq = pq.bind(a.as_str());
+    }
+    let rows = pq
+        .bind(filter.limit)
+        .bind(filter.offset)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok((assemble(conn, rows).await?, total))
+}
+
+/// Turns user rows into users, loading their email addresses and phone numbers in two queries.
+async fn assemble(conn: &mut Connection, rows: Vec<AnyRow>) -> Result<Vec<User>> {
+    let mut users = rows.iter().map(user_from_row).collect::<Result<Vec<_>>>()?;
+    if users.is_empty() {
+        return Ok(users);
+    }
+    let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
+    let ph = placeholders(1, ids.len());
+    let email_sql = format!(
+        "SELECT id, user_id, email_address, verified, verification_strategy, created_at FROM email_addresses WHERE user_id IN ({ph}) ORDER BY created_at, id"
+    );
+    let mut q = sqlx::query(&email_sql);
+    for id in &ids {
+        q = q.bind(*id);
+    }
+    let mut emails: HashMap<String, Vec<EmailAddress>> = HashMap::new();
+    for row in q.fetch_all(&mut *conn).await? {
+        emails.entry(text(&row, "user_id")?).or_default().push(EmailAddress {
+            id: IdentificationId::from_trusted(text(&row, "id")?),
+            email_address: text(&row, "email_address")?,
+            verified: flag(&row, "verified")?,
+            verification_strategy: opt_text(&row, "verification_strategy")?,
+            created_at: ts(&row, "created_at")?,
+        });
+    }
+    let phone_sql = format!(
+        "SELECT id, user_id, phone_number, verified, verification_strategy, reserved_for_second_factor, default_second_factor, created_at FROM phone_numbers WHERE user_id IN ({ph}) ORDER BY created_at, id"
+    );
+    let mut q = sqlx::query(&phone_sql);
+    for id in &ids {
+        q = q.bind(*id);
+    }
+    let mut phones: HashMap<String, Vec<PhoneNumber>> = HashMap::new();
+    for row in q.fetch_all(&mut *conn).await? {
+        phones.entry(text(&row, "user_id")?).or_default().push(PhoneNumber {
+            id: IdentificationId::from_trusted(text(&row, "id")?),
+            phone_number: text(&row, "phone_number")?,
+            verified: flag(&row, "verified")?,
+            verification_strategy: opt_text(&row, "verification_strategy")?,
+            reserved_for_second_factor: flag(&row, "reserved_for_second_factor")?,
+            default_second_factor: flag(&row, "default_second_factor")?,
+            created_at: ts(&row, "created_at")?,
+        });
+    }
+    for u in &mut users {
+        u.email_addresses = emails.remove(u.id.as_str()).unwrap_or_default();
+        u.phone_numbers = phones.remove(u.id.as_str()).unwrap_or_default();
+    }
+    Ok(users)
+}
+
+fn user_from_row(row: &AnyRow) -> Result<User> {
+    let password = match (opt_text(row, "password_hasher")?, opt_text(row, "password_digest")?) {
+        (Some(hasher), Some(digest)) => Some(PasswordDigest { hasher, digest }),
+        (None, None) => None,
+        _ => return Err(StoreError::corrupt("password hasher without digest")),
+    };
+    Ok(User {
+        id: UserId::from_trusted(text(row, "id")?),
+        external_id: opt_text(row, "external_id")?,
+        username: opt_text(row, "username")?,
+        first_name: opt_text(row, "first_name")?,
+        last_name: opt_text(row, "last_name")?,
+        email_addresses: Vec::new(),
+        phone_numbers: Vec::new(),
+        primary_email_address_id: opt_text(row, "primary_email_address_id")?.map(IdentificationId::from_trusted),
+        primary_phone_number_id: opt_text(row, "primary_phone_number_id")?.map(IdentificationId::from_trusted),
+        password,
+        public_metadata: json(row, "public_metadata")?,
+        private_metadata: json(row, "private_metadata")?,
+        unsafe_metadata: json(row, "unsafe_metadata")?,
+        banned: flag(row, "banned")?,
+        locked_until: opt_ts(row, "locked_until")?,
+        failed_verification_attempts: u32::try_from(int(row, "failed_verification_attempts")?).unwrap_or(u32::MAX),
+        last_sign_in_at: opt_ts(row, "last_sign_in_at")?,
+        last_active_at: opt_ts(row, "last_active_at")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+    })
+}
+
+/// Records a completed sign-in on the user.
+pub async fn record_sign_in(conn: &mut Connection, id: &UserId, now: Timestamp) -> Result<()> {
+    sqlx::query("UPDATE users SET last_sign_in_at = $2, last_active_at = $2, failed_verification_attempts = 0 WHERE id = $1")
+        .bind(id.as_str())
+        .bind(now.0)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Replaces the password digest (rehash on sign-in, or a new password). Returns false when the user
+/// no longer exists.
+pub async fn set_password(
+    conn: &mut Connection,
+    id: &UserId,
+    password: Option<&PasswordDigest>,
+    now: Timestamp,
+) -> Result<bool> {
+    let r = sqlx::query("UPDATE users SET password_hasher = $2, password_digest = $3, updated_at = $4 WHERE id = $1")
+        .bind(id.as_str())
+        .bind(password.map(|p| p.hasher.as_str()))
+        .bind(password.map(|p| p.digest.as_str()))
+        .bind(now.0)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Replaces a digest only if it is still the one that was verified, so a concurrent password change
+/// is never overwritten by a rehash of the old password.
+pub async fn upgrade_password(
+    conn: &mut Connection,
+    id: &UserId,
+    old_digest: &str,
+    new: &PasswordDigest,
+) -> Result<bool> {
+    let r = sqlx::query("UPDATE users SET password_hasher = $2, password_digest = $3 WHERE id = $1 AND password_digest = $4")
+        .bind(id.as_str())
+        .bind(new.hasher.as_str())
+        .bind(new.digest.as_str())
+        .bind(old_digest)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}

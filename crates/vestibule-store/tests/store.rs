@@ -1,0 +1,440 @@
+//! The store suite: every test runs on SQLite and, when configured, on PostgreSQL.
+
+use std::future::Future;
+use vestibule_model::user::{EmailAddress, PasswordDigest, PhoneNumber};
+use vestibule_model::*;
+use vestibule_store::testing::{backends, fresh, TestStore};
+use vestibule_store::{clients, instance, keys, sessions, sign_ins, users, StoreError};
+
+async fn on_every_backend<F, Fut>(test: F)
+where
+    F: Fn(TestStore) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for backend in backends() {
+        let ts = fresh(backend).await;
+        eprintln!("backend {backend:?}");
+        test(ts).await;
+    }
+}
+
+fn t(ms: i64) -> Timestamp {
+    Timestamp(1_700_000_000_000 + ms)
+}
+
+fn user(n: u32) -> User {
+    let email_id = IdentificationId::from_trusted(format!("idn_e{n}"));
+    let phone_id = IdentificationId::from_trusted(format!("idn_p{n}"));
+    User {
+        id: UserId::from_trusted(format!("user_{n}")),
+        external_id: Some(format!("ext-{n}")),
+        username: Some(format!("user{n}")),
+        first_name: Some(format!("First{n}")),
+        last_name: Some("Last".into()),
+        email_addresses: vec![EmailAddress {
+            id: email_id.clone(),
+            email_address: format!("user{n}@example.com"),
+            verified: true,
+            verification_strategy: Some("admin".into()),
+            created_at: t(i64::from(n)),
+        }],
+        phone_numbers: vec![PhoneNumber {
+            id: phone_id.clone(),
+            phone_number: format!("+1555000{n:04}"),
+            verified: true,
+            verification_strategy: Some("admin".into()),
+            reserved_for_second_factor: false,
+            default_second_factor: false,
+            created_at: t(i64::from(n)),
+        }],
+        primary_email_address_id: Some(email_id),
+        primary_phone_number_id: Some(phone_id),
+        password: Some(PasswordDigest {
+            hasher: "argon2id".into(),
+            digest: format!("$argon2id$v=19$m=19456,t=2,p=1$salt{n}$hash"),
+        }),
+        public_metadata: serde_json::json!({"plan": "pro", "n": n}),
+        private_metadata: serde_json::json!({}),
+        unsafe_metadata: serde_json::json!({"u": [1, 2]}),
+        banned: false,
+        locked_until: None,
+        failed_verification_attempts: 0,
+        last_sign_in_at: None,
+        last_active_at: None,
+        created_at: t(i64::from(n) * 1000),
+        updated_at: t(i64::from(n) * 1000),
+    }
+}
+
+fn session(id: &str, client: &str, user: &str, at: i64) -> Session {
+    Session::new(
+        SessionId::from_trusted(id.into()),
+        ClientId::from_trusted(client.into()),
+        UserId::from_trusted(user.into()),
+        t(at),
+        &Settings::default().sessions,
+        t(at),
+        None,
+    )
+}
+
+#[tokio::test]
+async fn users_round_trip_and_lookup_by_each_identifier() {
+    on_every_backend(|ts| async move {
+        let u = user(1);
+        let mut tx = ts.store.begin().await.expect("begin");
+        users::insert(&mut tx, &u).await.expect("insert");
+        tx.commit().await.expect("commit");
+        let mut c = ts.store.read().await.expect("read");
+        let got = users::get(&mut c, &u.id).await.expect("get").expect("found");
+        assert_eq!(got, u);
+        for typed in ["USER1@example.com", "+15550000001", "User1"] {
+            let ident = Identifier::classify(typed).expect("valid");
+            let found = users::find_by_identifier(&mut c, &ident).await.expect("find");
+            assert_eq!(found.map(|f| f.id), Some(u.id.clone()), "{typed}");
+        }
+        let missing = Identifier::classify("nobody@example.com").expect("valid");
+        assert!(users::find_by_identifier(&mut c, &missing).await.expect("find").is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn duplicate_identifiers_are_conflicts_naming_the_field() {
+    on_every_backend(|ts| async move {
+        let mut tx = ts.store.begin().await.expect("begin");
+        users::insert(&mut tx, &user(1)).await.expect("insert");
+        tx.commit().await.expect("commit");
+
+        let mut same_email = user(2);
+        same_email.email_addresses[0].email_address = "user1@example.com".into();
+        let mut same_username = user(3);
+        same_username.username = Some("user1".into());
+        let mut same_phone = user(4);
+        same_phone.phone_numbers[0].phone_number = "+15550000001".into();
+        for (candidate, field) in [
+            (same_email, "email_address"),
+            (same_username, "username"),
+            (same_phone, "phone_number"),
+        ] {
+            let mut tx = ts.store.begin().await.expect("begin");
+            let err = users::insert(&mut tx, &candidate).await.expect_err("conflict");
+            assert!(matches!(err, StoreError::Conflict { what } if what == field), "{field}: {err:?}");
+            drop(tx); // rolled back: nothing of the candidate remains
+        }
+        let mut c = ts.store.read().await.expect("read");
+        let (all, total) = users::list(&mut c, &users::ListFilter { limit: 10, ..Default::default() })
+            .await
+            .expect("list");
+        assert_eq!((all.len(), total), (1, 1));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn list_filters_pages_and_counts() {
+    on_every_backend(|ts| async move {
+        let mut tx = ts.store.begin().await.expect("begin");
+        for n in 1..=7 {
+            users::insert(&mut tx, &user(n)).await.expect("insert");
+        }
+        tx.commit().await.expect("commit");
+        let mut c = ts.store.read().await.expect("read");
+        let page = |offset, limit| users::ListFilter {
+            limit,
+            offset,
+            ..Default::default()
+        };
+        let (first, total) = users::list(&mut c, &page(0, 3)).await.expect("list");
+        assert_eq!(total, 7);
+        let names: Vec<_> = first.iter().map(|u| u.id.to_string()).collect();
+        assert_eq!(names, ["user_7", "user_6", "user_5"], "newest first");
+        let (last, _) = users::list(&mut c, &page(6, 3)).await.expect("list");
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0].email_addresses.len(), 1, "children loaded on pages too");
+
+        let by_email = users::ListFilter {
+            email_addresses: vec!["user2@example.com".into(), "user5@example.com".into()],
+            limit: 10,
+            ..Default::default()
+        };
+        let (found, total) = users::list(&mut c, &by_email).await.expect("list");
+        assert_eq!(total, 2);
+        assert_eq!(found.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(), ["user_5", "user_2"]);
+
+        let query = users::ListFilter {
+            query: Some("USER3@".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        let (found, _) = users::list(&mut c, &query).await.expect("list");
+        assert_eq!(found.len(), 1);
+        // LIKE wildcards in the query are literal characters
+        let wildcard = users::ListFilter {
+            query: Some("%".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(users::list(&mut c, &wildcard).await.expect("list").1, 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn update_and_delete_user() {
+    on_every_backend(|ts| async move {
+        let mut u = user(1);
+        let mut tx = ts.store.begin().await.expect("begin");
+        users::insert(&mut tx, &u).await.expect("insert");
+        sessions::insert(&mut tx, &session("sess_a", "client_a", "user_1", 0)).await.expect("session");
+        tx.commit().await.expect("commit");
+
+        u.first_name = Some("Renamed".into());
+        u.banned = true;
+        u.locked_until = Some(t(99));
+        let mut tx = ts.store.begin().await.expect("begin");
+        assert!(users::update(&mut tx, &u).await.expect("update"));
+        tx.commit().await.expect("commit");
+        let mut c = ts.store.read().await.expect("read");
+        assert_eq!(users::get(&mut c, &u.id).await.expect("get"), Some(u.clone()));
+        drop(c);
+
+        let mut tx = ts.store.begin().await.expect("begin");
+        assert!(users::delete(&mut tx, &u.id).await.expect("delete"));
+        assert!(!users::delete(&mut tx, &u.id).await.expect("delete again"));
+        tx.commit().await.expect("commit");
+        let mut c = ts.store.read().await.expect("read");
+        assert!(users::get(&mut c, &u.id).await.expect("get").is_none());
+        assert!(sessions::get(&mut c, &SessionId::from_trusted("sess_a".into())).await.expect("get").is_none());
+        let email = Identifier::classify("user1@example.com").expect("valid");
+        assert!(users::find_id_by_identifier(&mut c, &email).await.expect("find").is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn password_upgrade_only_replaces_the_digest_it_verified() {
+    on_every_backend(|ts| async move {
+        let u = user(1);
+        let old = u.password.clone().expect("has password").digest;
+        let mut tx = ts.store.begin().await.expect("begin");
+        users::insert(&mut tx, &u).await.expect("insert");
+        let new = PasswordDigest {
+            hasher: "argon2id".into(),
+            digest: "new".into(),
+        };
+        assert!(!users::upgrade_password(&mut tx, &u.id, "stale", &new).await.expect("upgrade"));
+        assert!(users::upgrade_password(&mut tx, &u.id, &old, &new).await.expect("upgrade"));
+        tx.commit().await.expect("commit");
+        let mut c = ts.store.read().await.expect("read");
+        let got = users::get(&mut c, &u.id).await.expect("get").expect("found");
+        assert_eq!(got.password, Some(new));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn client_tokens_rotate_and_dev_browsers_bind() {
+    on_every_backend(|ts| async move {
+        let client = Client::new(ClientId::from_trusted("client_1".into()), t(0));
+        let mut tx = ts.store.begin().await.expect("begin");
+        clients::insert(&mut tx, &client, "hash-1").await.expect("insert");
+        clients::insert_dev_browser(&mut tx, "db-1", t(0)).await.expect("dev browser");
+        tx.commit().await.expect("commit");
+
+        let mut c = ts.store.read().await.expect("read");
+        assert_eq!(clients::by_token_hash(&mut c, "hash-1").await.expect("get"), Some(client.clone()));
+        assert_eq!(clients::dev_browser_client(&mut c, "db-1").await.expect("get"), Some(None));
+        assert_eq!(clients::dev_browser_client(&mut c, "nope").await.expect("get"), None);
+        drop(c);
+
+        let mut tx = ts.store.begin().await.expect("begin");
+        assert!(clients::rotate_token(&mut tx, &client.id, "hash-2").await.expect("rotate"));
+        assert!(clients::bind_dev_browser(&mut tx, "db-1", &client.id).await.expect("bind"));
+        assert!(clients::rotate_dev_browser(&mut tx, "db-1", "db-2").await.expect("rotate"));
+        tx.commit().await.expect("commit");
+
+        let mut c = ts.store.read().await.expect("read");
+        assert_eq!(clients::by_token_hash(&mut c, "hash-1").await.expect("get"), None, "old token dead");
+        assert_eq!(clients::by_token_hash(&mut c, "hash-2").await.expect("get").map(|c| c.id), Some(client.id.clone()));
+        assert_eq!(clients::dev_browser_client(&mut c, "db-1").await.expect("get"), None);
+        assert_eq!(clients::dev_browser_client(&mut c, "db-2").await.expect("get"), Some(Some(client.id.clone())));
+        drop(c);
+
+        let mut tx = ts.store.begin().await.expect("begin");
+        assert!(clients::delete(&mut tx, &client.id).await.expect("delete"));
+        tx.commit().await.expect("commit");
+        let mut c = ts.store.read().await.expect("read");
+        assert_eq!(clients::by_token_hash(&mut c, "hash-2").await.expect("get"), None);
+        assert_eq!(clients::dev_browser_client(&mut c, "db-2").await.expect("get"), None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sign_in_updates_are_conditional_on_the_version() {
+    on_every_backend(|ts| async move {
+        let settings = Settings::default();
+        let si = SignIn::new(
+            SignInId::from_trusted("sia_1".into()),
+            ClientId::from_trusted("client_1".into()),
+            t(0),
+            &settings,
+        );
+        let mut tx = ts.store.begin().await.expect("begin");
+        sign_ins::insert(&mut tx, &si).await.expect("insert");
+        tx.commit().await.expect("commit");
+
+        let mut c = ts.store.read().await.expect("read");
+        let (read, version) = sign_ins::get(&mut c, &si.id).await.expect("get").expect("found");
+        assert_eq!((read.clone(), version), (si.clone(), 1));
+        drop(c);
+
+        // 20 writers race from the same version: exactly one may win.
+        let mut handles = Vec::new();
+        for n in 0..20 {
+            let store = ts.store.clone();
+            let mut candidate = read.clone();
+            candidate.updated_at = t(n);
+            handles.push(tokio::spawn(async move {
+                let mut tx = store.begin().await.expect("begin");
+                let won = sign_ins::update(&mut tx, &candidate, version).await.expect("update");
+                tx.commit().await.expect("commit");
+                won
+            }));
+        }
+        let mut wins = 0;
+        for h in handles {
+            if h.await.expect("join") {
+                wins += 1;
+            }
+        }
+        assert_eq!(wins, 1);
+        let mut c = ts.store.read().await.expect("read");
+        assert_eq!(sign_ins::get(&mut c, &si.id).await.expect("get").map(|(_, v)| v), Some(2));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sessions_end_once_and_in_bulk() {
+    on_every_backend(|ts| async move {
+        let mut tx = ts.store.begin().await.expect("begin");
+        users::insert(&mut tx, &user(1)).await.expect("user");
+        for (id, client, at) in [("sess_a", "client_a", 1), ("sess_b", "client_a", 2), ("sess_c", "client_b", 3)] {
+            sessions::insert(&mut tx, &session(id, client, "user_1", at)).await.expect("insert");
+        }
+        tx.commit().await.expect("commit");
+        let a = SessionId::from_trusted("sess_a".into());
+
+        let mut tx = ts.store.begin().await.expect("begin");
+        assert!(sessions::end(&mut tx, &a, SessionStatus::Ended, t(10)).await.expect("end"));
+        assert!(!sessions::end(&mut tx, &a, SessionStatus::Removed, t(11)).await.expect("end twice"));
+        assert!(!sessions::touch(&mut tx, &a, t(12)).await.expect("touch ended"));
+        tx.commit().await.expect("commit");
+
+        let mut c = ts.store.read().await.expect("read");
+        let got = sessions::get(&mut c, &a).await.expect("get").expect("found");
+        assert_eq!((got.status, got.updated_at), (SessionStatus::Ended, t(10)));
+        let on_a = sessions::for_client(&mut c, &ClientId::from_trusted("client_a".into())).await.expect("for client");
+        assert_eq!(on_a.iter().map(|s| s.id.to_string()).collect::<Vec<_>>(), ["sess_a", "sess_b"]);
+        drop(c);
+
+        let mut tx = ts.store.begin().await.expect("begin");
+        let keep = SessionId::from_trusted("sess_c".into());
+        let n = sessions::end_all_for_user(&mut tx, &UserId::from_trusted("user_1".into()), SessionStatus::Revoked, t(20), Some(&keep))
+            .await
+            .expect("end all");
+        assert_eq!(n, 1, "only sess_b was still signed in besides the kept one");
+        tx.commit().await.expect("commit");
+
+        let mut c = ts.store.read().await.expect("read");
+        let filter = sessions::ListFilter {
+            user_id: Some(UserId::from_trusted("user_1".into())),
+            status: Some(SessionStatus::Active),
+            limit: 10,
+            ..Default::default()
+        };
+        let (active, total) = sessions::list(&mut c, &filter).await.expect("list");
+        assert_eq!((total, active[0].id.as_str()), (1, "sess_c"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn signing_keys_rotate_and_expire() {
+    on_every_backend(|ts| async move {
+        let key = |kid: &str, at: i64| keys::StoredKey {
+            kid: kid.into(),
+            private_key: vec![1, 2, 3, 0, 255],
+            created_at: t(at),
+            retired_at: None,
+        };
+        let mut tx = ts.store.begin().await.expect("begin");
+        keys::insert(&mut tx, &key("ins_old", 0)).await.expect("insert");
+        keys::insert(&mut tx, &key("ins_new", 5)).await.expect("insert");
+        assert_eq!(keys::retire_all_except(&mut tx, "ins_new", t(6)).await.expect("retire"), 1);
+        tx.commit().await.expect("commit");
+
+        let mut c = ts.store.read().await.expect("read");
+        let all = keys::all(&mut c).await.expect("all");
+        assert_eq!(all.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["ins_new", "ins_old"]);
+        assert_eq!(all[1].retired_at, Some(t(6)));
+        assert_eq!(all[0].private_key, vec![1, 2, 3, 0, 255]);
+        drop(c);
+
+        let mut tx = ts.store.begin().await.expect("begin");
+        assert_eq!(keys::delete_retired_before(&mut tx, t(6)).await.expect("delete"), 0);
+        assert_eq!(keys::delete_retired_before(&mut tx, t(7)).await.expect("delete"), 1);
+        tx.commit().await.expect("commit");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn instance_values_are_chosen_once_even_under_races() {
+    on_every_backend(|ts| async move {
+        let mut handles = Vec::new();
+        for n in 0..8 {
+            let store = ts.store.clone();
+            handles.push(tokio::spawn(async move {
+                let mut tx = store.begin().await.expect("begin");
+                let v = instance::get_or_insert(&mut tx, "secret_key", &format!("candidate-{n}"))
+                    .await
+                    .expect("get_or_insert");
+                tx.commit().await.expect("commit");
+                v
+            }));
+        }
+        let mut values = Vec::new();
+        for h in handles {
+            values.push(h.await.expect("join"));
+        }
+        values.dedup();
+        assert_eq!(values.len(), 1, "{values:?}");
+        let mut c = ts.store.read().await.expect("read");
+        assert_eq!(instance::get(&mut c, "secret_key").await.expect("get"), Some(values[0].clone()));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    on_every_backend(|ts| async move {
+        ts.store.migrate().await.expect("second run is a no-op");
+        let again = vestibule_store::Store::open(&ts.url, &Default::default()).await.expect("reopen");
+        let mut c = again.read().await.expect("read");
+        let count: i64 = sqlx_count(&mut c).await;
+        assert_eq!(count, 1);
+    })
+    .await;
+}
+
+async fn sqlx_count(c: &mut vestibule_store::Connection) -> i64 {
+    use sqlx::Row;
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM schema_migrations")
+        .fetch_one(&mut *c)
+        .await
+        .expect("count");
+    row.try_get::<i64, _>("n").expect("n")
+}

@@ -1,0 +1,318 @@
+//! The JSON shapes of Clerk's Frontend API (FAPI) and Backend API (BAPI).
+//!
+//! Field names are Clerk's; timestamps are Unix milliseconds. The server serialises these, the
+//! Rust SDK deserialises them, and neither side needs the other's internals. Every optional field
+//! deserialises from absent or null, because the official clients tolerate both.
+
+pub mod environment;
+pub mod error;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use environment::*;
+pub use error::*;
+
+/// `{response, client}`: how every mutating FAPI call answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    pub response: T,
+    pub client: Option<Client>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Client {
+    pub object: String,
+    pub id: String,
+    #[serde(default)]
+    pub sessions: Vec<Session>,
+    #[serde(default)]
+    pub sign_in: Option<SignIn>,
+    #[serde(default)]
+    pub sign_up: Option<Value>,
+    #[serde(default)]
+    pub last_active_session_id: Option<String>,
+    #[serde(default)]
+    pub last_authentication_strategy: Option<String>,
+    /// Always null: a near date makes clerk-js route Safari through a cookie-refresh redirect.
+    #[serde(default)]
+    pub cookie_expires_at: Option<i64>,
+    #[serde(default)]
+    pub captcha_bypass: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub object: String,
+    pub id: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    pub expire_at: i64,
+    pub abandon_at: i64,
+    pub last_active_at: i64,
+    #[serde(default)]
+    pub last_active_organization_id: Option<String>,
+    /// FAPI only: seeds clerk-js's token cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_active_token: Option<Token>,
+    #[serde(default)]
+    pub actor: Option<Value>,
+    #[serde(default)]
+    pub tasks: Option<Vec<SessionTask>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor_verification_age: Option<[i64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<User>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_user_data: Option<PublicUserData>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionTask {
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublicUserData {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub image_url: String,
+    pub has_image: bool,
+    pub identifier: String,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Token {
+    pub object: String,
+    pub jwt: String,
+}
+
+impl Token {
+    pub fn new(jwt: String) -> Token {
+        Token {
+            object: "token".into(),
+            jwt,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignIn {
+    pub object: String,
+    pub id: String,
+    pub status: String,
+    #[serde(default)]
+    pub supported_identifiers: Vec<String>,
+    #[serde(default)]
+    pub identifier: Option<String>,
+    #[serde(default)]
+    pub supported_first_factors: Option<Vec<Factor>>,
+    #[serde(default)]
+    pub supported_second_factors: Option<Vec<Factor>>,
+    #[serde(default)]
+    pub first_factor_verification: Option<Verification>,
+    #[serde(default)]
+    pub second_factor_verification: Option<Verification>,
+    #[serde(default)]
+    pub user_data: Option<UserData>,
+    #[serde(default)]
+    pub created_session_id: Option<String>,
+    pub abandon_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_trust_state: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Factor {
+    pub strategy: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safe_identifier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_address_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserData {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub image_url: String,
+    pub has_image: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    /// `verification`, or `verification_admin` for identifiers an operator vouched for.
+    pub object: String,
+    pub status: String,
+    pub strategy: String,
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    #[serde(default)]
+    pub expire_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_at_client: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ApiError>,
+}
+
+/// A user, as FAPI shows it to its owner and BAPI to the operator. BAPI-only fields are `None`
+/// (and absent) on FAPI, notably `private_metadata`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub object: String,
+    pub id: String,
+    pub external_id: Option<String>,
+    pub primary_email_address_id: Option<String>,
+    pub primary_phone_number_id: Option<String>,
+    pub primary_web3_wallet_id: Option<String>,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub image_url: String,
+    pub has_image: bool,
+    #[serde(default)]
+    pub email_addresses: Vec<EmailAddress>,
+    #[serde(default)]
+    pub phone_numbers: Vec<PhoneNumber>,
+    #[serde(default)]
+    pub web3_wallets: Vec<Value>,
+    #[serde(default)]
+    pub external_accounts: Vec<Value>,
+    #[serde(default)]
+    pub enterprise_accounts: Vec<Value>,
+    #[serde(default)]
+    pub saml_accounts: Vec<Value>,
+    #[serde(default)]
+    pub passkeys: Vec<Value>,
+    #[serde(default)]
+    pub organization_memberships: Vec<Value>,
+    pub password_enabled: bool,
+    pub totp_enabled: bool,
+    pub backup_code_enabled: bool,
+    pub two_factor_enabled: bool,
+    pub public_metadata: Value,
+    pub unsafe_metadata: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_metadata: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banned: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lockout_expires_in_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_attempts_remaining: Option<i64>,
+    pub last_sign_in_at: Option<i64>,
+    pub last_active_at: Option<i64>,
+    pub legal_accepted_at: Option<i64>,
+    pub create_organization_enabled: bool,
+    pub create_organizations_limit: Option<i64>,
+    pub delete_self_enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmailAddress {
+    pub object: String,
+    pub id: String,
+    pub email_address: String,
+    #[serde(default)]
+    pub reserved: bool,
+    pub verification: Option<Verification>,
+    /// Required by @clerk/backend, which crashes when it is missing.
+    #[serde(default)]
+    pub linked_to: Vec<IdentificationLink>,
+    #[serde(default)]
+    pub matches_sso_connection: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhoneNumber {
+    pub object: String,
+    pub id: String,
+    pub phone_number: String,
+    #[serde(default)]
+    pub reserved: bool,
+    pub reserved_for_second_factor: bool,
+    pub default_second_factor: bool,
+    pub verification: Option<Verification>,
+    #[serde(default)]
+    pub linked_to: Vec<IdentificationLink>,
+    #[serde(default)]
+    pub backup_codes: Option<Vec<String>>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentificationLink {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// BAPI `DELETE` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletedObject {
+    pub object: String,
+    pub id: String,
+    pub deleted: bool,
+}
+
+/// BAPI `/users/count`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotalCount {
+    pub object: String,
+    pub total_count: i64,
+}
+
+/// BAPI paginated lists (`paginated=true`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Paginated<T> {
+    pub data: Vec<T>,
+    pub total_count: i64,
+}
+
+/// `/.well-known/jwks.json` and BAPI `/v1/jwks`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwk {
+    pub kid: String,
+    pub kty: String,
+    pub alg: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+    pub n: String,
+    pub e: String,
+}
+
+/// `POST /v1/dev_browser`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevBrowser {
+    pub object: String,
+    pub id: String,
+}
