@@ -236,7 +236,10 @@ impl Error {
             | Error::PasswordRuleNotMet(_)
             | Error::PasswordDigestInvalid { .. } => 422,
             Error::ResourceNotFound { .. } => 404,
-            Error::ResourceForbidden { .. } | Error::UserLocked { .. } | Error::UserBanned | Error::OriginInvalid => 403,
+            Error::ResourceForbidden { .. }
+            | Error::UserLocked { .. }
+            | Error::UserBanned
+            | Error::OriginInvalid => 403,
             Error::AuthenticationInvalid { .. }
             | Error::ClerkKeyInvalid
             | Error::DevBrowserUnauthenticated
@@ -347,8 +350,12 @@ impl Error {
             | Error::PasswordRuleNotMet(_) => meta.param_name = Some("password".into()),
             Error::StrategyForUserInvalid => meta.param_name = Some("strategy".into()),
             Error::PasswordDigestInvalid { .. } => meta.param_name = Some("password_digest".into()),
-            Error::IdentifierAlreadySignedIn { session_id } => meta.session_id = Some(session_id.clone()),
-            Error::UserLocked { expires_in_seconds } => meta.lockout_expires_in_seconds = *expires_in_seconds,
+            Error::IdentifierAlreadySignedIn { session_id } => {
+                meta.session_id = Some(session_id.clone())
+            }
+            Error::UserLocked { expires_in_seconds } => {
+                meta.lockout_expires_in_seconds = *expires_in_seconds
+            }
             _ => {}
         }
         meta
@@ -357,7 +364,9 @@ impl Error {
     /// Seconds for a `Retry-After` header, where one applies.
     pub fn retry_after_seconds(&self) -> Option<u64> {
         match self {
-            Error::TooManyRequests { retry_after_seconds } => Some(*retry_after_seconds),
+            Error::TooManyRequests {
+                retry_after_seconds,
+            } => Some(*retry_after_seconds),
             _ => None,
         }
     }
@@ -400,7 +409,11 @@ mod tests {
 
     #[test]
     fn wrong_password_is_never_401() {
-        for e in [Error::PasswordIncorrect, Error::IdentifierNotFound, Error::StrategyForUserInvalid] {
+        for e in [
+            Error::PasswordIncorrect,
+            Error::IdentifierNotFound,
+            Error::StrategyForUserInvalid,
+        ] {
             assert_ne!(e.status(), 401);
         }
     }

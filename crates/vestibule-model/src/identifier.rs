@@ -50,7 +50,9 @@ impl Identifier {
                     kind: IdentifierKind::EmailAddress,
                     value,
                 })
-                .ok_or_else(|| Error::param_format_invalid("identifier", "is not a valid email address"));
+                .ok_or_else(|| {
+                    Error::param_format_invalid("identifier", "is not a valid email address")
+                });
         }
         if trimmed.starts_with('+') {
             return normalize_phone(trimmed)
@@ -58,7 +60,12 @@ impl Identifier {
                     kind: IdentifierKind::PhoneNumber,
                     value,
                 })
-                .ok_or_else(|| Error::param_format_invalid("identifier", "is not a valid phone number in E.164 format"));
+                .ok_or_else(|| {
+                    Error::param_format_invalid(
+                        "identifier",
+                        "is not a valid phone number in E.164 format",
+                    )
+                });
         }
         if is_web3_address(trimmed) {
             return Ok(Identifier {
@@ -116,8 +123,7 @@ pub fn normalize_username(s: &str) -> Option<String> {
     let s = s.trim();
     let ok = !s.is_empty()
         && s.len() <= 64
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
     ok.then(|| s.to_ascii_lowercase())
 }
@@ -152,11 +158,20 @@ mod tests {
     #[test]
     fn classifies_each_kind() {
         let e = Identifier::classify("  Alice@Example.COM ").expect("email");
-        assert_eq!((e.kind, e.value.as_str()), (IdentifierKind::EmailAddress, "alice@example.com"));
+        assert_eq!(
+            (e.kind, e.value.as_str()),
+            (IdentifierKind::EmailAddress, "alice@example.com")
+        );
         let p = Identifier::classify("+1 (555) 010-9999").expect("phone");
-        assert_eq!((p.kind, p.value.as_str()), (IdentifierKind::PhoneNumber, "+15550109999"));
+        assert_eq!(
+            (p.kind, p.value.as_str()),
+            (IdentifierKind::PhoneNumber, "+15550109999")
+        );
         let u = Identifier::classify("Alice_01").expect("username");
-        assert_eq!((u.kind, u.value.as_str()), (IdentifierKind::Username, "alice_01"));
+        assert_eq!(
+            (u.kind, u.value.as_str()),
+            (IdentifierKind::Username, "alice_01")
+        );
         let w = Identifier::classify("0x52908400098527886E0F7030069857D2E4169EE7").expect("wallet");
         assert_eq!(w.kind, IdentifierKind::Web3Wallet);
     }
@@ -165,7 +180,11 @@ mod tests {
     fn rejects_malformed_with_param_name() {
         for bad in ["a@b", "@x.com", "+0123456", "+12ab345678", "bad name", ""] {
             let err = Identifier::classify(bad).expect_err(bad);
-            assert_eq!(err.meta().param_name.as_deref(), Some("identifier"), "{bad}");
+            assert_eq!(
+                err.meta().param_name.as_deref(),
+                Some("identifier"),
+                "{bad}"
+            );
         }
         let long = "a".repeat(400);
         assert!(Identifier::classify(&long).is_err());
@@ -173,7 +192,13 @@ mod tests {
 
     #[test]
     fn masks_emails_and_phones() {
-        assert_eq!(mask(IdentifierKind::EmailAddress, "alice@example.com"), "a***@example.com");
-        assert_eq!(mask(IdentifierKind::PhoneNumber, "+15550109999"), "+*********99");
+        assert_eq!(
+            mask(IdentifierKind::EmailAddress, "alice@example.com"),
+            "a***@example.com"
+        );
+        assert_eq!(
+            mask(IdentifierKind::PhoneNumber, "+15550109999"),
+            "+*********99"
+        );
     }
 }

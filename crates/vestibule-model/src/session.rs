@@ -165,8 +165,14 @@ mod tests {
             ..SessionSettings::default()
         };
         let s = session(&st);
-        assert_eq!(s.status_at(Timestamp(1_000_000).plus_seconds(599), &st), SessionStatus::Active);
-        assert_eq!(s.status_at(Timestamp(1_000_000).plus_seconds(600), &st), SessionStatus::Abandoned);
+        assert_eq!(
+            s.status_at(Timestamp(1_000_000).plus_seconds(599), &st),
+            SessionStatus::Active
+        );
+        assert_eq!(
+            s.status_at(Timestamp(1_000_000).plus_seconds(600), &st),
+            SessionStatus::Abandoned
+        );
         assert_eq!(s.abandon_at(&st), Timestamp(1_000_000).plus_seconds(600));
     }
 
@@ -182,6 +188,9 @@ mod tests {
     fn fva_in_minutes() {
         let st = SessionSettings::default();
         let s = session(&st);
-        assert_eq!(s.factor_verification_age(Timestamp(1_000_000).plus_seconds(125)), [2, -1]);
+        assert_eq!(
+            s.factor_verification_age(Timestamp(1_000_000).plus_seconds(125)),
+            [2, -1]
+        );
     }
 }

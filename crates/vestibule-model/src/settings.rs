@@ -135,16 +135,33 @@ impl PasswordSettings {
             });
         }
         let rules = [
-            (self.require_lowercase, PasswordRule::Lowercase, password.chars().any(|c| c.is_lowercase())),
-            (self.require_uppercase, PasswordRule::Uppercase, password.chars().any(|c| c.is_uppercase())),
-            (self.require_numbers, PasswordRule::Number, password.chars().any(|c| c.is_ascii_digit())),
+            (
+                self.require_lowercase,
+                PasswordRule::Lowercase,
+                password.chars().any(|c| c.is_lowercase()),
+            ),
+            (
+                self.require_uppercase,
+                PasswordRule::Uppercase,
+                password.chars().any(|c| c.is_uppercase()),
+            ),
+            (
+                self.require_numbers,
+                PasswordRule::Number,
+                password.chars().any(|c| c.is_ascii_digit()),
+            ),
             (
                 self.require_special_char,
                 PasswordRule::SpecialChar,
-                password.chars().any(|c| self.allowed_special_characters.contains(c)),
+                password
+                    .chars()
+                    .any(|c| self.allowed_special_characters.contains(c)),
             ),
         ];
-        match rules.into_iter().find(|(required, _, met)| *required && !*met) {
+        match rules
+            .into_iter()
+            .find(|(required, _, met)| *required && !*met)
+        {
             Some((_, rule, _)) => Err(Error::PasswordRuleNotMet(rule)),
             None => Ok(()),
         }
@@ -239,7 +256,10 @@ mod tests {
         assert!(p.check("12345678").is_ok());
         assert!(p.check("ééééééé€").is_ok(), "8 characters, more bytes");
         assert!(p.check(&"a".repeat(71)).is_ok());
-        assert_eq!(p.check(&"a".repeat(72)), Err(Error::PasswordTooLong { max: 72 }));
+        assert_eq!(
+            p.check(&"a".repeat(72)),
+            Err(Error::PasswordTooLong { max: 72 })
+        );
     }
 
     #[test]
@@ -252,19 +272,27 @@ mod tests {
         };
         let err = p.check("lowercaseonly").expect_err("weak");
         assert_eq!(err.code(), "form_password_no_uppercase");
-        assert_eq!(p.check("Lowercase!").expect_err("no digit").code(), "form_password_no_number");
-        assert_eq!(p.check("Lowercase1").expect_err("no special").code(), "form_password_no_special_char");
+        assert_eq!(
+            p.check("Lowercase!").expect_err("no digit").code(),
+            "form_password_no_number"
+        );
+        assert_eq!(
+            p.check("Lowercase1").expect_err("no special").code(),
+            "form_password_no_special_char"
+        );
         assert!(p.check("Upper1!case").is_ok());
     }
 
     #[test]
     fn defaults_validate() {
         assert_eq!(Settings::default().validate(), Ok(()));
-        let mut s = Settings::default();
-        s.identifiers = IdentifierSettings {
-            email_address: false,
-            phone_number: false,
-            username: false,
+        let s = Settings {
+            identifiers: IdentifierSettings {
+                email_address: false,
+                phone_number: false,
+                username: false,
+            },
+            ..Settings::default()
         };
         assert!(s.validate().is_err());
     }

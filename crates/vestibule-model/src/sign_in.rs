@@ -265,7 +265,9 @@ impl SignIn {
             return Err(Error::client_state("this sign-in is already complete"));
         }
         if self.is_abandoned(now) {
-            return Err(Error::client_state("this sign-in has expired; start a new one"));
+            return Err(Error::client_state(
+                "this sign-in has expired; start a new one",
+            ));
         }
         Ok(())
     }
@@ -382,7 +384,8 @@ mod tests {
         let user = user_with_password();
         let mut si = start(&clock, &settings);
         assert_eq!(si.status, SignInStatus::NeedsIdentifier);
-        si.identify(email(), Some(&user), &settings, clock.now()).expect("identify");
+        si.identify(email(), Some(&user), &settings, clock.now())
+            .expect("identify");
         assert_eq!(si.status, SignInStatus::NeedsFirstFactor);
         assert_eq!(si.user_id.as_ref(), Some(&user.id));
         si.check_first_factor_attempt(&Strategy::Password, &user, &settings, clock.now())
@@ -433,7 +436,8 @@ mod tests {
         let mut settings = Settings::default();
         let mut user = user_with_password();
         let mut si = start(&clock, &settings);
-        si.identify(email(), Some(&user), &settings, clock.now()).expect("identify");
+        si.identify(email(), Some(&user), &settings, clock.now())
+            .expect("identify");
         user.password = None;
         assert_eq!(
             si.check_first_factor_attempt(&Strategy::Password, &user, &settings, clock.now()),
@@ -454,7 +458,8 @@ mod tests {
         let mut user = user_with_password();
         user.locked_until = Some(clock.now().plus_seconds(3600));
         let mut si = start(&clock, &settings);
-        si.identify(email(), Some(&user), &settings, clock.now()).expect("identify");
+        si.identify(email(), Some(&user), &settings, clock.now())
+            .expect("identify");
         assert_eq!(
             si.check_first_factor_attempt(&Strategy::Password, &user, &settings, clock.now()),
             Err(Error::UserLocked {
@@ -474,7 +479,8 @@ mod tests {
         let mut user = user_with_password();
         user.banned = true;
         let mut si = start(&clock, &settings);
-        si.identify(email(), Some(&user), &settings, clock.now()).expect("identify");
+        si.identify(email(), Some(&user), &settings, clock.now())
+            .expect("identify");
         assert_eq!(
             si.first_factor_verified(Strategy::Password, &user, clock.now()),
             Err(Error::UserBanned)
@@ -489,7 +495,8 @@ mod tests {
         let settings = Settings::default();
         let user = user_with_password();
         let mut si = start(&clock, &settings);
-        si.identify(email(), Some(&user), &settings, clock.now()).expect("identify");
+        si.identify(email(), Some(&user), &settings, clock.now())
+            .expect("identify");
         clock.advance_seconds(settings.sign_in.abandon_after_seconds - 1);
         assert!(!si.is_abandoned(clock.now()));
         clock.advance_seconds(1);
@@ -542,7 +549,11 @@ mod tests {
         )
         .is_ok());
         assert_eq!(
-            SignIn::check_client_may_sign_in(&settings, &signed_in, Some(&UserId::from_trusted("user_a".into()))),
+            SignIn::check_client_may_sign_in(
+                &settings,
+                &signed_in,
+                Some(&UserId::from_trusted("user_a".into()))
+            ),
             Err(Error::IdentifierAlreadySignedIn {
                 session_id: "sess_a".into()
             })

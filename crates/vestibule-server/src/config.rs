@@ -65,7 +65,9 @@ impl HashingConfig {
         if self.threads > 0 {
             self.threads
         } else {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
         }
     }
 }
@@ -73,7 +75,9 @@ impl HashingConfig {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            listen: DEFAULT_LISTEN.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
             database_url: DEFAULT_DATABASE_URL.into(),
             frontend_api_url: None,
             secret_key: None,
@@ -102,7 +106,8 @@ pub struct FileConfig {
 
 impl FileConfig {
     pub fn read(path: &Path) -> Result<FileConfig, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 }
@@ -133,9 +138,9 @@ impl Config {
         }
         let listen = over.listen.or(file.listen);
         if let Some(l) = listen {
-            c.listen = l
-                .parse()
-                .map_err(|_| format!("listen address {l:?} is not HOST:PORT (e.g. 127.0.0.1:8080)"))?;
+            c.listen = l.parse().map_err(|_| {
+                format!("listen address {l:?} is not HOST:PORT (e.g. 127.0.0.1:8080)")
+            })?;
         }
         if let Some(u) = over.database_url.or(file.database_url) {
             c.database_url = u;
@@ -145,7 +150,10 @@ impl Config {
             c.settings.mode = m;
         }
         c.secret_key = over.secret_key.or(file.secret_key);
-        c.allowed_origins = over.allowed_origins.or(file.allowed_origins).unwrap_or_default();
+        c.allowed_origins = over
+            .allowed_origins
+            .or(file.allowed_origins)
+            .unwrap_or_default();
         c.validate()?;
         Ok(c)
     }
@@ -160,7 +168,8 @@ impl Config {
             crate::instance::check_secret_key(k, self.settings.mode)?;
         }
         for o in &self.allowed_origins {
-            crate::instance::normalize_origin(o).ok_or_else(|| format!("allowed origin {o:?} is not scheme://host[:port]"))?;
+            crate::instance::normalize_origin(o)
+                .ok_or_else(|| format!("allowed origin {o:?} is not scheme://host[:port]"))?;
         }
         Ok(())
     }
@@ -171,7 +180,9 @@ pub fn parse_mode(s: &str) -> Result<InstanceMode, String> {
     match s {
         "development" | "dev" => Ok(InstanceMode::Development),
         "production" | "prod" => Ok(InstanceMode::Production),
-        other => Err(format!("mode {other:?} is neither development nor production")),
+        other => Err(format!(
+            "mode {other:?} is neither development nor production"
+        )),
     }
 }
 
@@ -200,7 +211,13 @@ mod tests {
         assert_eq!(c.database_url, "sqlite://file.db");
         assert_eq!(c.settings.mode, InstanceMode::Production);
         assert!(!c.settings.sessions.single_session_mode);
-        assert_eq!(Config::resolve(FileConfig::default(), Overrides::default()).expect("defaults").listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(
+            Config::resolve(FileConfig::default(), Overrides::default())
+                .expect("defaults")
+                .listen
+                .to_string(),
+            DEFAULT_LISTEN
+        );
     }
 
     #[test]
@@ -212,12 +229,16 @@ mod tests {
             ..Overrides::default()
         };
         assert!(Config::resolve(FileConfig::default(), bad).is_err());
-        let weak: FileConfig = toml::from_str("[password_hashing]\nmemory_kib = 1024").expect("toml");
+        let weak: FileConfig =
+            toml::from_str("[password_hashing]\nmemory_kib = 1024").expect("toml");
         assert!(Config::resolve(weak, Overrides::default()).is_err());
         let wrong_key = Overrides {
             secret_key: Some("sk_live_abc".into()),
             ..Overrides::default()
         };
-        assert!(Config::resolve(FileConfig::default(), wrong_key).is_err(), "live key on a development instance");
+        assert!(
+            Config::resolve(FileConfig::default(), wrong_key).is_err(),
+            "live key on a development instance"
+        );
     }
 }

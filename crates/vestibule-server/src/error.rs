@@ -48,8 +48,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;
         match &e {
-            Error::Internal { detail } => tracing::error!(code = e.code(), %detail, "request failed"),
-            Error::Unavailable { detail } => tracing::warn!(code = e.code(), %detail, "request refused"),
+            Error::Internal { detail } => {
+                tracing::error!(code = e.code(), %detail, "request failed")
+            }
+            Error::Unavailable { detail } => {
+                tracing::warn!(code = e.code(), %detail, "request refused")
+            }
             _ => tracing::debug!(code = e.code(), "request refused"),
         }
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

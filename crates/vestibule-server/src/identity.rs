@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, COOKIE, ORIGIN, SET_COOKIE, VARY};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::{Arc, Mutex};
@@ -70,12 +70,22 @@ impl ClientIdentity {
     }
 
     /// Creates a client for this caller inside `tx`. Its token is handed out if the request succeeds.
-    pub async fn create_client(&self, state: &AppState, tx: &mut Connection) -> Result<Client, ApiError> {
-        self.create_client_with_id(state, tx, ClientId::generate(state.rng.as_ref())).await
+    pub async fn create_client(
+        &self,
+        state: &AppState,
+        tx: &mut Connection,
+    ) -> Result<Client, ApiError> {
+        self.create_client_with_id(state, tx, ClientId::generate(state.rng.as_ref()))
+            .await
     }
 
     /// As [`Self::create_client`], with an id chosen beforehand (a sign-in being built names it).
-    pub async fn create_client_with_id(&self, state: &AppState, tx: &mut Connection, id: ClientId) -> Result<Client, ApiError> {
+    pub async fn create_client_with_id(
+        &self,
+        state: &AppState,
+        tx: &mut Connection,
+        id: ClientId,
+    ) -> Result<Client, ApiError> {
         let now = state.now();
         let client = Client::new(id, now);
         let token = random_token(state.rng.as_ref(), TOKEN_BYTES);
@@ -92,7 +102,13 @@ impl ClientIdentity {
 
     /// Replaces the client's token (and the dev browser's) inside `tx`: on every sign-in, so a
     /// token planted before it (session fixation) is worthless after.
-    pub async fn rotate(&self, state: &AppState, tx: &mut Connection, client: &ClientId, now: Timestamp) -> Result<(), ApiError> {
+    pub async fn rotate(
+        &self,
+        state: &AppState,
+        tx: &mut Connection,
+        client: &ClientId,
+        now: Timestamp,
+    ) -> Result<(), ApiError> {
         let token = random_token(state.rng.as_ref(), TOKEN_BYTES);
         clients::rotate_token(tx, client, &token_hash(&token)).await?;
         let dev = match &self.carrier {
@@ -125,6 +141,21 @@ impl ClientIdentity {
     }
 }
 
+/// Answers a CORS preflight. Routing never sees `OPTIONS`, so this runs before it.
+pub fn preflight(state: &AppState, headers: &HeaderMap) -> Response {
+    let origin = headers.get(ORIGIN).and_then(|v| v.to_str().ok());
+    match origin {
+        Some(o) if state.instance.origin_allowed(o) => {
+            let mut response = StatusCode::NO_CONTENT.into_response();
+            preflight_headers(headers, response.headers_mut());
+            cors_headers(Some(o), response.headers_mut());
+            response
+        }
+        Some(_) => ApiError(Error::OriginInvalid).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
 /// Middleware for every Frontend API route: origin check, CORS, client identification, and
 /// writing issued tokens to the response.
 pub async fn fapi_identity(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -137,12 +168,6 @@ pub async fn fapi_identity(State(state): State<AppState>, req: Request, next: Ne
         if !state.instance.origin_allowed(o) {
             return ApiError(Error::OriginInvalid).into_response();
         }
-    }
-    if req.method() == Method::OPTIONS {
-        let mut response = StatusCode::NO_CONTENT.into_response();
-        preflight_headers(req.headers(), response.headers_mut());
-        cors_headers(origin.as_deref(), response.headers_mut());
-        return response;
     }
     let query = req.uri().query().map(str::to_owned);
     let identity = match identify(&state, req.headers().clone(), query, origin.clone()).await {
@@ -186,13 +211,19 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.trim().to_owned())
 }
 
-async fn identify(state: &AppState, headers: HeaderMap, query: Option<String>, origin: Option<String>) -> Result<ClientIdentity, ApiError> {
+async fn identify(
+    state: &AppState,
+    headers: HeaderMap,
+    query: Option<String>,
+    origin: Option<String>,
+) -> Result<ClientIdentity, ApiError> {
     let query = query.as_deref();
     let authorization = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned());
-    let native = query_param(query, "_is_native").as_deref() == Some("1") || authorization.as_deref().is_some_and(|a| !a.is_empty());
+    let native = query_param(query, "_is_native").as_deref() == Some("1")
+        || authorization.as_deref().is_some_and(|a| !a.is_empty());
     let dev_browser = query_param(query, DEV_BROWSER_PARAM)
         .filter(|v| !v.is_empty() && state.instance.mode == InstanceMode::Development);
 
@@ -214,7 +245,9 @@ async fn identify(state: &AppState, headers: HeaderMap, query: Option<String>, o
         (Carrier::DevBrowser { token_hash: hash }, client)
     } else {
         let client = match cookie(&headers, CLIENT_COOKIE) {
-            Some(token) if !token.is_empty() => clients::by_token_hash(&mut conn, &token_hash(&token)).await?,
+            Some(token) if !token.is_empty() => {
+                clients::by_token_hash(&mut conn, &token_hash(&token)).await?
+            }
             _ => None,
         };
         (Carrier::Cookie, client)
@@ -228,13 +261,21 @@ async fn identify(state: &AppState, headers: HeaderMap, query: Option<String>, o
 }
 
 fn write_issued(state: &AppState, carrier: &Carrier, issued: Issued, headers: &mut HeaderMap) {
-    let secure = if state.instance.secure_cookies { "; Secure" } else { "" };
+    let secure = if state.instance.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     match carrier {
         Carrier::Cookie => {
             if let Some(token) = &issued.client_token {
                 append(headers, SET_COOKIE, &format!("{CLIENT_COOKIE}={token}; Path=/; Max-Age={CLIENT_COOKIE_MAX_AGE}; HttpOnly; SameSite=Lax{secure}"));
             } else if issued.cleared {
-                append(headers, SET_COOKIE, &format!("{CLIENT_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"));
+                append(
+                    headers,
+                    SET_COOKIE,
+                    &format!("{CLIENT_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"),
+                );
             }
             // clerk-js writes __client_uat itself on development instances; production relies on FAPI.
             if state.instance.mode == InstanceMode::Production {
@@ -244,7 +285,11 @@ fn write_issued(state: &AppState, carrier: &Carrier, issued: Issued, headers: &m
             }
         }
         Carrier::Native { presented } => {
-            let token = if issued.cleared { Some(String::new()) } else { issued.client_token.or_else(|| presented.clone()) };
+            let token = if issued.cleared {
+                Some(String::new())
+            } else {
+                issued.client_token.or_else(|| presented.clone())
+            };
             if let Some(t) = token {
                 if let Ok(v) = HeaderValue::from_str(&t) {
                     headers.insert(AUTHORIZATION, v);
@@ -271,9 +316,14 @@ fn append(headers: &mut HeaderMap, name: axum::http::HeaderName, value: &str) {
 /// carry client tokens.
 fn cors_headers(origin: Option<&str>, headers: &mut HeaderMap) {
     let Some(origin) = origin else { return };
-    let Ok(value) = HeaderValue::from_str(origin) else { return };
+    let Ok(value) = HeaderValue::from_str(origin) else {
+        return;
+    };
     headers.insert("access-control-allow-origin", value);
-    headers.insert("access-control-allow-credentials", HeaderValue::from_static("true"));
+    headers.insert(
+        "access-control-allow-credentials",
+        HeaderValue::from_static("true"),
+    );
     headers.insert(
         "access-control-expose-headers",
         HeaderValue::from_static("authorization, clerk-db-jwt, x-country, retry-after"),
@@ -289,7 +339,11 @@ fn preflight_headers(request: &HeaderMap, headers: &mut HeaderMap) {
     let requested = request
         .get("access-control-request-headers")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b',' || b == b' ' || b == b'_'))
+        .filter(|v| {
+            v.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || b == b'-' || b == b',' || b == b' ' || b == b'_'
+            })
+        })
         .unwrap_or("authorization, content-type");
     if let Ok(v) = HeaderValue::from_str(requested) {
         headers.insert("access-control-allow-headers", v);

@@ -29,7 +29,9 @@ impl Instance {
         let url = url::Url::parse(frontend_api_url)
             .map_err(|e| format!("frontend API URL {frontend_api_url:?}: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("frontend API URL {frontend_api_url:?} must be http or https"));
+            return Err(format!(
+                "frontend API URL {frontend_api_url:?} must be http or https"
+            ));
         }
         let host = url
             .host_str()
@@ -47,7 +49,10 @@ impl Instance {
         check_secret_key(&secret_key, mode)?;
         let mut origins = Vec::new();
         for o in allowed_origins {
-            origins.push(normalize_origin(o).ok_or_else(|| format!("allowed origin {o:?} is not scheme://host[:port]"))?);
+            origins.push(
+                normalize_origin(o)
+                    .ok_or_else(|| format!("allowed origin {o:?} is not scheme://host[:port]"))?,
+            );
         }
         // The Frontend API's own origin may always call it.
         if let Some(own) = normalize_origin(url.as_str()) {
@@ -102,7 +107,10 @@ pub fn generate_secret_key(mode: InstanceMode, rng: &dyn Rng) -> String {
 pub fn check_secret_key(key: &str, mode: InstanceMode) -> Result<(), String> {
     let prefix = secret_key_prefix(mode);
     let Some(rest) = key.strip_prefix(prefix) else {
-        return Err(format!("the secret key must start with {prefix} on a {} instance", mode.as_str()));
+        return Err(format!(
+            "the secret key must start with {prefix} on a {} instance",
+            mode.as_str()
+        ));
     };
     if rest.len() < 24 || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err("the secret key needs at least 24 letters or digits after its prefix".into());
@@ -142,15 +150,31 @@ mod tests {
     fn publishable_key_decodes_to_host_and_dollar() {
         let pk = publishable_key(InstanceMode::Development, "127.0.0.1:8080");
         let b64 = pk.strip_prefix("pk_test_").expect("prefix");
-        let decoded = base64::engine::general_purpose::STANDARD_NO_PAD.decode(b64).expect("b64");
+        let decoded = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(b64)
+            .expect("b64");
         assert_eq!(decoded, b"127.0.0.1:8080$");
-        assert!(publishable_key(InstanceMode::Production, "clerk.example.com").starts_with("pk_live_"));
+        assert!(
+            publishable_key(InstanceMode::Production, "clerk.example.com").starts_with("pk_live_")
+        );
     }
 
     #[test]
     fn hosts_without_a_dot_are_refused() {
-        assert!(Instance::new(InstanceMode::Development, "http://localhost:8080", SK.into(), &[]).is_err());
-        let i = Instance::new(InstanceMode::Development, "http://127.0.0.1:8080/", SK.into(), &[]).expect("ok");
+        assert!(Instance::new(
+            InstanceMode::Development,
+            "http://localhost:8080",
+            SK.into(),
+            &[]
+        )
+        .is_err());
+        let i = Instance::new(
+            InstanceMode::Development,
+            "http://127.0.0.1:8080/",
+            SK.into(),
+            &[],
+        )
+        .expect("ok");
         assert_eq!(i.frontend_api_url, "http://127.0.0.1:8080");
         assert_eq!(i.frontend_api_host, "127.0.0.1:8080");
         assert!(!i.secure_cookies);
@@ -158,7 +182,13 @@ mod tests {
 
     #[test]
     fn development_allows_localhost_origins_production_only_configured() {
-        let dev = Instance::new(InstanceMode::Development, "http://127.0.0.1:8080", SK.into(), &[]).expect("ok");
+        let dev = Instance::new(
+            InstanceMode::Development,
+            "http://127.0.0.1:8080",
+            SK.into(),
+            &[],
+        )
+        .expect("ok");
         assert!(dev.origin_allowed("http://localhost:3000"));
         assert!(dev.origin_allowed("http://127.0.0.1:5173"));
         assert!(dev.origin_allowed("http://app.localhost:3000"));

@@ -37,13 +37,19 @@ pub struct KeyRing {
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyRing").field("active", &self.active().kid()).finish()
+        f.debug_struct("KeyRing")
+            .field("active", &self.active().kid())
+            .finish()
     }
 }
 
 impl KeyRing {
     /// Loads the keys, creating the first one if the store has none.
-    pub async fn load_or_create(store: &Store, clock: &dyn Clock, rng: &dyn Rng) -> Result<KeyRing, KeyRingError> {
+    pub async fn load_or_create(
+        store: &Store,
+        clock: &dyn Clock,
+        rng: &dyn Rng,
+    ) -> Result<KeyRing, KeyRingError> {
         let mut stored = {
             let mut c = store.read().await?;
             keys::all(&mut c).await?
@@ -94,7 +100,12 @@ impl KeyRing {
 }
 
 /// Generates a key and stores it; with `retire_others`, it becomes the only active key.
-pub async fn insert_new_key(store: &Store, clock: &dyn Clock, rng: &dyn Rng, retire_others: bool) -> Result<String, KeyRingError> {
+pub async fn insert_new_key(
+    store: &Store,
+    clock: &dyn Clock,
+    rng: &dyn Rng,
+    retire_others: bool,
+) -> Result<String, KeyRingError> {
     let kid = KeyId::generate(rng).into_string();
     let key = tokio::task::spawn_blocking({
         let kid = kid.clone();
@@ -128,7 +139,11 @@ pub async fn insert_new_key(store: &Store, clock: &dyn Clock, rng: &dyn Rng, ret
     Ok(kid)
 }
 
-fn build(stored: &[keys::StoredKey], known: &HashMap<String, Arc<SigningKey>>, now: Timestamp) -> Result<KeySet, KeyRingError> {
+fn build(
+    stored: &[keys::StoredKey],
+    known: &HashMap<String, Arc<SigningKey>>,
+    now: Timestamp,
+) -> Result<KeySet, KeyRingError> {
     let mut parsed = HashMap::new();
     let mut jwks = Jwks::default();
     let mut active: Option<Arc<SigningKey>> = None;
@@ -143,10 +158,14 @@ fn build(stored: &[keys::StoredKey], known: &HashMap<String, Arc<SigningKey>>, n
         }
         let key = match known.get(&k.kid) {
             Some(existing) => Arc::clone(existing),
-            None => Arc::new(SigningKey::from_pkcs8_der(k.kid.clone(), &k.private_key).map_err(|e| KeyRingError::Key {
-                kid: k.kid.clone(),
-                reason: e.to_string(),
-            })?),
+            None => Arc::new(
+                SigningKey::from_pkcs8_der(k.kid.clone(), &k.private_key).map_err(|e| {
+                    KeyRingError::Key {
+                        kid: k.kid.clone(),
+                        reason: e.to_string(),
+                    }
+                })?,
+            ),
         };
         jwks.keys.push(key.public_jwk());
         if active.is_none() && k.retired_at.is_none() {
@@ -158,5 +177,9 @@ fn build(stored: &[keys::StoredKey], known: &HashMap<String, Arc<SigningKey>>, n
         kid: String::new(),
         reason: "no active signing key".into(),
     })?;
-    Ok(KeySet { active, jwks, parsed })
+    Ok(KeySet {
+        active,
+        jwks,
+        parsed,
+    })
 }

@@ -43,11 +43,17 @@ pub fn router(state: AppState) -> Router {
 
 /// The complete HTTP service: method tunnelling around the router.
 pub fn service(state: AppState) -> axum::routing::IntoMakeService<Router> {
-    let routes = router(state);
+    let routes = router(state.clone());
     Router::new()
         .fallback_service(tower::service_fn(move |req: Request| {
             let routes = routes.clone();
-            async move { routes.oneshot(tunnel_method(req)).await }
+            let state = state.clone();
+            async move {
+                if req.method() == Method::OPTIONS {
+                    return Ok(identity::preflight(&state, req.headers()));
+                }
+                routes.oneshot(tunnel_method(req)).await
+            }
         }))
         .into_make_service()
 }
@@ -100,9 +106,15 @@ async fn log_request(req: Request, next: axum::middleware::Next) -> Response {
 }
 
 /// Serves until `shutdown` resolves, with housekeeping in the background.
-pub async fn serve(state: AppState, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
-    let result = axum::serve(listener, service(state)).with_graceful_shutdown(shutdown).await;
+    let result = axum::serve(listener, service(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
     housekeeping.abort();
     result
 }
@@ -127,9 +139,18 @@ async fn housekeeping(state: AppState) {
 pub async fn sweep(state: &AppState) -> Result<(), vestibule_store::StoreError> {
     let now = state.now();
     let mut tx = state.store.begin().await?;
-    vestibule_store::sessions::expire(&mut tx, now, state.settings.sessions.inactivity_timeout_seconds).await?;
+    vestibule_store::sessions::expire(
+        &mut tx,
+        now,
+        state.settings.sessions.inactivity_timeout_seconds,
+    )
+    .await?;
     vestibule_store::sign_ins::delete_abandoned(&mut tx, now.plus_seconds(-24 * 3600)).await?;
-    vestibule_store::keys::delete_retired_before(&mut tx, now.plus_seconds(-keys::RETIRED_KEY_DELETED_AFTER_SECONDS)).await?;
+    vestibule_store::keys::delete_retired_before(
+        &mut tx,
+        now.plus_seconds(-keys::RETIRED_KEY_DELETED_AFTER_SECONDS),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -27,7 +27,13 @@ impl<S: Send + Sync> FromRequest<S> for Params {
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            });
         let query = req.uri().query().map(str::to_owned);
         let body = read_limited(req.into_body()).await?;
         let mut params = Params::parse_body(content_type.as_deref(), &body)?;
@@ -42,8 +48,14 @@ async fn read_limited(body: axum::body::Body) -> Result<Bytes, ApiError> {
     let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            Err(Error::BodyTooLarge { limit: MAX_BODY_BYTES }.into())
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(Error::BodyTooLarge {
+                limit: MAX_BODY_BYTES,
+            }
+            .into())
         }
         Err(e) => Err(Error::malformed(format!("the request body could not be read ({e})")).into()),
     }
@@ -77,11 +89,17 @@ impl Params {
     }
 
     fn from_json(body: &[u8]) -> Result<Params, ApiError> {
-        let text = std::str::from_utf8(body).map_err(|_| Error::malformed("the body is not valid UTF-8"))?;
+        let text = std::str::from_utf8(body)
+            .map_err(|_| Error::malformed("the body is not valid UTF-8"))?;
         match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(values)) => Ok(Params { values }),
             Ok(_) => Err(Error::malformed("the JSON body must be an object").into()),
-            Err(e) => Err(Error::malformed(format!("the JSON body is invalid at line {} column {}", e.line(), e.column())).into()),
+            Err(e) => Err(Error::malformed(format!(
+                "the JSON body is invalid at line {} column {}",
+                e.line(),
+                e.column()
+            ))
+            .into()),
         }
     }
 
@@ -173,7 +191,8 @@ impl Params {
     }
 
     pub fn required(&self, name: &str) -> Result<&str, ApiError> {
-        self.non_empty(name)?.ok_or_else(|| Error::param_missing(name).into())
+        self.non_empty(name)?
+            .ok_or_else(|| Error::param_missing(name).into())
     }
 
     /// `true`/`false` as a JSON boolean or the strings clerk-js sends.
@@ -192,12 +211,18 @@ impl Params {
     }
 
     /// An integer given as a JSON number or a decimal string, within `range`.
-    pub fn int(&self, name: &str, range: std::ops::RangeInclusive<i64>) -> Result<Option<i64>, ApiError> {
+    pub fn int(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<Option<i64>, ApiError> {
         let n = match self.values.get(name) {
             None | Some(Value::Null) => return Ok(None),
             Some(Value::Number(n)) => n.as_i64().ok_or_else(|| type_error(name, "an integer"))?,
             Some(Value::String(s)) if s.is_empty() => return Ok(None),
-            Some(Value::String(s)) => s.parse::<i64>().map_err(|_| type_error(name, "an integer"))?,
+            Some(Value::String(s)) => s
+                .parse::<i64>()
+                .map_err(|_| type_error(name, "an integer"))?,
             Some(_) => return Err(type_error(name, "an integer")),
         };
         if !range.contains(&n) {
@@ -278,18 +303,32 @@ mod tests {
         assert_eq!(p.str("identifier").expect("str"), Some("a@b.co"));
         assert_eq!(p.strings("email_address").expect("list"), ["x", "y"]);
         assert_eq!(p.strings("phone_number").expect("list"), ["+1555"]);
-        assert_eq!(p.object("unsafe_metadata").expect("obj").map(|m| m["a"].clone()), Some(1.into()));
+        assert_eq!(
+            p.object("unsafe_metadata")
+                .expect("obj")
+                .map(|m| m["a"].clone()),
+            Some(1.into())
+        );
         assert_eq!(p.bool("flag").expect("bool"), Some(true));
         assert_eq!(code(p.str("email_address")).0, "form_param_value_invalid");
     }
 
     #[test]
     fn json_bodies_and_type_errors_name_the_parameter() {
-        let p = Params::parse_body(Some("application/json"), br#"{"username": 5, "password": "pw", "limit": "x"}"#)
-            .expect("parse");
-        assert_eq!(code(p.str("username")), ("form_param_value_invalid".into(), Some("username".into())));
+        let p = Params::parse_body(
+            Some("application/json"),
+            br#"{"username": 5, "password": "pw", "limit": "x"}"#,
+        )
+        .expect("parse");
+        assert_eq!(
+            code(p.str("username")),
+            ("form_param_value_invalid".into(), Some("username".into()))
+        );
         assert_eq!(code(p.int("limit", 1..=500)).1.as_deref(), Some("limit"));
-        assert_eq!(code(p.required("missing")), ("form_param_missing".into(), Some("missing".into())));
+        assert_eq!(
+            code(p.required("missing")),
+            ("form_param_missing".into(), Some("missing".into()))
+        );
     }
 
     #[test]
@@ -303,10 +342,17 @@ mod tests {
             let e = Params::parse_body(ct, body).expect_err("malformed").0;
             assert_eq!(e.status(), 400, "{body:?}");
         }
-        let e = Params::parse_body(Some("text/xml"), b"<a/>").expect_err("415").0;
+        let e = Params::parse_body(Some("text/xml"), b"<a/>")
+            .expect_err("415")
+            .0;
         assert_eq!(e.status(), 415);
-        let e = Params::parse_body(None, b"password=%FF%FE").expect_err("bad utf8").0;
-        assert_eq!((e.code(), e.meta().param_name.as_deref()), ("form_param_value_invalid", Some("password")));
+        let e = Params::parse_body(None, b"password=%FF%FE")
+            .expect_err("bad utf8")
+            .0;
+        assert_eq!(
+            (e.code(), e.meta().param_name.as_deref()),
+            ("form_param_value_invalid", Some("password"))
+        );
     }
 
     #[test]
@@ -318,11 +364,15 @@ mod tests {
     #[test]
     fn query_fills_in_but_transport_keys_stay_out() {
         let mut p = Params::parse_body(None, b"a=body").expect("parse");
-        p.merge_query("a=query&b=2&_method=PATCH&__clerk_db_jwt=secret").expect("merge");
+        p.merge_query("a=query&b=2&_method=PATCH&__clerk_db_jwt=secret")
+            .expect("merge");
         assert_eq!(p.str("a").expect("a"), Some("body"));
         assert_eq!(p.str("b").expect("b"), Some("2"));
         assert!(!p.contains("_method") && !p.contains("__clerk_db_jwt"));
         assert!(p.only(&["a", "b"]).is_ok());
-        assert_eq!(code(p.only(&["a"])), ("form_param_unknown".into(), Some("b".into())));
+        assert_eq!(
+            code(p.only(&["a"])),
+            ("form_param_unknown".into(), Some("b".into()))
+        );
     }
 }

@@ -66,8 +66,12 @@ impl Passwords {
         if password.len() > MAX_PASSWORD_BYTES {
             return self.dummy(password).await.map(|_| Verified::Mismatch);
         }
-        let hasher = PasswordHasher::parse(&stored.hasher)
-            .ok_or_else(|| Error::internal(format!("stored password hasher {:?} unknown", stored.hasher)))?;
+        let hasher = PasswordHasher::parse(&stored.hasher).ok_or_else(|| {
+            Error::internal(format!(
+                "stored password hasher {:?} unknown",
+                stored.hasher
+            ))
+        })?;
         let password = password.to_owned();
         let digest = stored.digest.clone();
         let params = self.params;

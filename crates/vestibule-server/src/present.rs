@@ -4,7 +4,9 @@ use crate::instance::Instance;
 use std::collections::BTreeMap;
 use vestibule_model::sign_in::Verification as DomainVerification;
 use vestibule_model::user::{EmailAddress, Factor, LockState, PhoneNumber};
-use vestibule_model::{Client, Session, SessionStatus, Settings, SignIn, SignInStatus, Timestamp, User};
+use vestibule_model::{
+    Client, Session, SessionStatus, Settings, SignIn, SignInStatus, Timestamp, User,
+};
 use vestibule_wire as wire;
 
 /// Who sees a user: the user themself (FAPI) or the operator (BAPI, with private fields).
@@ -47,7 +49,10 @@ pub fn email(e: &EmailAddress, updated_at: Timestamp) -> wire::EmailAddress {
         id: e.id.to_string(),
         email_address: e.email_address.clone(),
         reserved: false,
-        verification: Some(identification_verification(e.verified, e.verification_strategy.as_deref())),
+        verification: Some(identification_verification(
+            e.verified,
+            e.verification_strategy.as_deref(),
+        )),
         linked_to: Vec::new(),
         matches_sso_connection: false,
         created_at: e.created_at.millis(),
@@ -63,7 +68,10 @@ pub fn phone(p: &PhoneNumber, updated_at: Timestamp) -> wire::PhoneNumber {
         reserved: false,
         reserved_for_second_factor: p.reserved_for_second_factor,
         default_second_factor: p.default_second_factor,
-        verification: Some(identification_verification(p.verified, p.verification_strategy.as_deref())),
+        verification: Some(identification_verification(
+            p.verified,
+            p.verification_strategy.as_deref(),
+        )),
         linked_to: Vec::new(),
         backup_codes: None,
         created_at: p.created_at.millis(),
@@ -86,8 +94,16 @@ pub fn user(u: &User, audience: Audience, now: Timestamp) -> wire::User {
         last_name: u.last_name.clone(),
         image_url: String::new(),
         has_image: false,
-        email_addresses: u.email_addresses.iter().map(|e| email(e, u.updated_at)).collect(),
-        phone_numbers: u.phone_numbers.iter().map(|p| phone(p, u.updated_at)).collect(),
+        email_addresses: u
+            .email_addresses
+            .iter()
+            .map(|e| email(e, u.updated_at))
+            .collect(),
+        phone_numbers: u
+            .phone_numbers
+            .iter()
+            .map(|p| phone(p, u.updated_at))
+            .collect(),
         web3_wallets: Vec::new(),
         external_accounts: Vec::new(),
         enterprise_accounts: Vec::new(),
@@ -132,7 +148,13 @@ fn public_user_data(u: &User) -> wire::PublicUserData {
 }
 
 /// A session as its owner sees it (FAPI), with the current token when it is signed in.
-pub fn session_for_owner(s: &Session, u: &User, token: Option<String>, settings: &Settings, now: Timestamp) -> wire::Session {
+pub fn session_for_owner(
+    s: &Session,
+    u: &User,
+    token: Option<String>,
+    settings: &Settings,
+    now: Timestamp,
+) -> wire::Session {
     wire::Session {
         object: "session".into(),
         id: s.id.to_string(),
@@ -209,7 +231,12 @@ pub fn sign_in(si: &SignIn, u: Option<&User>, settings: &Settings) -> wire::Sign
         object: "sign_in".into(),
         id: si.id.to_string(),
         status: si.status.as_str().into(),
-        supported_identifiers: settings.identifiers.enabled().iter().map(|k| k.as_str().to_owned()).collect(),
+        supported_identifiers: settings
+            .identifiers
+            .enabled()
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect(),
         identifier: si.identifier.as_ref().map(|i| i.value.clone()),
         supported_first_factors: Some(first_factors),
         supported_second_factors: None,
@@ -227,7 +254,11 @@ pub fn sign_in(si: &SignIn, u: Option<&User>, settings: &Settings) -> wire::Sign
     }
 }
 
-pub fn client(c: &Client, sessions: Vec<wire::Session>, sign_in: Option<wire::SignIn>) -> wire::Client {
+pub fn client(
+    c: &Client,
+    sessions: Vec<wire::Session>,
+    sign_in: Option<wire::SignIn>,
+) -> wire::Client {
     wire::Client {
         object: "client".into(),
         id: c.id.to_string(),
@@ -260,13 +291,26 @@ fn attribute(enabled: bool, identifier: bool, first_factors: Vec<String>) -> wir
 pub fn environment(settings: &Settings, instance: &Instance) -> wire::Environment {
     let ids = &settings.identifiers;
     let mut attributes = BTreeMap::new();
-    attributes.insert("email_address".into(), attribute(ids.email_address, true, Vec::new()));
-    attributes.insert("phone_number".into(), attribute(ids.phone_number, true, Vec::new()));
+    attributes.insert(
+        "email_address".into(),
+        attribute(ids.email_address, true, Vec::new()),
+    );
+    attributes.insert(
+        "phone_number".into(),
+        attribute(ids.phone_number, true, Vec::new()),
+    );
     attributes.insert("username".into(), attribute(ids.username, true, Vec::new()));
     let mut password = attribute(settings.password.enabled, false, Vec::new());
     password.required = settings.password.enabled;
     attributes.insert("password".into(), password);
-    for disabled in ["web3_wallet", "first_name", "last_name", "authenticator_app", "backup_code", "passkey"] {
+    for disabled in [
+        "web3_wallet",
+        "first_name",
+        "last_name",
+        "authenticator_app",
+        "backup_code",
+        "passkey",
+    ] {
         attributes.insert(disabled.into(), attribute(false, false, Vec::new()));
     }
     let p = &settings.password;

@@ -7,7 +7,7 @@ use crate::passwords::Passwords;
 use crate::tokens::Minter;
 use std::sync::Arc;
 use vestibule_crypto::HashPool;
-use vestibule_model::{Clock, Rng, Settings, SystemClock, OsRng};
+use vestibule_model::{Clock, OsRng, Rng, Settings, SystemClock};
 use vestibule_store::{instance as instance_values, Store, StoreOptions};
 
 pub struct Inner {
@@ -52,7 +52,11 @@ const SECRET_KEY: &str = "secret_key";
 impl AppState {
     /// Opens (and migrates) the store, settles the instance's keys and builds the state.
     /// `frontend_api_url` is the resolved URL (the binary fills it from the bound address).
-    pub async fn build(config: &Config, frontend_api_url: &str, deps: Deps) -> Result<AppState, String> {
+    pub async fn build(
+        config: &Config,
+        frontend_api_url: &str,
+        deps: Deps,
+    ) -> Result<AppState, String> {
         let options = StoreOptions {
             max_connections: config.database_max_connections,
             ..StoreOptions::default()
@@ -63,7 +67,12 @@ impl AppState {
         AppState::with_store(config, frontend_api_url, store, deps).await
     }
 
-    pub async fn with_store(config: &Config, frontend_api_url: &str, store: Store, deps: Deps) -> Result<AppState, String> {
+    pub async fn with_store(
+        config: &Config,
+        frontend_api_url: &str,
+        store: Store,
+        deps: Deps,
+    ) -> Result<AppState, String> {
         let mode = config.settings.mode;
         let secret_key = match &config.secret_key {
             Some(k) => k.clone(),
@@ -75,7 +84,10 @@ impl AppState {
             .map_err(|e| format!("signing keys: {e}"))?;
         let pool = HashPool::new(config.hashing.thread_count(), config.hashing.queue);
         let passwords = Passwords::new(pool, config.hashing.argon2(), Arc::clone(&deps.rng));
-        let minter = Minter::new(instance.frontend_api_url.clone(), config.settings.sessions.token_lifetime_seconds);
+        let minter = Minter::new(
+            instance.frontend_api_url.clone(),
+            config.settings.sessions.token_lifetime_seconds,
+        );
         Ok(AppState(Arc::new(Inner {
             store,
             settings: config.settings.clone(),
@@ -95,7 +107,11 @@ impl AppState {
 
 /// The instance's secret key from the store, generated on first start. Every node sharing the
 /// database agrees on it.
-pub async fn stored_secret_key(store: &Store, mode: vestibule_model::InstanceMode, rng: &dyn Rng) -> Result<String, String> {
+pub async fn stored_secret_key(
+    store: &Store,
+    mode: vestibule_model::InstanceMode,
+    rng: &dyn Rng,
+) -> Result<String, String> {
     let candidate = generate_secret_key(mode, rng);
     let mut tx = store.begin().await.map_err(|e| e.to_string())?;
     let key = instance_values::get_or_insert(&mut tx, SECRET_KEY, &candidate)

@@ -28,10 +28,18 @@ struct Claims<'a> {
 /// Clerk backdates `nbf` by 10 s so slightly slow verifier clocks still accept fresh tokens.
 const NBF_BACKDATE_SECONDS: i64 = 10;
 
+/// Tokens are cached per session and `azp` (the page origin goes into the token).
+type CacheKey = (String, Option<String>);
+
+struct Cached {
+    jwt: String,
+    exp: i64,
+}
+
 pub struct Minter {
     issuer: String,
     lifetime_seconds: i64,
-    cache: Mutex<HashMap<(String, Option<String>), (String, i64)>>,
+    cache: Mutex<HashMap<CacheKey, Cached>>,
 }
 
 const CACHE_LIMIT: usize = 50_000;
@@ -46,7 +54,14 @@ impl Minter {
     }
 
     /// A new token for a session the caller has checked is signed in.
-    pub fn mint(&self, keys: &KeyRing, session: &Session, status: SessionStatus, azp: Option<&str>, now: Timestamp) -> Result<String, Error> {
+    pub fn mint(
+        &self,
+        keys: &KeyRing,
+        session: &Session,
+        status: SessionStatus,
+        azp: Option<&str>,
+        now: Timestamp,
+    ) -> Result<String, Error> {
         let iat = now.seconds();
         let claims = Claims {
             azp,
@@ -69,12 +84,19 @@ impl Minter {
     }
 
     /// A token with at least half its life left from the cache, or a new one.
-    pub fn current(&self, keys: &KeyRing, session: &Session, status: SessionStatus, azp: Option<&str>, now: Timestamp) -> Result<String, Error> {
+    pub fn current(
+        &self,
+        keys: &KeyRing,
+        session: &Session,
+        status: SessionStatus,
+        azp: Option<&str>,
+        now: Timestamp,
+    ) -> Result<String, Error> {
         let key = (session.id.as_str().to_owned(), azp.map(str::to_owned));
         if let Ok(cache) = self.cache.lock() {
-            if let Some((jwt, exp)) = cache.get(&key) {
-                if *exp - now.seconds() > self.lifetime_seconds / 2 {
-                    return Ok(jwt.clone());
+            if let Some(c) = cache.get(&key) {
+                if c.exp - now.seconds() > self.lifetime_seconds / 2 {
+                    return Ok(c.jwt.clone());
                 }
             }
         }
@@ -86,7 +108,13 @@ impl Minter {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
             }
-            cache.insert((session.id.as_str().to_owned(), azp.map(str::to_owned)), (jwt.to_owned(), exp));
+            cache.insert(
+                (session.id.as_str().to_owned(), azp.map(str::to_owned)),
+                Cached {
+                    jwt: jwt.to_owned(),
+                    exp,
+                },
+            );
         }
     }
 

@@ -11,7 +11,8 @@ fn from_row(row: &AnyRow) -> Result<Client> {
     Ok(Client {
         id: ClientId::from_trusted(text(row, "id")?),
         sign_in_id: opt_text(row, "sign_in_id")?.map(SignInId::from_trusted),
-        last_active_session_id: opt_text(row, "last_active_session_id")?.map(SessionId::from_trusted),
+        last_active_session_id: opt_text(row, "last_active_session_id")?
+            .map(SessionId::from_trusted),
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })
@@ -33,10 +34,12 @@ pub async fn insert(conn: &mut Connection, client: &Client, token_hash: &str) ->
 }
 
 pub async fn by_token_hash(conn: &mut Connection, token_hash: &str) -> Result<Option<Client>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM clients WHERE token_hash = $1"))
-        .bind(token_hash)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM clients WHERE token_hash = $1"
+    ))
+    .bind(token_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -61,7 +64,11 @@ pub async fn update(conn: &mut Connection, client: &Client) -> Result<bool> {
 }
 
 /// Replaces the client's token (on every sign-in, against session fixation). The old one stops working.
-pub async fn rotate_token(conn: &mut Connection, id: &ClientId, new_token_hash: &str) -> Result<bool> {
+pub async fn rotate_token(
+    conn: &mut Connection,
+    id: &ClientId,
+    new_token_hash: &str,
+) -> Result<bool> {
     let r = sqlx::query("UPDATE clients SET token_hash = $2 WHERE id = $1")
         .bind(id.as_str())
         .bind(new_token_hash)
@@ -82,28 +89,43 @@ pub async fn delete(conn: &mut Connection, id: &ClientId) -> Result<bool> {
     Ok(r.rows_affected() == 1)
 }
 
-pub async fn insert_dev_browser(conn: &mut Connection, token_hash: &str, now: Timestamp) -> Result<()> {
-    sqlx::query("INSERT INTO dev_browsers (token_hash, client_id, created_at) VALUES ($1, NULL, $2)")
-        .bind(token_hash)
-        .bind(now.0)
-        .execute(&mut *conn)
-        .await?;
+pub async fn insert_dev_browser(
+    conn: &mut Connection,
+    token_hash: &str,
+    now: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO dev_browsers (token_hash, client_id, created_at) VALUES ($1, NULL, $2)",
+    )
+    .bind(token_hash)
+    .bind(now.0)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
 /// `None` if no such dev browser; `Some(None)` if it exists but has no client yet.
-pub async fn dev_browser_client(conn: &mut Connection, token_hash: &str) -> Result<Option<Option<ClientId>>> {
+pub async fn dev_browser_client(
+    conn: &mut Connection,
+    token_hash: &str,
+) -> Result<Option<Option<ClientId>>> {
     let row = sqlx::query("SELECT client_id FROM dev_browsers WHERE token_hash = $1")
         .bind(token_hash)
         .fetch_optional(&mut *conn)
         .await?;
     match row {
         None => Ok(None),
-        Some(row) => Ok(Some(opt_text(&row, "client_id")?.map(ClientId::from_trusted))),
+        Some(row) => Ok(Some(
+            opt_text(&row, "client_id")?.map(ClientId::from_trusted),
+        )),
     }
 }
 
-pub async fn bind_dev_browser(conn: &mut Connection, token_hash: &str, client_id: &ClientId) -> Result<bool> {
+pub async fn bind_dev_browser(
+    conn: &mut Connection,
+    token_hash: &str,
+    client_id: &ClientId,
+) -> Result<bool> {
     let r = sqlx::query("UPDATE dev_browsers SET client_id = $2 WHERE token_hash = $1")
         .bind(token_hash)
         .bind(client_id.as_str())
@@ -113,7 +135,11 @@ pub async fn bind_dev_browser(conn: &mut Connection, token_hash: &str, client_id
 }
 
 /// Replaces a dev browser's token, keeping its client.
-pub async fn rotate_dev_browser(conn: &mut Connection, old_hash: &str, new_hash: &str) -> Result<bool> {
+pub async fn rotate_dev_browser(
+    conn: &mut Connection,
+    old_hash: &str,
+    new_hash: &str,
+) -> Result<bool> {
     let r = sqlx::query("UPDATE dev_browsers SET token_hash = $2 WHERE token_hash = $1")
         .bind(old_hash)
         .bind(new_hash)

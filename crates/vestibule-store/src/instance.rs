@@ -3,10 +3,12 @@
 use crate::{Connection, Result};
 
 pub async fn get(conn: &mut Connection, key: &str) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar("SELECT value FROM instance WHERE key = $1")
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT value FROM instance WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
 }
 
 /// Stores `value` unless the key already has one; returns whichever value is stored, so nodes

@@ -55,19 +55,22 @@ pub async fn insert(conn: &mut Connection, key: &StoredKey) -> Result<()> {
 
 /// Retires every active key but `kid`.
 pub async fn retire_all_except(conn: &mut Connection, kid: &str, now: Timestamp) -> Result<u64> {
-    let r = sqlx::query("UPDATE signing_keys SET retired_at = $2 WHERE kid <> $1 AND retired_at IS NULL")
-        .bind(kid)
-        .bind(now.0)
-        .execute(&mut *conn)
-        .await?;
+    let r = sqlx::query(
+        "UPDATE signing_keys SET retired_at = $2 WHERE kid <> $1 AND retired_at IS NULL",
+    )
+    .bind(kid)
+    .bind(now.0)
+    .execute(&mut *conn)
+    .await?;
     Ok(r.rows_affected())
 }
 
 /// Deletes keys retired before `before` (no token they signed can still be valid).
 pub async fn delete_retired_before(conn: &mut Connection, before: Timestamp) -> Result<u64> {
-    let r = sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1")
-        .bind(before.0)
-        .execute(&mut *conn)
-        .await?;
+    let r =
+        sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1")
+            .bind(before.0)
+            .execute(&mut *conn)
+            .await?;
     Ok(r.rows_affected())
 }

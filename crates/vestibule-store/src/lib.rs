@@ -57,9 +57,11 @@ impl From<StoreError> for vestibule_model::Error {
             StoreError::Conflict { what } => vestibule_model::Error::IdentifierExists {
                 param: what.to_owned(),
             },
-            StoreError::Database(sqlx::Error::PoolTimedOut) => vestibule_model::Error::Unavailable {
-                detail: "database pool timed out".into(),
-            },
+            StoreError::Database(sqlx::Error::PoolTimedOut) => {
+                vestibule_model::Error::Unavailable {
+                    detail: "database pool timed out".into(),
+                }
+            }
             other => vestibule_model::Error::internal(other.to_string()),
         }
     }
@@ -92,7 +94,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("dialect", &self.dialect).finish()
+        f.debug_struct("Store")
+            .field("dialect", &self.dialect)
+            .finish()
     }
 }
 
@@ -262,7 +266,10 @@ mod tests {
             normalize_url("sqlite://v.db?mode=ro").expect("ok").1,
             "sqlite://v.db?mode=ro"
         );
-        assert_eq!(normalize_url("postgres://u@h/db").expect("ok").0, Dialect::Postgres);
+        assert_eq!(
+            normalize_url("postgres://u@h/db").expect("ok").0,
+            Dialect::Postgres
+        );
         assert!(normalize_url("mysql://x").is_err());
         assert!(normalize_url("sqlite::memory:").is_err());
     }

@@ -44,9 +44,10 @@ async fn apply(dialect: Dialect, conn: &mut sqlx::AnyConnection) -> Result<()> {
     )
     .execute(&mut *conn)
     .await?;
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
-        .fetch_all(&mut *conn)
-        .await?;
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+            .fetch_all(&mut *conn)
+            .await?;
     if let Some(newest) = applied.last() {
         let known = MIGRATIONS.last().map(|m| m.version).unwrap_or(0);
         if *newest > known {
@@ -63,12 +64,14 @@ async fn apply(dialect: Dialect, conn: &mut sqlx::AnyConnection) -> Result<()> {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         sqlx::raw_sql(sql).execute(&mut *tx).await?;
         let now = vestibule_model::Clock::now(&vestibule_model::SystemClock).millis();
-        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-            .bind(m.version)
-            .bind(m.name)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         tracing::info!(version = m.version, name = m.name, "applied migration");
     }

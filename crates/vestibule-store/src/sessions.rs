@@ -6,7 +6,8 @@ use crate::{Connection, Result, StoreError};
 use sqlx::any::AnyRow;
 use vestibule_model::{ClientId, Session, SessionId, SessionStatus, Timestamp, UserId};
 
-const COLUMNS: &str = "id, client_id, user_id, status, created_at, updated_at, last_active_at, expire_at, \
+const COLUMNS: &str =
+    "id, client_id, user_id, status, created_at, updated_at, last_active_at, expire_at, \
      first_factor_verified_at, second_factor_verified_at";
 
 fn from_row(row: &AnyRow) -> Result<Session> {
@@ -15,7 +16,8 @@ fn from_row(row: &AnyRow) -> Result<Session> {
         id: SessionId::from_trusted(text(row, "id")?),
         client_id: ClientId::from_trusted(text(row, "client_id")?),
         user_id: UserId::from_trusted(text(row, "user_id")?),
-        status: SessionStatus::parse(&status).ok_or_else(|| StoreError::corrupt(format!("session status {status}")))?,
+        status: SessionStatus::parse(&status)
+            .ok_or_else(|| StoreError::corrupt(format!("session status {status}")))?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
         last_active_at: ts(row, "last_active_at")?,
@@ -110,14 +112,23 @@ pub async fn list(conn: &mut Connection, filter: &ListFilter) -> Result<(Vec<Ses
     for a in &args {
         q = q.bind(a.as_str());
     }
-    let rows = q.bind(filter.limit).bind(filter.offset).fetch_all(&mut *conn).await?;
+    let rows = q
+        .bind(filter.limit)
+        .bind(filter.offset)
+        .fetch_all(&mut *conn)
+        .await?;
     Ok((rows.iter().map(from_row).collect::<Result<_>>()?, total))
 }
 
 const SIGNED_IN: &str = "('active', 'pending')";
 
 /// Moves a signed-in session to `status`. False if it was not signed in (or does not exist).
-pub async fn end(conn: &mut Connection, id: &SessionId, status: SessionStatus, now: Timestamp) -> Result<bool> {
+pub async fn end(
+    conn: &mut Connection,
+    id: &SessionId,
+    status: SessionStatus,
+    now: Timestamp,
+) -> Result<bool> {
     let r = sqlx::query(&format!(
         "UPDATE sessions SET status = $2, updated_at = $3 WHERE id = $1 AND status IN {SIGNED_IN}"
     ))
@@ -184,7 +195,10 @@ pub async fn get_many(conn: &mut Connection, ids: &[SessionId]) -> Result<Vec<Se
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id IN ({})", placeholders(1, ids.len()));
+    let sql = format!(
+        "SELECT {COLUMNS} FROM sessions WHERE id IN ({})",
+        placeholders(1, ids.len())
+    );
     let mut q = sqlx::query(&sql);
     for id in ids {
         q = q.bind(id.as_str());
@@ -195,7 +209,11 @@ pub async fn get_many(conn: &mut Connection, ids: &[SessionId]) -> Result<Vec<Se
 
 /// Records time-based endings: sessions past their lifetime become `expired`, idle ones (with an
 /// inactivity timeout) `abandoned`.
-pub async fn expire(conn: &mut Connection, now: Timestamp, inactivity_timeout_seconds: Option<i64>) -> Result<u64> {
+pub async fn expire(
+    conn: &mut Connection,
+    now: Timestamp,
+    inactivity_timeout_seconds: Option<i64>,
+) -> Result<u64> {
     let mut n = sqlx::query(&format!(
         "UPDATE sessions SET status = 'expired', updated_at = $1 WHERE status IN {SIGNED_IN} AND expire_at <= $1"
     ))

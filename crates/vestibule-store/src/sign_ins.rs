@@ -31,7 +31,8 @@ pub async fn get(conn: &mut Connection, id: &SignInId) -> Result<Option<(SignIn,
     match row {
         None => Ok(None),
         Some(row) => {
-            let sign_in: SignIn = serde_json::from_str(&text(&row, "state")?).map_err(StoreError::corrupt)?;
+            let sign_in: SignIn =
+                serde_json::from_str(&text(&row, "state")?).map_err(StoreError::corrupt)?;
             Ok(Some((sign_in, int(&row, "version")?)))
         }
     }
@@ -39,7 +40,11 @@ pub async fn get(conn: &mut Connection, id: &SignInId) -> Result<Option<(SignIn,
 
 /// Writes the new state if nobody changed it since `expected_version`; false means a concurrent
 /// request won and this one must not take effect.
-pub async fn update(conn: &mut Connection, sign_in: &SignIn, expected_version: i64) -> Result<bool> {
+pub async fn update(
+    conn: &mut Connection,
+    sign_in: &SignIn,
+    expected_version: i64,
+) -> Result<bool> {
     let state = serde_json::to_string(sign_in).map_err(StoreError::corrupt)?;
     let r = sqlx::query(
         "UPDATE sign_ins SET state = $2, user_id = $3, abandon_at = $4, updated_at = $5, version = version + 1 WHERE id = $1 AND version = $6",

@@ -58,11 +58,16 @@ impl Drop for TestStore {
             let (admin_url, schema) = (admin_url.clone(), schema.clone());
             // Drop runs outside async; a short-lived runtime on its own thread does the cleanup.
             let _ = std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
                     return;
                 };
                 rt.block_on(async move {
-                    if let Ok(mut c) = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await {
+                    if let Ok(mut c) =
+                        <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await
+                    {
                         let _ = sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
                             .execute(&mut c)
                             .await;
@@ -100,11 +105,15 @@ pub async fn fresh(backend: Backend) -> TestStore {
                 Err(_) => panic!("{POSTGRES_URL_VAR} not set"),
             };
             let schema = format!("vt_{}", base62(&OsRng, 16).to_lowercase());
-            let mut admin = match <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await {
-                Ok(c) => c,
-                Err(e) => panic!("connect {admin_url}: {e}"),
-            };
-            if let Err(e) = sqlx::raw_sql(&format!("CREATE SCHEMA {schema}")).execute(&mut admin).await {
+            let mut admin =
+                match <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await {
+                    Ok(c) => c,
+                    Err(e) => panic!("connect {admin_url}: {e}"),
+                };
+            if let Err(e) = sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
+                .execute(&mut admin)
+                .await
+            {
                 panic!("create schema: {e}");
             }
             let sep = if admin_url.contains('?') { '&' } else { '?' };

@@ -7,12 +7,13 @@ use std::collections::HashMap;
 use vestibule_model::user::{EmailAddress, PasswordDigest, PhoneNumber};
 use vestibule_model::{IdentificationId, Identifier, IdentifierKind, Timestamp, User, UserId};
 
-const USER_COLUMNS: &str = "id, external_id, username, first_name, last_name, primary_email_address_id, \
+const USER_COLUMNS: &str =
+    "id, external_id, username, first_name, last_name, primary_email_address_id, \
      primary_phone_number_id, password_hasher, password_digest, public_metadata, private_metadata, \
      unsafe_metadata, banned, locked_until, failed_verification_attempts, last_sign_in_at, \
      last_active_at, created_at, updated_at";
 
-const CONFLICTS: &[(&str, &'static str)] = &[
+const CONFLICTS: &[(&str, &str)] = &[
     ("email_addresses", "email_address"),
     ("phone_numbers", "phone_number"),
     ("username", "username"),
@@ -150,15 +151,24 @@ pub async fn get_many(conn: &mut Connection, ids: &[UserId]) -> Result<Vec<User>
     }
     let rows = q.fetch_all(&mut *conn).await?;
     let mut users = assemble(conn, rows).await?;
-    let order: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let order: HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
     users.sort_by_key(|u| order.get(u.id.as_str()).copied().unwrap_or(usize::MAX));
     Ok(users)
 }
 
 /// The user an identifier names, if any.
-pub async fn find_id_by_identifier(conn: &mut Connection, identifier: &Identifier) -> Result<Option<UserId>> {
+pub async fn find_id_by_identifier(
+    conn: &mut Connection,
+    identifier: &Identifier,
+) -> Result<Option<UserId>> {
     let sql = match identifier.kind {
-        IdentifierKind::EmailAddress => "SELECT user_id FROM email_addresses WHERE email_address = $1",
+        IdentifierKind::EmailAddress => {
+            "SELECT user_id FROM email_addresses WHERE email_address = $1"
+        }
         IdentifierKind::PhoneNumber => "SELECT user_id FROM phone_numbers WHERE phone_number = $1",
         IdentifierKind::Username => "SELECT id AS user_id FROM users WHERE username = $1",
         IdentifierKind::Web3Wallet => return Ok(None),
@@ -170,7 +180,10 @@ pub async fn find_id_by_identifier(conn: &mut Connection, identifier: &Identifie
     Ok(id.map(UserId::from_trusted))
 }
 
-pub async fn find_by_identifier(conn: &mut Connection, identifier: &Identifier) -> Result<Option<User>> {
+pub async fn find_by_identifier(
+    conn: &mut Connection,
+    identifier: &Identifier,
+) -> Result<Option<User>> {
     match find_id_by_identifier(conn, identifier).await? {
         Some(id) => get(conn, &id).await,
         None => Ok(None),
@@ -203,14 +216,15 @@ pub struct ListFilter {
 pub async fn list(conn: &mut Connection, filter: &ListFilter) -> Result<(Vec<User>, i64)> {
     let mut clauses: Vec<String> = Vec::new();
     let mut args: Vec<String> = Vec::new();
-    let add_in = |clauses: &mut Vec<String>, args: &mut Vec<String>, template: &str, values: &[String]| {
-        if values.is_empty() {
-            return;
-        }
-        let ph = placeholders(args.len() + 1, values.len());
-        clauses.push(template.replace("{}", &ph));
-        args.extend(values.iter().cloned());
-    };
+    let add_in =
+        |clauses: &mut Vec<String>, args: &mut Vec<String>, template: &str, values: &[String]| {
+            if values.is_empty() {
+                return;
+            }
+            let ph = placeholders(args.len() + 1, values.len());
+            clauses.push(template.replace("{}", &ph));
+            args.extend(values.iter().cloned());
+        };
     add_in(&mut clauses, &mut args, "u.id IN ({})", &filter.user_ids);
     add_in(
         &mut clauses,
@@ -224,8 +238,18 @@ pub async fn list(conn: &mut Connection, filter: &ListFilter) -> Result<(Vec<Use
         "u.id IN (SELECT user_id FROM phone_numbers WHERE phone_number IN ({}))",
         &filter.phone_numbers,
     );
-    add_in(&mut clauses, &mut args, "u.username IN ({})", &filter.usernames);
-    add_in(&mut clauses, &mut args, "u.external_id IN ({})", &filter.external_ids);
+    add_in(
+        &mut clauses,
+        &mut args,
+        "u.username IN ({})",
+        &filter.usernames,
+    );
+    add_in(
+        &mut clauses,
+        &mut args,
+        "u.external_id IN ({})",
+        &filter.external_ids,
+    );
     if let Some(q) = filter.query.as_deref().filter(|q| !q.is_empty()) {
         let n = args.len() + 1;
         clauses.push(format!(
@@ -234,7 +258,11 @@ pub async fn list(conn: &mut Connection, filter: &ListFilter) -> Result<(Vec<Use
              OR u.id IN (SELECT user_id FROM email_addresses WHERE email_address LIKE ${n} ESCAPE '\\') \
              OR u.id IN (SELECT user_id FROM phone_numbers WHERE phone_number LIKE ${n} ESCAPE '\\'))"
         ));
-        let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let escaped = q
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         args.push(format!("%{escaped}%"));
     }
     let where_sql = if clauses.is_empty() {
@@ -292,13 +320,16 @@ async fn assemble(conn: &mut Connection, rows: Vec<AnyRow>) -> Result<Vec<User>>
     }
     let mut emails: HashMap<String, Vec<EmailAddress>> = HashMap::new();
     for row in q.fetch_all(&mut *conn).await? {
-        emails.entry(text(&row, "user_id")?).or_default().push(EmailAddress {
-            id: IdentificationId::from_trusted(text(&row, "id")?),
-            email_address: text(&row, "email_address")?,
-            verified: flag(&row, "verified")?,
-            verification_strategy: opt_text(&row, "verification_strategy")?,
-            created_at: ts(&row, "created_at")?,
-        });
+        emails
+            .entry(text(&row, "user_id")?)
+            .or_default()
+            .push(EmailAddress {
+                id: IdentificationId::from_trusted(text(&row, "id")?),
+                email_address: text(&row, "email_address")?,
+                verified: flag(&row, "verified")?,
+                verification_strategy: opt_text(&row, "verification_strategy")?,
+                created_at: ts(&row, "created_at")?,
+            });
     }
     let phone_sql = format!(
         "SELECT id, user_id, phone_number, verified, verification_strategy, reserved_for_second_factor, default_second_factor, created_at FROM phone_numbers WHERE user_id IN ({ph}) ORDER BY created_at, id"
@@ -309,15 +340,18 @@ async fn assemble(conn: &mut Connection, rows: Vec<AnyRow>) -> Result<Vec<User>>
     }
     let mut phones: HashMap<String, Vec<PhoneNumber>> = HashMap::new();
     for row in q.fetch_all(&mut *conn).await? {
-        phones.entry(text(&row, "user_id")?).or_default().push(PhoneNumber {
-            id: IdentificationId::from_trusted(text(&row, "id")?),
-            phone_number: text(&row, "phone_number")?,
-            verified: flag(&row, "verified")?,
-            verification_strategy: opt_text(&row, "verification_strategy")?,
-            reserved_for_second_factor: flag(&row, "reserved_for_second_factor")?,
-            default_second_factor: flag(&row, "default_second_factor")?,
-            created_at: ts(&row, "created_at")?,
-        });
+        phones
+            .entry(text(&row, "user_id")?)
+            .or_default()
+            .push(PhoneNumber {
+                id: IdentificationId::from_trusted(text(&row, "id")?),
+                phone_number: text(&row, "phone_number")?,
+                verified: flag(&row, "verified")?,
+                verification_strategy: opt_text(&row, "verification_strategy")?,
+                reserved_for_second_factor: flag(&row, "reserved_for_second_factor")?,
+                default_second_factor: flag(&row, "default_second_factor")?,
+                created_at: ts(&row, "created_at")?,
+            });
     }
     for u in &mut users {
         u.email_addresses = emails.remove(u.id.as_str()).unwrap_or_default();
@@ -327,7 +361,10 @@ async fn assemble(conn: &mut Connection, rows: Vec<AnyRow>) -> Result<Vec<User>>
 }
 
 fn user_from_row(row: &AnyRow) -> Result<User> {
-    let password = match (opt_text(row, "password_hasher")?, opt_text(row, "password_digest")?) {
+    let password = match (
+        opt_text(row, "password_hasher")?,
+        opt_text(row, "password_digest")?,
+    ) {
         (Some(hasher), Some(digest)) => Some(PasswordDigest { hasher, digest }),
         (None, None) => None,
         _ => return Err(StoreError::corrupt("password hasher without digest")),
@@ -340,15 +377,18 @@ fn user_from_row(row: &AnyRow) -> Result<User> {
         last_name: opt_text(row, "last_name")?,
         email_addresses: Vec::new(),
         phone_numbers: Vec::new(),
-        primary_email_address_id: opt_text(row, "primary_email_address_id")?.map(IdentificationId::from_trusted),
-        primary_phone_number_id: opt_text(row, "primary_phone_number_id")?.map(IdentificationId::from_trusted),
+        primary_email_address_id: opt_text(row, "primary_email_address_id")?
+            .map(IdentificationId::from_trusted),
+        primary_phone_number_id: opt_text(row, "primary_phone_number_id")?
+            .map(IdentificationId::from_trusted),
         password,
         public_metadata: json(row, "public_metadata")?,
         private_metadata: json(row, "private_metadata")?,
         unsafe_metadata: json(row, "unsafe_metadata")?,
         banned: flag(row, "banned")?,
         locked_until: opt_ts(row, "locked_until")?,
-        failed_verification_attempts: u32::try_from(int(row, "failed_verification_attempts")?).unwrap_or(u32::MAX),
+        failed_verification_attempts: u32::try_from(int(row, "failed_verification_attempts")?)
+            .unwrap_or(u32::MAX),
         last_sign_in_at: opt_ts(row, "last_sign_in_at")?,
         last_active_at: opt_ts(row, "last_active_at")?,
         created_at: ts(row, "created_at")?,

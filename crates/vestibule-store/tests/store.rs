@@ -86,15 +86,23 @@ async fn users_round_trip_and_lookup_by_each_identifier() {
         users::insert(&mut tx, &u).await.expect("insert");
         tx.commit().await.expect("commit");
         let mut c = ts.store.read().await.expect("read");
-        let got = users::get(&mut c, &u.id).await.expect("get").expect("found");
+        let got = users::get(&mut c, &u.id)
+            .await
+            .expect("get")
+            .expect("found");
         assert_eq!(got, u);
         for typed in ["USER1@example.com", "+15550000001", "User1"] {
             let ident = Identifier::classify(typed).expect("valid");
-            let found = users::find_by_identifier(&mut c, &ident).await.expect("find");
+            let found = users::find_by_identifier(&mut c, &ident)
+                .await
+                .expect("find");
             assert_eq!(found.map(|f| f.id), Some(u.id.clone()), "{typed}");
         }
         let missing = Identifier::classify("nobody@example.com").expect("valid");
-        assert!(users::find_by_identifier(&mut c, &missing).await.expect("find").is_none());
+        assert!(users::find_by_identifier(&mut c, &missing)
+            .await
+            .expect("find")
+            .is_none());
     })
     .await;
 }
@@ -118,14 +126,25 @@ async fn duplicate_identifiers_are_conflicts_naming_the_field() {
             (same_phone, "phone_number"),
         ] {
             let mut tx = ts.store.begin().await.expect("begin");
-            let err = users::insert(&mut tx, &candidate).await.expect_err("conflict");
-            assert!(matches!(err, StoreError::Conflict { what } if what == field), "{field}: {err:?}");
+            let err = users::insert(&mut tx, &candidate)
+                .await
+                .expect_err("conflict");
+            assert!(
+                matches!(err, StoreError::Conflict { what } if what == field),
+                "{field}: {err:?}"
+            );
             drop(tx); // rolled back: nothing of the candidate remains
         }
         let mut c = ts.store.read().await.expect("read");
-        let (all, total) = users::list(&mut c, &users::ListFilter { limit: 10, ..Default::default() })
-            .await
-            .expect("list");
+        let (all, total) = users::list(
+            &mut c,
+            &users::ListFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("list");
         assert_eq!((all.len(), total), (1, 1));
     })
     .await;
@@ -151,7 +170,11 @@ async fn list_filters_pages_and_counts() {
         assert_eq!(names, ["user_7", "user_6", "user_5"], "newest first");
         let (last, _) = users::list(&mut c, &page(6, 3)).await.expect("list");
         assert_eq!(last.len(), 1);
-        assert_eq!(last[0].email_addresses.len(), 1, "children loaded on pages too");
+        assert_eq!(
+            last[0].email_addresses.len(),
+            1,
+            "children loaded on pages too"
+        );
 
         let by_email = users::ListFilter {
             email_addresses: vec!["user2@example.com".into(), "user5@example.com".into()],
@@ -160,7 +183,10 @@ async fn list_filters_pages_and_counts() {
         };
         let (found, total) = users::list(&mut c, &by_email).await.expect("list");
         assert_eq!(total, 2);
-        assert_eq!(found.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(), ["user_5", "user_2"]);
+        assert_eq!(
+            found.iter().map(|u| u.id.to_string()).collect::<Vec<_>>(),
+            ["user_5", "user_2"]
+        );
 
         let query = users::ListFilter {
             query: Some("USER3@".into()),
@@ -186,7 +212,9 @@ async fn update_and_delete_user() {
         let mut u = user(1);
         let mut tx = ts.store.begin().await.expect("begin");
         users::insert(&mut tx, &u).await.expect("insert");
-        sessions::insert(&mut tx, &session("sess_a", "client_a", "user_1", 0)).await.expect("session");
+        sessions::insert(&mut tx, &session("sess_a", "client_a", "user_1", 0))
+            .await
+            .expect("session");
         tx.commit().await.expect("commit");
 
         u.first_name = Some("Renamed".into());
@@ -196,7 +224,10 @@ async fn update_and_delete_user() {
         assert!(users::update(&mut tx, &u).await.expect("update"));
         tx.commit().await.expect("commit");
         let mut c = ts.store.read().await.expect("read");
-        assert_eq!(users::get(&mut c, &u.id).await.expect("get"), Some(u.clone()));
+        assert_eq!(
+            users::get(&mut c, &u.id).await.expect("get"),
+            Some(u.clone())
+        );
         drop(c);
 
         let mut tx = ts.store.begin().await.expect("begin");
@@ -205,9 +236,17 @@ async fn update_and_delete_user() {
         tx.commit().await.expect("commit");
         let mut c = ts.store.read().await.expect("read");
         assert!(users::get(&mut c, &u.id).await.expect("get").is_none());
-        assert!(sessions::get(&mut c, &SessionId::from_trusted("sess_a".into())).await.expect("get").is_none());
+        assert!(
+            sessions::get(&mut c, &SessionId::from_trusted("sess_a".into()))
+                .await
+                .expect("get")
+                .is_none()
+        );
         let email = Identifier::classify("user1@example.com").expect("valid");
-        assert!(users::find_id_by_identifier(&mut c, &email).await.expect("find").is_none());
+        assert!(users::find_id_by_identifier(&mut c, &email)
+            .await
+            .expect("find")
+            .is_none());
     })
     .await;
 }
@@ -223,11 +262,18 @@ async fn password_upgrade_only_replaces_the_digest_it_verified() {
             hasher: "argon2id".into(),
             digest: "new".into(),
         };
-        assert!(!users::upgrade_password(&mut tx, &u.id, "stale", &new).await.expect("upgrade"));
-        assert!(users::upgrade_password(&mut tx, &u.id, &old, &new).await.expect("upgrade"));
+        assert!(!users::upgrade_password(&mut tx, &u.id, "stale", &new)
+            .await
+            .expect("upgrade"));
+        assert!(users::upgrade_password(&mut tx, &u.id, &old, &new)
+            .await
+            .expect("upgrade"));
         tx.commit().await.expect("commit");
         let mut c = ts.store.read().await.expect("read");
-        let got = users::get(&mut c, &u.id).await.expect("get").expect("found");
+        let got = users::get(&mut c, &u.id)
+            .await
+            .expect("get")
+            .expect("found");
         assert_eq!(got.password, Some(new));
     })
     .await;
@@ -238,35 +284,86 @@ async fn client_tokens_rotate_and_dev_browsers_bind() {
     on_every_backend(|ts| async move {
         let client = Client::new(ClientId::from_trusted("client_1".into()), t(0));
         let mut tx = ts.store.begin().await.expect("begin");
-        clients::insert(&mut tx, &client, "hash-1").await.expect("insert");
-        clients::insert_dev_browser(&mut tx, "db-1", t(0)).await.expect("dev browser");
+        clients::insert(&mut tx, &client, "hash-1")
+            .await
+            .expect("insert");
+        clients::insert_dev_browser(&mut tx, "db-1", t(0))
+            .await
+            .expect("dev browser");
         tx.commit().await.expect("commit");
 
         let mut c = ts.store.read().await.expect("read");
-        assert_eq!(clients::by_token_hash(&mut c, "hash-1").await.expect("get"), Some(client.clone()));
-        assert_eq!(clients::dev_browser_client(&mut c, "db-1").await.expect("get"), Some(None));
-        assert_eq!(clients::dev_browser_client(&mut c, "nope").await.expect("get"), None);
+        assert_eq!(
+            clients::by_token_hash(&mut c, "hash-1").await.expect("get"),
+            Some(client.clone())
+        );
+        assert_eq!(
+            clients::dev_browser_client(&mut c, "db-1")
+                .await
+                .expect("get"),
+            Some(None)
+        );
+        assert_eq!(
+            clients::dev_browser_client(&mut c, "nope")
+                .await
+                .expect("get"),
+            None
+        );
         drop(c);
 
         let mut tx = ts.store.begin().await.expect("begin");
-        assert!(clients::rotate_token(&mut tx, &client.id, "hash-2").await.expect("rotate"));
-        assert!(clients::bind_dev_browser(&mut tx, "db-1", &client.id).await.expect("bind"));
-        assert!(clients::rotate_dev_browser(&mut tx, "db-1", "db-2").await.expect("rotate"));
+        assert!(clients::rotate_token(&mut tx, &client.id, "hash-2")
+            .await
+            .expect("rotate"));
+        assert!(clients::bind_dev_browser(&mut tx, "db-1", &client.id)
+            .await
+            .expect("bind"));
+        assert!(clients::rotate_dev_browser(&mut tx, "db-1", "db-2")
+            .await
+            .expect("rotate"));
         tx.commit().await.expect("commit");
 
         let mut c = ts.store.read().await.expect("read");
-        assert_eq!(clients::by_token_hash(&mut c, "hash-1").await.expect("get"), None, "old token dead");
-        assert_eq!(clients::by_token_hash(&mut c, "hash-2").await.expect("get").map(|c| c.id), Some(client.id.clone()));
-        assert_eq!(clients::dev_browser_client(&mut c, "db-1").await.expect("get"), None);
-        assert_eq!(clients::dev_browser_client(&mut c, "db-2").await.expect("get"), Some(Some(client.id.clone())));
+        assert_eq!(
+            clients::by_token_hash(&mut c, "hash-1").await.expect("get"),
+            None,
+            "old token dead"
+        );
+        assert_eq!(
+            clients::by_token_hash(&mut c, "hash-2")
+                .await
+                .expect("get")
+                .map(|c| c.id),
+            Some(client.id.clone())
+        );
+        assert_eq!(
+            clients::dev_browser_client(&mut c, "db-1")
+                .await
+                .expect("get"),
+            None
+        );
+        assert_eq!(
+            clients::dev_browser_client(&mut c, "db-2")
+                .await
+                .expect("get"),
+            Some(Some(client.id.clone()))
+        );
         drop(c);
 
         let mut tx = ts.store.begin().await.expect("begin");
         assert!(clients::delete(&mut tx, &client.id).await.expect("delete"));
         tx.commit().await.expect("commit");
         let mut c = ts.store.read().await.expect("read");
-        assert_eq!(clients::by_token_hash(&mut c, "hash-2").await.expect("get"), None);
-        assert_eq!(clients::dev_browser_client(&mut c, "db-2").await.expect("get"), None);
+        assert_eq!(
+            clients::by_token_hash(&mut c, "hash-2").await.expect("get"),
+            None
+        );
+        assert_eq!(
+            clients::dev_browser_client(&mut c, "db-2")
+                .await
+                .expect("get"),
+            None
+        );
     })
     .await;
 }
@@ -286,7 +383,10 @@ async fn sign_in_updates_are_conditional_on_the_version() {
         tx.commit().await.expect("commit");
 
         let mut c = ts.store.read().await.expect("read");
-        let (read, version) = sign_ins::get(&mut c, &si.id).await.expect("get").expect("found");
+        let (read, version) = sign_ins::get(&mut c, &si.id)
+            .await
+            .expect("get")
+            .expect("found");
         assert_eq!((read.clone(), version), (si.clone(), 1));
         drop(c);
 
@@ -298,7 +398,9 @@ async fn sign_in_updates_are_conditional_on_the_version() {
             candidate.updated_at = t(n);
             handles.push(tokio::spawn(async move {
                 let mut tx = store.begin().await.expect("begin");
-                let won = sign_ins::update(&mut tx, &candidate, version).await.expect("update");
+                let won = sign_ins::update(&mut tx, &candidate, version)
+                    .await
+                    .expect("update");
                 tx.commit().await.expect("commit");
                 won
             }));
@@ -311,7 +413,13 @@ async fn sign_in_updates_are_conditional_on_the_version() {
         }
         assert_eq!(wins, 1);
         let mut c = ts.store.read().await.expect("read");
-        assert_eq!(sign_ins::get(&mut c, &si.id).await.expect("get").map(|(_, v)| v), Some(2));
+        assert_eq!(
+            sign_ins::get(&mut c, &si.id)
+                .await
+                .expect("get")
+                .map(|(_, v)| v),
+            Some(2)
+        );
     })
     .await;
 }
@@ -321,30 +429,56 @@ async fn sessions_end_once_and_in_bulk() {
     on_every_backend(|ts| async move {
         let mut tx = ts.store.begin().await.expect("begin");
         users::insert(&mut tx, &user(1)).await.expect("user");
-        for (id, client, at) in [("sess_a", "client_a", 1), ("sess_b", "client_a", 2), ("sess_c", "client_b", 3)] {
-            sessions::insert(&mut tx, &session(id, client, "user_1", at)).await.expect("insert");
+        for (id, client, at) in [
+            ("sess_a", "client_a", 1),
+            ("sess_b", "client_a", 2),
+            ("sess_c", "client_b", 3),
+        ] {
+            sessions::insert(&mut tx, &session(id, client, "user_1", at))
+                .await
+                .expect("insert");
         }
         tx.commit().await.expect("commit");
         let a = SessionId::from_trusted("sess_a".into());
 
         let mut tx = ts.store.begin().await.expect("begin");
-        assert!(sessions::end(&mut tx, &a, SessionStatus::Ended, t(10)).await.expect("end"));
-        assert!(!sessions::end(&mut tx, &a, SessionStatus::Removed, t(11)).await.expect("end twice"));
-        assert!(!sessions::touch(&mut tx, &a, t(12)).await.expect("touch ended"));
+        assert!(sessions::end(&mut tx, &a, SessionStatus::Ended, t(10))
+            .await
+            .expect("end"));
+        assert!(!sessions::end(&mut tx, &a, SessionStatus::Removed, t(11))
+            .await
+            .expect("end twice"));
+        assert!(!sessions::touch(&mut tx, &a, t(12))
+            .await
+            .expect("touch ended"));
         tx.commit().await.expect("commit");
 
         let mut c = ts.store.read().await.expect("read");
-        let got = sessions::get(&mut c, &a).await.expect("get").expect("found");
+        let got = sessions::get(&mut c, &a)
+            .await
+            .expect("get")
+            .expect("found");
         assert_eq!((got.status, got.updated_at), (SessionStatus::Ended, t(10)));
-        let on_a = sessions::for_client(&mut c, &ClientId::from_trusted("client_a".into())).await.expect("for client");
-        assert_eq!(on_a.iter().map(|s| s.id.to_string()).collect::<Vec<_>>(), ["sess_a", "sess_b"]);
+        let on_a = sessions::for_client(&mut c, &ClientId::from_trusted("client_a".into()))
+            .await
+            .expect("for client");
+        assert_eq!(
+            on_a.iter().map(|s| s.id.to_string()).collect::<Vec<_>>(),
+            ["sess_a", "sess_b"]
+        );
         drop(c);
 
         let mut tx = ts.store.begin().await.expect("begin");
         let keep = SessionId::from_trusted("sess_c".into());
-        let n = sessions::end_all_for_user(&mut tx, &UserId::from_trusted("user_1".into()), SessionStatus::Revoked, t(20), Some(&keep))
-            .await
-            .expect("end all");
+        let n = sessions::end_all_for_user(
+            &mut tx,
+            &UserId::from_trusted("user_1".into()),
+            SessionStatus::Revoked,
+            t(20),
+            Some(&keep),
+        )
+        .await
+        .expect("end all");
         assert_eq!(n, 1, "only sess_b was still signed in besides the kept one");
         tx.commit().await.expect("commit");
 
@@ -371,21 +505,43 @@ async fn signing_keys_rotate_and_expire() {
             retired_at: None,
         };
         let mut tx = ts.store.begin().await.expect("begin");
-        keys::insert(&mut tx, &key("ins_old", 0)).await.expect("insert");
-        keys::insert(&mut tx, &key("ins_new", 5)).await.expect("insert");
-        assert_eq!(keys::retire_all_except(&mut tx, "ins_new", t(6)).await.expect("retire"), 1);
+        keys::insert(&mut tx, &key("ins_old", 0))
+            .await
+            .expect("insert");
+        keys::insert(&mut tx, &key("ins_new", 5))
+            .await
+            .expect("insert");
+        assert_eq!(
+            keys::retire_all_except(&mut tx, "ins_new", t(6))
+                .await
+                .expect("retire"),
+            1
+        );
         tx.commit().await.expect("commit");
 
         let mut c = ts.store.read().await.expect("read");
         let all = keys::all(&mut c).await.expect("all");
-        assert_eq!(all.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["ins_new", "ins_old"]);
+        assert_eq!(
+            all.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+            ["ins_new", "ins_old"]
+        );
         assert_eq!(all[1].retired_at, Some(t(6)));
         assert_eq!(all[0].private_key, vec![1, 2, 3, 0, 255]);
         drop(c);
 
         let mut tx = ts.store.begin().await.expect("begin");
-        assert_eq!(keys::delete_retired_before(&mut tx, t(6)).await.expect("delete"), 0);
-        assert_eq!(keys::delete_retired_before(&mut tx, t(7)).await.expect("delete"), 1);
+        assert_eq!(
+            keys::delete_retired_before(&mut tx, t(6))
+                .await
+                .expect("delete"),
+            0
+        );
+        assert_eq!(
+            keys::delete_retired_before(&mut tx, t(7))
+                .await
+                .expect("delete"),
+            1
+        );
         tx.commit().await.expect("commit");
     })
     .await;
@@ -413,7 +569,10 @@ async fn instance_values_are_chosen_once_even_under_races() {
         values.dedup();
         assert_eq!(values.len(), 1, "{values:?}");
         let mut c = ts.store.read().await.expect("read");
-        assert_eq!(instance::get(&mut c, "secret_key").await.expect("get"), Some(values[0].clone()));
+        assert_eq!(
+            instance::get(&mut c, "secret_key").await.expect("get"),
+            Some(values[0].clone())
+        );
     })
     .await;
 }
@@ -422,7 +581,9 @@ async fn instance_values_are_chosen_once_even_under_races() {
 async fn migrations_are_idempotent() {
     on_every_backend(|ts| async move {
         ts.store.migrate().await.expect("second run is a no-op");
-        let again = vestibule_store::Store::open(&ts.url, &Default::default()).await.expect("reopen");
+        let again = vestibule_store::Store::open(&ts.url, &Default::default())
+            .await
+            .expect("reopen");
         let mut c = again.read().await.expect("read");
         let count: i64 = sqlx_count(&mut c).await;
         assert_eq!(count, 1);

@@ -5,13 +5,17 @@ use clap::{Args, Parser, Subcommand};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use vestibule_model::{InstanceMode, SystemClock, OsRng};
+use vestibule_model::{InstanceMode, OsRng, SystemClock};
 use vestibule_server::config::{parse_mode, FileConfig, Overrides};
 use vestibule_server::params::Params;
 use vestibule_server::{AppState, Config, Deps};
 
 #[derive(Parser)]
-#[command(name = "vestibule", version, about = "A self-hosted sign-in server that speaks Clerk's Frontend API")]
+#[command(
+    name = "vestibule",
+    version,
+    about = "A self-hosted sign-in server that speaks Clerk's Frontend API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -129,11 +133,19 @@ impl Common {
 }
 
 fn frontend_api_url(config: &Config, bound: std::net::SocketAddr) -> String {
-    config.frontend_api_url.clone().unwrap_or_else(|| format!("http://{bound}"))
+    config
+        .frontend_api_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"))
 }
 
 async fn state(config: &Config) -> Result<AppState, String> {
-    AppState::build(config, &frontend_api_url(config, config.listen), Deps::default()).await
+    AppState::build(
+        config,
+        &frontend_api_url(config, config.listen),
+        Deps::default(),
+    )
+    .await
 }
 
 fn main() -> ExitCode {
@@ -145,7 +157,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -168,7 +183,12 @@ async fn run(command: Command) -> Result<(), String> {
             let config = common.config()?;
             let store = vestibule_store::Store::open(&config.database_url, &Default::default())
                 .await
-                .map_err(|e| format!("database {}: {e}", vestibule_server::state::redact_url(&config.database_url)))?;
+                .map_err(|e| {
+                    format!(
+                        "database {}: {e}",
+                        vestibule_server::state::redact_url(&config.database_url)
+                    )
+                })?;
             store.close().await;
             println!("database is up to date");
             Ok(())
@@ -189,14 +209,20 @@ async fn serve(config: Config) -> Result<(), String> {
     let secret = match i.mode {
         InstanceMode::Development => i.secret_key.clone(),
         // Production secrets stay out of logs; `vestibule keys show` prints it on demand.
-        InstanceMode::Production => format!("{}… (vestibule keys show)", &i.secret_key[..12.min(i.secret_key.len())]),
+        InstanceMode::Production => format!(
+            "{}… (vestibule keys show)",
+            &i.secret_key[..12.min(i.secret_key.len())]
+        ),
     };
     println!("Vestibule is running ({} instance)", i.mode.as_str());
     println!("  Frontend API:     {}", i.frontend_api_url);
     println!("  Backend API:      http://{bound}/v1 (Authorization: Bearer <secret key>)");
     println!("  Publishable key:  {}", i.publishable_key);
     println!("  Secret key:       {secret}");
-    println!("  Database:         {}", vestibule_server::state::redact_url(&config.database_url));
+    println!(
+        "  Database:         {}",
+        vestibule_server::state::redact_url(&config.database_url)
+    );
     println!("  Listening on:     {bound}");
     vestibule_server::serve(state, listener, shutdown_signal())
         .await
@@ -226,7 +252,8 @@ async fn shutdown_signal() {
 }
 
 fn params(value: serde_json::Value) -> Result<Params, String> {
-    Params::parse_body(Some("application/json"), value.to_string().as_bytes()).map_err(|e| e.0.long_message())
+    Params::parse_body(Some("application/json"), value.to_string().as_bytes())
+        .map_err(|e| e.0.long_message())
 }
 
 async fn users(command: UsersCommand) -> Result<(), String> {
@@ -244,7 +271,9 @@ async fn users(command: UsersCommand) -> Result<(), String> {
             let state = state(&common.config()?).await?;
             let password = if password_stdin {
                 let mut s = String::new();
-                std::io::stdin().read_to_string(&mut s).map_err(|e| e.to_string())?;
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .map_err(|e| e.to_string())?;
                 Some(s.trim_end_matches(['\n', '\r']).to_owned())
             } else {
                 password
@@ -253,7 +282,12 @@ async fn users(command: UsersCommand) -> Result<(), String> {
                 "email_address": emails,
                 "phone_number": phones,
             });
-            for (k, v) in [("username", username), ("first_name", first_name), ("last_name", last_name), ("password", password)] {
+            for (k, v) in [
+                ("username", username),
+                ("first_name", first_name),
+                ("last_name", last_name),
+                ("password", password),
+            ] {
                 if let Some(v) = v {
                     body[k] = v.into();
                 }
@@ -264,7 +298,11 @@ async fn users(command: UsersCommand) -> Result<(), String> {
             println!("{}", user.0.id);
             Ok(())
         }
-        UsersCommand::List { common, limit, email } => {
+        UsersCommand::List {
+            common,
+            limit,
+            email,
+        } => {
             let state = state(&common.config()?).await?;
             let mut body = serde_json::json!({ "limit": limit });
             if let Some(e) = email {
@@ -274,8 +312,17 @@ async fn users(command: UsersCommand) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("{} ({})", e.0.long_message(), e.0.code()))?;
             for u in list.0 {
-                let email = u.email_addresses.first().map(|e| e.email_address.as_str()).unwrap_or("-");
-                println!("{}\t{}\t{}", u.id, email, u.username.as_deref().unwrap_or("-"));
+                let email = u
+                    .email_addresses
+                    .first()
+                    .map(|e| e.email_address.as_str())
+                    .unwrap_or("-");
+                println!(
+                    "{}\t{}\t{}",
+                    u.id,
+                    email,
+                    u.username.as_deref().unwrap_or("-")
+                );
             }
             Ok(())
         }
@@ -290,7 +337,10 @@ async fn keys(command: KeysCommand) -> Result<(), String> {
             println!("Publishable key:  {}", state.instance.publishable_key);
             println!("Secret key:       {}", state.instance.secret_key);
             println!("Signing key id:   {}", key.kid());
-            println!("Public key (PEM, for verifyToken's jwtKey):\n{}", key.public_key_pem());
+            println!(
+                "Public key (PEM, for verifyToken's jwtKey):\n{}",
+                key.public_key_pem()
+            );
             Ok(())
         }
         KeysCommand::Rotate(common) => {
@@ -301,7 +351,10 @@ async fn keys(command: KeysCommand) -> Result<(), String> {
             let kid = vestibule_server::keys::insert_new_key(&store, &SystemClock, &OsRng, true)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("new signing key {kid} is active; running servers switch within {} s", vestibule_server::keys::REFRESH_EVERY_SECONDS);
+            println!(
+                "new signing key {kid} is active; running servers switch within {} s",
+                vestibule_server::keys::REFRESH_EVERY_SECONDS
+            );
             Ok(())
         }
     }

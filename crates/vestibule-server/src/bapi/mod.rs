@@ -19,8 +19,14 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/v1/jwks", get(jwks))
         .route("/v1/users", get(users::list).post(users::create))
         .route("/v1/users/count", get(users::count))
-        .route("/v1/users/{id}", get(users::get).patch(users::update).delete(users::delete))
-        .route("/v1/users/{id}/metadata", axum::routing::put(users::replace_metadata).patch(users::merge_metadata))
+        .route(
+            "/v1/users/{id}",
+            get(users::get).patch(users::update).delete(users::delete),
+        )
+        .route(
+            "/v1/users/{id}/metadata",
+            axum::routing::put(users::replace_metadata).patch(users::merge_metadata),
+        )
         .route("/v1/users/{id}/ban", post(users::ban))
         .route("/v1/users/{id}/unban", post(users::unban))
         .route("/v1/users/{id}/lock", post(users::lock))
@@ -28,7 +34,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/v1/sessions", get(sessions::list))
         .route("/v1/sessions/{id}", get(sessions::get))
         .route("/v1/sessions/{id}/revoke", post(sessions::revoke))
-        .route_layer(axum::middleware::from_fn_with_state(state, require_secret_key))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            require_secret_key,
+        ))
 }
 
 /// Missing credentials: `authentication_invalid`; a wrong key: `clerk_key_invalid`. Both 401.
@@ -44,7 +53,14 @@ async fn require_secret_key(State(state): State<AppState>, req: Request, next: N
             reason: "send your secret key as Authorization: Bearer sk_…".into(),
         })
         .into_response(),
-        Some(key) if vestibule_crypto::constant_time_eq(key.as_bytes(), state.instance.secret_key.as_bytes()) => next.run(req).await,
+        Some(key)
+            if vestibule_crypto::constant_time_eq(
+                key.as_bytes(),
+                state.instance.secret_key.as_bytes(),
+            ) =>
+        {
+            next.run(req).await
+        }
         Some(_) => ApiError(Error::ClerkKeyInvalid).into_response(),
     }
 }

@@ -46,7 +46,11 @@ async fn save(state: &AppState, u: &User) -> ApiResult<()> {
 
 fn distinct(param: &str, values: Vec<String>) -> ApiResult<Vec<String>> {
     if values.len() > MAX_IDENTIFIERS {
-        return Err(Error::param_value_invalid(param, format!("must not name more than {MAX_IDENTIFIERS} values")).into());
+        return Err(Error::param_value_invalid(
+            param,
+            format!("must not name more than {MAX_IDENTIFIERS} values"),
+        )
+        .into());
     }
     let mut seen = std::collections::HashSet::new();
     for v in &values {
@@ -61,7 +65,14 @@ fn emails(params: &Params) -> ApiResult<Vec<String>> {
     let list = params
         .strings("email_address")?
         .iter()
-        .map(|e| normalize_email(e).ok_or_else(|| ApiError(Error::param_format_invalid("email_address", "must be a valid email address"))))
+        .map(|e| {
+            normalize_email(e).ok_or_else(|| {
+                ApiError(Error::param_format_invalid(
+                    "email_address",
+                    "must be a valid email address",
+                ))
+            })
+        })
         .collect::<ApiResult<Vec<_>>>()?;
     distinct("email_address", list)
 }
@@ -84,7 +95,13 @@ fn phones(params: &Params) -> ApiResult<Vec<String>> {
 
 fn username(raw: &str) -> ApiResult<String> {
     let n = normalize_username(raw).filter(|u| (4..=64).contains(&u.len()));
-    n.ok_or_else(|| Error::param_format_invalid("username", "must be 4 to 64 letters, digits, '_', '-' or '.'").into())
+    n.ok_or_else(|| {
+        Error::param_format_invalid(
+            "username",
+            "must be 4 to 64 letters, digits, '_', '-' or '.'",
+        )
+        .into()
+    })
 }
 
 /// A name-like field: absent (`None`), cleared by `null` (`Some(None)`), or set.
@@ -92,10 +109,16 @@ fn text_field(params: &Params, name: &str) -> ApiResult<Option<Option<String>>> 
     if params.is_null(name) {
         return Ok(Some(None));
     }
-    let Some(v) = params.str(name)? else { return Ok(None) };
+    let Some(v) = params.str(name)? else {
+        return Ok(None);
+    };
     let v = v.trim();
     if v.chars().count() > MAX_NAME_CHARS {
-        return Err(Error::param_value_invalid(name, format!("must be at most {MAX_NAME_CHARS} characters")).into());
+        return Err(Error::param_value_invalid(
+            name,
+            format!("must be at most {MAX_NAME_CHARS} characters"),
+        )
+        .into());
     }
     if v.chars().any(char::is_control) {
         return Err(Error::param_value_invalid(name, "must not contain control characters").into());
@@ -110,7 +133,11 @@ fn metadata(params: &Params, name: &str) -> ApiResult<Option<Map<String, Value>>
     let m = params.object(name)?;
     if let Some(m) = &m {
         if Value::Object(m.clone()).to_string().len() > MAX_METADATA_BYTES {
-            return Err(Error::param_value_invalid(name, format!("must be at most {MAX_METADATA_BYTES} bytes of JSON")).into());
+            return Err(Error::param_value_invalid(
+                name,
+                format!("must be at most {MAX_METADATA_BYTES} bytes of JSON"),
+            )
+            .into());
         }
     }
     Ok(m)
@@ -118,7 +145,9 @@ fn metadata(params: &Params, name: &str) -> ApiResult<Option<Map<String, Value>>
 
 /// A new password, checked against the policy unless the operator skips the checks.
 fn new_password<'a>(state: &AppState, params: &'a Params) -> ApiResult<Option<&'a str>> {
-    let Some(pw) = params.non_empty("password")? else { return Ok(None) };
+    let Some(pw) = params.non_empty("password")? else {
+        return Ok(None);
+    };
     if pw.len() > MAX_PASSWORD_BYTES {
         return Err(Error::PasswordTooLong {
             max: state.settings.password.max_length,
@@ -140,8 +169,17 @@ fn imported_digest(params: &Params) -> ApiResult<Option<PasswordDigest>> {
         (Some(_), None) => Err(Error::param_missing("password_hasher").into()),
         (None, Some(_)) => Err(Error::param_missing("password_digest").into()),
         (Some(d), Some(h)) => {
-            let kind = PasswordHasher::parse(h).ok_or_else(|| Error::param_value_invalid("password_hasher", format!("{h:?} is not a supported password hasher")))?;
-            vestibule_crypto::validate_digest(kind, d).map_err(|e| Error::PasswordDigestInvalid { reason: e.to_string() })?;
+            let kind = PasswordHasher::parse(h).ok_or_else(|| {
+                Error::param_value_invalid(
+                    "password_hasher",
+                    format!("{h:?} is not a supported password hasher"),
+                )
+            })?;
+            vestibule_crypto::validate_digest(kind, d).map_err(|e| {
+                Error::PasswordDigestInvalid {
+                    reason: e.to_string(),
+                }
+            })?;
             Ok(Some(PasswordDigest {
                 hasher: kind.as_str().to_owned(),
                 digest: d.to_owned(),
@@ -156,7 +194,11 @@ async fn password_digest(state: &AppState, params: &Params) -> ApiResult<Option<
     let plain = new_password(state, params)?;
     let imported = imported_digest(params)?;
     match (plain, imported) {
-        (Some(_), Some(_)) => Err(Error::param_value_invalid("password_digest", "cannot be combined with password").into()),
+        (Some(_), Some(_)) => Err(Error::param_value_invalid(
+            "password_digest",
+            "cannot be combined with password",
+        )
+        .into()),
         (Some(pw), None) => Ok(Some(state.passwords.hash(pw).await?)),
         (None, imported) => Ok(imported),
     }
@@ -259,10 +301,21 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> UserR
     respond(&state, &u)
 }
 
-const FILTER_PARAMS: &[&str] = &["email_address", "phone_number", "username", "user_id", "external_id", "query"];
+const FILTER_PARAMS: &[&str] = &[
+    "email_address",
+    "phone_number",
+    "username",
+    "user_id",
+    "external_id",
+    "query",
+];
 
 fn filter(params: &Params) -> ApiResult<users::ListFilter> {
-    let lower = |v: Vec<String>| v.into_iter().map(|s| s.trim().to_lowercase()).collect::<Vec<_>>();
+    let lower = |v: Vec<String>| {
+        v.into_iter()
+            .map(|s| s.trim().to_lowercase())
+            .collect::<Vec<_>>()
+    };
     let phones = params
         .strings("phone_number")?
         .into_iter()
@@ -280,7 +333,10 @@ fn filter(params: &Params) -> ApiResult<users::ListFilter> {
 }
 
 /// `GET /v1/users`: a bare array, as @clerk/backend expects (the total comes from `/count`).
-pub async fn list(State(state): State<AppState>, params: Params) -> ApiResult<Json<Vec<wire::User>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    params: Params,
+) -> ApiResult<Json<Vec<wire::User>>> {
     let mut allowed = FILTER_PARAMS.to_vec();
     allowed.extend(["limit", "offset", "order_by"]);
     params.only(&allowed)?;
@@ -290,16 +346,30 @@ pub async fn list(State(state): State<AppState>, params: Params) -> ApiResult<Js
     f.order_by = match params.non_empty("order_by")?.unwrap_or("-created_at") {
         "-created_at" => users::OrderBy::CreatedAtDesc,
         "+created_at" | "created_at" => users::OrderBy::CreatedAtAsc,
-        other => return Err(Error::param_value_invalid("order_by", format!("{other:?} is not supported; use -created_at or +created_at")).into()),
+        other => {
+            return Err(Error::param_value_invalid(
+                "order_by",
+                format!("{other:?} is not supported; use -created_at or +created_at"),
+            )
+            .into())
+        }
     };
     let mut conn = state.store.read().await?;
     let (found, _) = users::list(&mut conn, &f).await?;
     let now = state.now();
-    Ok(Json(found.iter().map(|u| present::user(u, Audience::Backend, now)).collect()))
+    Ok(Json(
+        found
+            .iter()
+            .map(|u| present::user(u, Audience::Backend, now))
+            .collect(),
+    ))
 }
 
 /// `GET /v1/users/count`
-pub async fn count(State(state): State<AppState>, params: Params) -> ApiResult<Json<wire::TotalCount>> {
+pub async fn count(
+    State(state): State<AppState>,
+    params: Params,
+) -> ApiResult<Json<wire::TotalCount>> {
     params.only(FILTER_PARAMS)?;
     let mut f = filter(&params)?;
     f.limit = 0;
@@ -329,7 +399,11 @@ const UPDATE_PARAMS: &[&str] = &[
 ];
 
 /// `PATCH /v1/users/{id}`
-pub async fn update(State(state): State<AppState>, Path(id): Path<String>, params: Params) -> UserResponse {
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> UserResponse {
     params.only(UPDATE_PARAMS)?;
     let mut u = load(&state, &id).await?;
     if let Some(v) = text_field(&params, "first_name")? {
@@ -348,11 +422,21 @@ pub async fn update(State(state): State<AppState>, Path(id): Path<String>, param
     }
     if let Some(eid) = params.non_empty("primary_email_address_id")? {
         let found = u.email_addresses.iter().find(|e| e.id.as_str() == eid);
-        u.primary_email_address_id = Some(found.map(|e| e.id.clone()).ok_or_else(|| Error::param_value_invalid("primary_email_address_id", "is not one of this user's email addresses"))?);
+        u.primary_email_address_id = Some(found.map(|e| e.id.clone()).ok_or_else(|| {
+            Error::param_value_invalid(
+                "primary_email_address_id",
+                "is not one of this user's email addresses",
+            )
+        })?);
     }
     if let Some(pid) = params.non_empty("primary_phone_number_id")? {
         let found = u.phone_numbers.iter().find(|p| p.id.as_str() == pid);
-        u.primary_phone_number_id = Some(found.map(|p| p.id.clone()).ok_or_else(|| Error::param_value_invalid("primary_phone_number_id", "is not one of this user's phone numbers"))?);
+        u.primary_phone_number_id = Some(found.map(|p| p.id.clone()).ok_or_else(|| {
+            Error::param_value_invalid(
+                "primary_phone_number_id",
+                "is not one of this user's phone numbers",
+            )
+        })?);
     }
     for (name, slot) in [
         ("public_metadata", &mut u.public_metadata),
@@ -366,7 +450,11 @@ pub async fn update(State(state): State<AppState>, Path(id): Path<String>, param
     let sign_out = params.bool("sign_out_of_other_sessions")?.unwrap_or(false);
     let password = password_digest(&state, &params).await?;
     if sign_out && password.is_none() {
-        return Err(Error::param_value_invalid("sign_out_of_other_sessions", "is only valid together with password").into());
+        return Err(Error::param_value_invalid(
+            "sign_out_of_other_sessions",
+            "is only valid together with password",
+        )
+        .into());
     }
     if password.is_some() {
         u.password = password;
@@ -387,7 +475,11 @@ pub async fn update(State(state): State<AppState>, Path(id): Path<String>, param
 const METADATA_PARAMS: &[&str] = &["public_metadata", "private_metadata", "unsafe_metadata"];
 
 /// `PUT /v1/users/{id}/metadata`: replaces each kind of metadata given.
-pub async fn replace_metadata(State(state): State<AppState>, Path(id): Path<String>, params: Params) -> UserResponse {
+pub async fn replace_metadata(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> UserResponse {
     params.only(METADATA_PARAMS)?;
     let mut u = load(&state, &id).await?;
     for (name, slot) in [
@@ -431,7 +523,11 @@ fn merge(target: &mut Value, patch: Map<String, Value>) {
 }
 
 /// `PATCH /v1/users/{id}/metadata`: deep-merges each kind of metadata given.
-pub async fn merge_metadata(State(state): State<AppState>, Path(id): Path<String>, params: Params) -> UserResponse {
+pub async fn merge_metadata(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> UserResponse {
     params.only(METADATA_PARAMS)?;
     let mut u = load(&state, &id).await?;
     for (name, slot) in [
@@ -442,7 +538,11 @@ pub async fn merge_metadata(State(state): State<AppState>, Path(id): Path<String
         if let Some(m) = params.object(name)? {
             merge(slot, m);
             if slot.to_string().len() > MAX_METADATA_BYTES {
-                return Err(Error::param_value_invalid(name, format!("must be at most {MAX_METADATA_BYTES} bytes of JSON")).into());
+                return Err(Error::param_value_invalid(
+                    name,
+                    format!("must be at most {MAX_METADATA_BYTES} bytes of JSON"),
+                )
+                .into());
             }
         }
     }
@@ -452,7 +552,10 @@ pub async fn merge_metadata(State(state): State<AppState>, Path(id): Path<String
 }
 
 /// `DELETE /v1/users/{id}`: the user, their identifiers and sessions are gone.
-pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<wire::DeletedObject>> {
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<wire::DeletedObject>> {
     let u = load(&state, &id).await?;
     let mut tx = state.store.begin().await?;
     users::delete(&mut tx, &u.id).await?;
@@ -464,7 +567,12 @@ pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Ap
     }))
 }
 
-async fn set_state(state: &AppState, id: &str, params: &Params, change: impl FnOnce(&mut User)) -> UserResponse {
+async fn set_state(
+    state: &AppState,
+    id: &str,
+    params: &Params,
+    change: impl FnOnce(&mut User),
+) -> UserResponse {
     params.only(&[])?;
     let mut u = load(state, id).await?;
     change(&mut u);
@@ -480,20 +588,39 @@ async fn set_state(state: &AppState, id: &str, params: &Params, change: impl FnO
     respond(state, &u)
 }
 
-pub async fn ban(State(state): State<AppState>, Path(id): Path<String>, params: Params) -> UserResponse {
+pub async fn ban(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> UserResponse {
     set_state(&state, &id, &params, |u| u.banned = true).await
 }
 
-pub async fn unban(State(state): State<AppState>, Path(id): Path<String>, params: Params) -> UserResponse {
+pub async fn unban(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> UserResponse {
     set_state(&state, &id, &params, |u| u.banned = false).await
 }
 
 /// Locks until an operator unlocks.
-pub async fn lock(State(state): State<AppState>, Path(id): Path<String>, params: Params) -> UserResponse {
-    set_state(&state, &id, &params, |u| u.locked_until = Some(Timestamp(i64::MAX))).await
+pub async fn lock(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> UserResponse {
+    set_state(&state, &id, &params, |u| {
+        u.locked_until = Some(Timestamp(i64::MAX))
+    })
+    .await
 }
 
-pub async fn unlock(State(state): State<AppState>, Path(id): Path<String>, params: Params) -> UserResponse {
+pub async fn unlock(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> UserResponse {
     set_state(&state, &id, &params, |u| {
         u.locked_until = None;
         u.failed_verification_attempts = 0;
@@ -510,8 +637,13 @@ mod tests {
     fn merge_is_deep_and_null_deletes() {
         let mut v = json!({"a": 1, "nested": {"x": 1, "y": 2}, "gone": true});
         let patch = json!({"nested": {"y": 3, "z": 4}, "gone": null, "b": [1]});
-        let serde_json::Value::Object(p) = patch else { panic!("object") };
+        let serde_json::Value::Object(p) = patch else {
+            panic!("object")
+        };
         merge(&mut v, p);
-        assert_eq!(v, json!({"a": 1, "nested": {"x": 1, "y": 3, "z": 4}, "b": [1]}));
+        assert_eq!(
+            v,
+            json!({"a": 1, "nested": {"x": 1, "y": 3, "z": 4}, "b": [1]})
+        );
     }
 }

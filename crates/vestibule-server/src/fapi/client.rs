@@ -17,7 +17,9 @@ pub async fn environment(State(state): State<AppState>) -> Json<wire::Environmen
 }
 
 /// `POST /v1/dev_browser` (development instances only).
-pub async fn create_dev_browser(State(state): State<AppState>) -> ApiResult<Json<wire::DevBrowser>> {
+pub async fn create_dev_browser(
+    State(state): State<AppState>,
+) -> ApiResult<Json<wire::DevBrowser>> {
     if state.instance.mode != InstanceMode::Development {
         return Err(Error::not_found("dev browser endpoint").into());
     }
@@ -29,7 +31,10 @@ pub async fn create_dev_browser(State(state): State<AppState>) -> ApiResult<Json
 }
 
 /// `GET /v1/client`: `{response: Client|null, client: null}`.
-pub async fn get_client(State(state): State<AppState>, Extension(identity): Extension<ClientIdentity>) -> ApiResult<Json<wire::Envelope<Option<wire::Client>>>> {
+pub async fn get_client(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+) -> ApiResult<Json<wire::Envelope<Option<wire::Client>>>> {
     let response = match &identity.client {
         Some(c) => {
             let mut conn = state.store.read().await?;
@@ -37,11 +42,17 @@ pub async fn get_client(State(state): State<AppState>, Extension(identity): Exte
         }
         None => None,
     };
-    Ok(Json(wire::Envelope { response, client: None }))
+    Ok(Json(wire::Envelope {
+        response,
+        client: None,
+    }))
 }
 
 /// `PUT /v1/client`: a new, empty client for this caller.
-pub async fn put_client(State(state): State<AppState>, Extension(identity): Extension<ClientIdentity>) -> ApiResult<Json<wire::Envelope<wire::Client>>> {
+pub async fn put_client(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+) -> ApiResult<Json<wire::Envelope<wire::Client>>> {
     let mut tx = state.store.begin().await?;
     let client = identity.create_client(&state, &mut tx).await?;
     tx.commit().await?;
@@ -53,10 +64,16 @@ pub async fn put_client(State(state): State<AppState>, Extension(identity): Exte
 }
 
 /// `DELETE /v1/client`: ends every session of the client and forgets it.
-pub async fn delete_client(State(state): State<AppState>, Extension(identity): Extension<ClientIdentity>) -> ApiResult<Json<wire::Envelope<Option<wire::Client>>>> {
+pub async fn delete_client(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+) -> ApiResult<Json<wire::Envelope<Option<wire::Client>>>> {
     let Some(client) = identity.client.clone() else {
         identity.clear();
-        return Ok(Json(wire::Envelope { response: None, client: None }));
+        return Ok(Json(wire::Envelope {
+            response: None,
+            client: None,
+        }));
     };
     let now = state.now();
     let mut tx = state.store.begin().await?;
@@ -78,7 +95,11 @@ pub async fn delete_client(State(state): State<AppState>, Extension(identity): E
     }))
 }
 
-pub(crate) async fn reload(state: &AppState, identity: &ClientIdentity, client_id: &vestibule_model::ClientId) -> ApiResult<wire::Client> {
+pub(crate) async fn reload(
+    state: &AppState,
+    identity: &ClientIdentity,
+    client_id: &vestibule_model::ClientId,
+) -> ApiResult<wire::Client> {
     let mut conn = state.store.read().await?;
     let client = clients::get(&mut conn, client_id)
         .await?

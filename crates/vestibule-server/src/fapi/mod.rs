@@ -15,16 +15,36 @@ pub use view::client_view;
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/v1/dev_browser", post(client::create_dev_browser))
-        .route("/v1/environment", get(client::environment).patch(client::environment))
-        .route("/v1/client", get(client::get_client).put(client::put_client).delete(client::delete_client))
+        .route(
+            "/v1/environment",
+            get(client::environment).patch(client::environment),
+        )
+        .route(
+            "/v1/client",
+            get(client::get_client)
+                .put(client::put_client)
+                .delete(client::delete_client),
+        )
         .route("/v1/client/sign_ins", post(sign_ins::create))
         .route("/v1/client/sign_ins/{id}", get(sign_ins::get))
-        .route("/v1/client/sign_ins/{id}/prepare_first_factor", post(sign_ins::prepare_first_factor))
-        .route("/v1/client/sign_ins/{id}/attempt_first_factor", post(sign_ins::attempt_first_factor))
-        .route("/v1/client/sessions", axum::routing::delete(sessions::remove_all))
+        .route(
+            "/v1/client/sign_ins/{id}/prepare_first_factor",
+            post(sign_ins::prepare_first_factor),
+        )
+        .route(
+            "/v1/client/sign_ins/{id}/attempt_first_factor",
+            post(sign_ins::attempt_first_factor),
+        )
+        .route(
+            "/v1/client/sessions",
+            axum::routing::delete(sessions::remove_all),
+        )
         .route("/v1/client/sessions/{id}/touch", post(sessions::touch))
         .route("/v1/client/sessions/{id}/tokens", post(sessions::tokens))
-        .route("/v1/client/sessions/{id}/tokens/{template}", post(sessions::template_tokens))
+        .route(
+            "/v1/client/sessions/{id}/tokens/{template}",
+            post(sessions::template_tokens),
+        )
         .route("/v1/client/sessions/{id}/end", post(sessions::end))
         .route("/v1/client/sessions/{id}/remove", post(sessions::remove))
         .route_layer(axum::middleware::from_fn_with_state(state, fapi_identity))

@@ -15,27 +15,40 @@ use vestibule_wire as wire;
 type SessionResponse = Json<wire::Envelope<wire::Session>>;
 
 /// The caller's session `id` and its user. Sessions of other clients are "not found".
-async fn load(state: &AppState, identity: &ClientIdentity, id: &str) -> ApiResult<(Client, Session, User)> {
+async fn load(
+    state: &AppState,
+    identity: &ClientIdentity,
+    id: &str,
+) -> ApiResult<(Client, Session, User)> {
     let not_found = || ApiError(Error::not_found_id("session", id));
     let client = identity.client.clone().ok_or_else(not_found)?;
     let session_id = SessionId::parse(id).ok_or_else(not_found)?;
     let mut conn = state.store.read().await?;
-    let session = sessions::get(&mut conn, &session_id).await?.ok_or_else(not_found)?;
+    let session = sessions::get(&mut conn, &session_id)
+        .await?
+        .ok_or_else(not_found)?;
     if session.client_id != client.id {
         return Err(not_found());
     }
-    let user = users::get(&mut conn, &session.user_id).await?.ok_or_else(not_found)?;
+    let user = users::get(&mut conn, &session.user_id)
+        .await?
+        .ok_or_else(not_found)?;
     Ok((client, session, user))
 }
 
 /// Ended, removed, revoked or expired sessions get 401 `signed_out`, which makes clerk-js
 /// refetch the client and sign out locally.
 fn signed_in(state: &AppState, session: &Session) -> ApiResult<SessionStatus> {
-    present::signed_in_status(session, &state.settings, state.now()).ok_or_else(|| Error::SignedOut.into())
+    present::signed_in_status(session, &state.settings, state.now())
+        .ok_or_else(|| Error::SignedOut.into())
 }
 
 /// `POST /v1/client/sessions/{id}/touch`: what `setActive` sends.
-pub async fn touch(State(state): State<AppState>, Extension(identity): Extension<ClientIdentity>, Path(id): Path<String>) -> ApiResult<SessionResponse> {
+pub async fn touch(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Path(id): Path<String>,
+) -> ApiResult<SessionResponse> {
     let (mut client, mut session, user) = load(&state, &identity, &id).await?;
     let status = signed_in(&state, &session)?;
     let now = state.now();
@@ -50,7 +63,9 @@ pub async fn touch(State(state): State<AppState>, Extension(identity): Extension
     session.last_active_at = now;
     session.updated_at = now;
     let origin = identity.origin.as_deref();
-    let token = state.minter.current(&state.keys, &session, status, origin, now)?;
+    let token = state
+        .minter
+        .current(&state.keys, &session, status, origin, now)?;
     let mut conn = state.store.read().await?;
     let view = client_view(&state, &mut conn, &client, origin).await?;
     Ok(Json(wire::Envelope {
@@ -60,29 +75,48 @@ pub async fn touch(State(state): State<AppState>, Extension(identity): Extension
 }
 
 /// `POST /v1/client/sessions/{id}/tokens`: a fresh session token, bare `{object, jwt}`.
-pub async fn tokens(State(state): State<AppState>, Extension(identity): Extension<ClientIdentity>, Path(id): Path<String>) -> ApiResult<Json<wire::Token>> {
+pub async fn tokens(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<wire::Token>> {
     let not_found = || ApiError(Error::not_found_id("session", &id));
     let client = identity.client.as_ref().ok_or_else(not_found)?;
     let session_id = SessionId::parse(&id).ok_or_else(not_found)?;
     // The hot path: one read, no user needed.
     let session = {
         let mut conn = state.store.read().await?;
-        sessions::get(&mut conn, &session_id).await?.ok_or_else(not_found)?
+        sessions::get(&mut conn, &session_id)
+            .await?
+            .ok_or_else(not_found)?
     };
     if session.client_id != client.id {
         return Err(not_found());
     }
     let status = signed_in(&state, &session)?;
-    let jwt = state.minter.mint(&state.keys, &session, status, identity.origin.as_deref(), state.now())?;
+    let jwt = state.minter.mint(
+        &state.keys,
+        &session,
+        status,
+        identity.origin.as_deref(),
+        state.now(),
+    )?;
     Ok(Json(wire::Token::new(jwt)))
 }
 
 /// `POST /v1/client/sessions/{id}/tokens/{template}`: JWT templates are not offered.
-pub async fn template_tokens(Path((_, template)): Path<(String, String)>) -> ApiResult<Json<wire::Token>> {
+pub async fn template_tokens(
+    Path((_, template)): Path<(String, String)>,
+) -> ApiResult<Json<wire::Token>> {
     Err(Error::not_found_id("JWT template", template).into())
 }
 
-async fn finish(state: &AppState, identity: &ClientIdentity, id: &str, status: SessionStatus) -> ApiResult<SessionResponse> {
+async fn finish(
+    state: &AppState,
+    identity: &ClientIdentity,
+    id: &str,
+    status: SessionStatus,
+) -> ApiResult<SessionResponse> {
     let (mut client, mut session, user) = load(state, identity, id).await?;
     let now = state.now();
     let mut tx = state.store.begin().await?;
@@ -108,17 +142,28 @@ async fn finish(state: &AppState, identity: &ClientIdentity, id: &str, status: S
 }
 
 /// `POST /v1/client/sessions/{id}/end`
-pub async fn end(State(state): State<AppState>, Extension(identity): Extension<ClientIdentity>, Path(id): Path<String>) -> ApiResult<SessionResponse> {
+pub async fn end(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Path(id): Path<String>,
+) -> ApiResult<SessionResponse> {
     finish(&state, &identity, &id, SessionStatus::Ended).await
 }
 
 /// `POST /v1/client/sessions/{id}/remove`
-pub async fn remove(State(state): State<AppState>, Extension(identity): Extension<ClientIdentity>, Path(id): Path<String>) -> ApiResult<SessionResponse> {
+pub async fn remove(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Path(id): Path<String>,
+) -> ApiResult<SessionResponse> {
     finish(&state, &identity, &id, SessionStatus::Removed).await
 }
 
 /// `DELETE /v1/client/sessions`: signs out of everything on this client, keeping the client.
-pub async fn remove_all(State(state): State<AppState>, Extension(identity): Extension<ClientIdentity>) -> ApiResult<Json<wire::Envelope<wire::Client>>> {
+pub async fn remove_all(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+) -> ApiResult<Json<wire::Envelope<wire::Client>>> {
     let mut client = identity.require_client()?.clone();
     let now = state.now();
     let mut tx = state.store.begin().await?;

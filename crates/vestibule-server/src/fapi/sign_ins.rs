@@ -12,7 +12,10 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use vestibule_model::sign_in::{Progress, SignedInSession};
-use vestibule_model::{Client, ClientId, Error, Identifier, Session, SessionId, SignIn, SignInId, Strategy, Timestamp, User};
+use vestibule_model::{
+    Client, ClientId, Error, Identifier, Session, SessionId, SignIn, SignInId, Strategy, Timestamp,
+    User,
+};
 use vestibule_store::{clients, sessions, sign_ins, users, Connection};
 use vestibule_wire as wire;
 
@@ -27,15 +30,28 @@ fn parse_strategy(params: &Params) -> ApiResult<Option<Strategy>> {
     let Some(name) = params.non_empty("strategy")? else {
         return Ok(None);
     };
-    let strategy = Strategy::parse(name).ok_or_else(|| Error::param_value_invalid("strategy", format!("{name:?} is not a known strategy")))?;
+    let strategy = Strategy::parse(name).ok_or_else(|| {
+        Error::param_value_invalid("strategy", format!("{name:?} is not a known strategy"))
+    })?;
     if !supported_first_factor(&strategy) {
-        return Err(Error::param_value_invalid("strategy", format!("{name:?} is not enabled on this instance")).into());
+        return Err(Error::param_value_invalid(
+            "strategy",
+            format!("{name:?} is not enabled on this instance"),
+        )
+        .into());
     }
     Ok(Some(strategy))
 }
 
-async fn signed_in_sessions(state: &AppState, conn: &mut Connection, client: Option<&Client>, now: Timestamp) -> ApiResult<Vec<SignedInSession>> {
-    let Some(client) = client else { return Ok(Vec::new()) };
+async fn signed_in_sessions(
+    state: &AppState,
+    conn: &mut Connection,
+    client: Option<&Client>,
+    now: Timestamp,
+) -> ApiResult<Vec<SignedInSession>> {
+    let Some(client) = client else {
+        return Ok(Vec::new());
+    };
     Ok(sessions::for_client(conn, &client.id)
         .await?
         .into_iter()
@@ -48,7 +64,11 @@ async fn signed_in_sessions(state: &AppState, conn: &mut Connection, client: Opt
 }
 
 /// Verifies a password for `user`, or burns the same time when there is no user.
-async fn check_password(state: &AppState, user: Option<&User>, password: &str) -> ApiResult<Verified> {
+async fn check_password(
+    state: &AppState,
+    user: Option<&User>,
+    password: &str,
+) -> ApiResult<Verified> {
     match user.and_then(|u| u.password.as_ref()) {
         Some(digest) => Ok(state.passwords.verify(password, digest).await?),
         None => {
@@ -62,7 +82,9 @@ async fn check_password(state: &AppState, user: Option<&User>, password: &str) -
 /// the sign-in already succeeded, and the next one tries again.
 async fn upgrade_password(state: &AppState, user: &User, password: &str) {
     let Some(old) = &user.password else { return };
-    let Ok(new) = state.passwords.hash(password).await else { return };
+    let Ok(new) = state.passwords.hash(password).await else {
+        return;
+    };
     let result = async {
         let mut tx = state.store.begin().await?;
         users::upgrade_password(&mut tx, &user.id, &old.digest, &new).await?;
@@ -110,7 +132,11 @@ async fn complete(
 }
 
 /// `POST /v1/client/sign_ins`
-pub async fn create(State(state): State<AppState>, Extension(identity): Extension<ClientIdentity>, params: Params) -> ApiResult<SignInResponse> {
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    params: Params,
+) -> ApiResult<SignInResponse> {
     let now = state.now();
     // Only password is offered yet: naming it changes nothing, naming another is refused.
     parse_strategy(&params)?;
@@ -129,7 +155,12 @@ pub async fn create(State(state): State<AppState>, Extension(identity): Extensio
         .as_ref()
         .map(|c| c.id.clone())
         .unwrap_or_else(|| ClientId::generate(state.rng.as_ref()));
-    let mut si = SignIn::new(SignInId::generate(state.rng.as_ref()), client_id.clone(), now, &state.settings);
+    let mut si = SignIn::new(
+        SignInId::generate(state.rng.as_ref()),
+        client_id.clone(),
+        now,
+        &state.settings,
+    );
 
     let mut user = None;
     if let Some(raw) = identifier {
@@ -167,7 +198,11 @@ pub async fn create(State(state): State<AppState>, Extension(identity): Extensio
     let mut tx = state.store.begin().await?;
     let mut client = match &identity.client {
         Some(c) => c.clone(),
-        None => identity.create_client_with_id(&state, &mut tx, client_id).await?,
+        None => {
+            identity
+                .create_client_with_id(&state, &mut tx, client_id)
+                .await?
+        }
     };
     sign_ins::insert(&mut tx, &si).await?;
     client.sign_in_id = Some(si.id.clone());
@@ -186,7 +221,13 @@ pub async fn create(State(state): State<AppState>, Extension(identity): Extensio
     respond(&state, &identity, &si, user.as_ref(), &client.id).await
 }
 
-async fn respond(state: &AppState, identity: &ClientIdentity, si: &SignIn, user: Option<&User>, client_id: &ClientId) -> ApiResult<SignInResponse> {
+async fn respond(
+    state: &AppState,
+    identity: &ClientIdentity,
+    si: &SignIn,
+    user: Option<&User>,
+    client_id: &ClientId,
+) -> ApiResult<SignInResponse> {
     let client = reload(state, identity, client_id).await?;
     Ok(Json(wire::Envelope {
         response: present::sign_in(si, user, &state.settings),
@@ -195,12 +236,18 @@ async fn respond(state: &AppState, identity: &ClientIdentity, si: &SignIn, user:
 }
 
 /// The caller's sign-in `id`, with its version and user. Someone else's sign-in is "not found".
-async fn load(state: &AppState, identity: &ClientIdentity, id: &str) -> ApiResult<(SignIn, i64, Option<User>)> {
+async fn load(
+    state: &AppState,
+    identity: &ClientIdentity,
+    id: &str,
+) -> ApiResult<(SignIn, i64, Option<User>)> {
     let not_found = || ApiError(Error::not_found_id("sign in", id));
     let client = identity.client.as_ref().ok_or_else(not_found)?;
     let sign_in_id = SignInId::parse(id).ok_or_else(not_found)?;
     let mut conn = state.store.read().await?;
-    let (si, version) = sign_ins::get(&mut conn, &sign_in_id).await?.ok_or_else(not_found)?;
+    let (si, version) = sign_ins::get(&mut conn, &sign_in_id)
+        .await?
+        .ok_or_else(not_found)?;
     if si.client_id != client.id {
         return Err(not_found());
     }
@@ -214,21 +261,42 @@ async fn load(state: &AppState, identity: &ClientIdentity, id: &str) -> ApiResul
 }
 
 /// `GET /v1/client/sign_ins/{id}`
-pub async fn get(State(state): State<AppState>, Extension(identity): Extension<ClientIdentity>, Path(id): Path<String>) -> ApiResult<SignInResponse> {
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Path(id): Path<String>,
+) -> ApiResult<SignInResponse> {
     let (si, _, user) = load(&state, &identity, &id).await?;
     respond(&state, &identity, &si, user.as_ref(), &si.client_id).await
 }
 
 /// `POST /v1/client/sign_ins/{id}/prepare_first_factor`. Every first factor offered so far is
 /// attempted directly, so there is nothing to prepare.
-pub async fn prepare_first_factor(State(state): State<AppState>, Extension(identity): Extension<ClientIdentity>, Path(id): Path<String>, params: Params) -> ApiResult<SignInResponse> {
+pub async fn prepare_first_factor(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<SignInResponse> {
     load(&state, &identity, &id).await?;
     let strategy = parse_strategy(&params)?.ok_or_else(|| Error::param_missing("strategy"))?;
-    Err(Error::param_value_invalid("strategy", format!("{} needs no preparation; attempt it directly", strategy.as_str())).into())
+    Err(Error::param_value_invalid(
+        "strategy",
+        format!(
+            "{} needs no preparation; attempt it directly",
+            strategy.as_str()
+        ),
+    )
+    .into())
 }
 
 /// `POST /v1/client/sign_ins/{id}/attempt_first_factor`
-pub async fn attempt_first_factor(State(state): State<AppState>, Extension(identity): Extension<ClientIdentity>, Path(id): Path<String>, params: Params) -> ApiResult<SignInResponse> {
+pub async fn attempt_first_factor(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<SignInResponse> {
     let (mut si, version, user) = load(&state, &identity, &id).await?;
     let strategy = parse_strategy(&params)?.ok_or_else(|| Error::param_missing("strategy"))?;
     let password = params.required("password")?;

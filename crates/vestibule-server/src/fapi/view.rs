@@ -8,7 +8,12 @@ use vestibule_model::{Client, SignInStatus, User, UserId};
 use vestibule_store::{sessions, sign_ins, users, Connection};
 use vestibule_wire as wire;
 
-pub async fn client_view(state: &AppState, conn: &mut Connection, client: &Client, origin: Option<&str>) -> ApiResult<wire::Client> {
+pub async fn client_view(
+    state: &AppState,
+    conn: &mut Connection,
+    client: &Client,
+    origin: Option<&str>,
+) -> ApiResult<wire::Client> {
     let now = state.now();
     let settings = &state.settings;
     let signed_in: Vec<_> = sessions::for_client(conn, &client.id)

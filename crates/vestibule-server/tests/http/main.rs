@@ -1,0 +1,11 @@
+//! HTTP integration tests: a real server in-process, real HTTP, on SQLite and (when configured)
+//! PostgreSQL. One binary, one link.
+
+mod harness;
+
+mod bapi;
+mod client_identity;
+mod errors;
+mod multi_node;
+mod sessions;
+mod sign_in;
