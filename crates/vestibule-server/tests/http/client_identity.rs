@@ -328,3 +328,22 @@ async fn production_instances_use_secure_cookies_and_configured_origins_only() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn put_client_makes_a_fresh_client() {
+    each_backend(|b| async move {
+        let server = TestServer::start(b).await;
+        let fapi = server.cookie();
+        assert_eq!(fapi.get("/v1/client").await.ok()["response"], serde_json::Value::Null);
+        let r = fapi.call("PUT", "/v1/client", &[]).await;
+        let body = r.ok();
+        assert_eq!(body["response"]["object"], "client");
+        assert_eq!(body["response"]["id"], body["client"]["id"]);
+        assert!(r.headers.get("set-cookie").is_some());
+        let id = body["response"]["id"].clone();
+        assert_eq!(fapi.get("/v1/client").await.ok()["response"]["id"], id);
+        let again = fapi.call("PUT", "/v1/client", &[]).await;
+        assert_ne!(again.ok()["response"]["id"], id, "a new client replaces the old one");
+    })
+    .await;
+}
