@@ -23,8 +23,7 @@ fn verification_admin() -> wire::Verification {
         strategy: "admin".into(),
         attempts: None,
         expire_at: None,
-        verified_at_client: None,
-        error: None,
+        ..wire::Verification::default()
     }
 }
 
@@ -37,8 +36,7 @@ fn identification_verification(verified: bool, strategy: Option<&str>) -> wire::
             strategy: strategy.unwrap_or("email_code").into(),
             attempts: None,
             expire_at: None,
-            verified_at_client: None,
-            error: None,
+            ..wire::Verification::default()
         },
     }
 }
@@ -207,6 +205,7 @@ fn factor(f: &Factor) -> wire::Factor {
         phone_number_id: f.phone_number_id.as_ref().map(ToString::to_string),
         primary: f.primary,
         default: f.default,
+        ..wire::Factor::default()
     }
 }
 
@@ -217,8 +216,7 @@ fn verification(v: &DomainVerification) -> wire::Verification {
         strategy: v.strategy.as_str().into_owned(),
         attempts: v.attempts,
         expire_at: v.expire_at.map(Timestamp::millis),
-        verified_at_client: None,
-        error: None,
+        ..wire::Verification::default()
     }
 }
 

@@ -1,13 +1,15 @@
 //! `GET|PATCH /v1/environment`: the instance's settings as clerk-js reads them.
 //!
 //! clerk-js replaces each absent sub-object of `user_settings` with its own defaults wholesale,
-//! so every attribute the instance supports is always sent.
+//! so every attribute the instance supports is always sent. Reading is lenient: anything absent
+//! takes its default.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Environment {
     pub object: String,
     pub id: String,
@@ -18,7 +20,8 @@ pub struct Environment {
     pub maintenance_mode: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AuthConfig {
     pub object: String,
     pub id: String,
@@ -29,7 +32,8 @@ pub struct AuthConfig {
     pub session_minter: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DisplayConfig {
     pub object: String,
     pub id: String,
@@ -59,7 +63,8 @@ pub struct DisplayConfig {
     pub theme: Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct UserSettings {
     pub attributes: BTreeMap<String, Attribute>,
     pub social: BTreeMap<String, Value>,
@@ -72,6 +77,7 @@ pub struct UserSettings {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
 pub struct Attribute {
     pub enabled: bool,
     pub required: bool,
@@ -83,7 +89,8 @@ pub struct Attribute {
     pub verify_at_sign_up: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PasswordSettings {
     pub min_length: usize,
     pub max_length: usize,

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorEnvelope {
+    #[serde(default, deserialize_with = "crate::null_as_default")]
     pub errors: Vec<ApiError>,
     #[serde(default)]
     pub clerk_trace_id: Option<String>,
@@ -15,7 +16,10 @@ pub struct ErrorEnvelope {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiError {
     pub code: String,
+    #[serde(default)]
     pub message: String,
+    /// clerk-js treats it as optional; some errors carry only `message`.
+    #[serde(default)]
     pub long_message: String,
     #[serde(default)]
     pub meta: Value,

@@ -13,6 +13,15 @@ use serde_json::Value;
 pub use environment::*;
 pub use error::*;
 
+/// Reads `null` as the type's default, for lists and flags that Clerk may send as null.
+pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 /// `{response, client}`: how every mutating FAPI call answers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Envelope<T> {
@@ -24,7 +33,7 @@ pub struct Envelope<T> {
 pub struct Client {
     pub object: String,
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub sessions: Vec<Session>,
     #[serde(default)]
     pub sign_in: Option<SignIn>,
@@ -37,7 +46,7 @@ pub struct Client {
     /// Always null: a near date makes clerk-js route Safari through a cookie-refresh redirect.
     #[serde(default)]
     pub cookie_expires_at: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub captcha_bypass: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -84,6 +93,7 @@ pub struct PublicUserData {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub image_url: String,
+    #[serde(default, deserialize_with = "null_as_default")]
     pub has_image: bool,
     pub identifier: String,
     #[serde(default)]
@@ -112,7 +122,7 @@ pub struct SignIn {
     pub object: String,
     pub id: String,
     pub status: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub supported_identifiers: Vec<String>,
     #[serde(default)]
     pub identifier: Option<String>,
@@ -146,6 +156,16 @@ pub struct Factor {
     pub primary: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web3_wallet_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallet_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enterprise_connection_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enterprise_connection_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,10 +173,11 @@ pub struct UserData {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub image_url: String,
+    #[serde(default, deserialize_with = "null_as_default")]
     pub has_image: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Verification {
     /// `verification`, or `verification_admin` for identifiers an operator vouched for.
     pub object: String,
@@ -168,6 +189,17 @@ pub struct Verification {
     pub expire_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified_at_client: Option<String>,
+    /// Passkeys: the request options as a JSON string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// Web3: the text to sign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// OAuth and SSO: where to send the browser (absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_verification_redirect_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ApiError>,
 }
@@ -186,26 +218,31 @@ pub struct User {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub image_url: String,
+    #[serde(default, deserialize_with = "null_as_default")]
     pub has_image: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub email_addresses: Vec<EmailAddress>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub phone_numbers: Vec<PhoneNumber>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub web3_wallets: Vec<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub external_accounts: Vec<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub enterprise_accounts: Vec<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub saml_accounts: Vec<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub passkeys: Vec<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub organization_memberships: Vec<Value>,
+    #[serde(default, deserialize_with = "null_as_default")]
     pub password_enabled: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
     pub totp_enabled: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
     pub backup_code_enabled: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
     pub two_factor_enabled: bool,
     pub public_metadata: Value,
     pub unsafe_metadata: Value,
@@ -222,8 +259,10 @@ pub struct User {
     pub last_sign_in_at: Option<i64>,
     pub last_active_at: Option<i64>,
     pub legal_accepted_at: Option<i64>,
+    #[serde(default, deserialize_with = "null_as_default")]
     pub create_organization_enabled: bool,
     pub create_organizations_limit: Option<i64>,
+    #[serde(default, deserialize_with = "null_as_default")]
     pub delete_self_enabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -234,13 +273,13 @@ pub struct EmailAddress {
     pub object: String,
     pub id: String,
     pub email_address: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub reserved: bool,
     pub verification: Option<Verification>,
     /// Required by @clerk/backend, which crashes when it is missing.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub linked_to: Vec<IdentificationLink>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub matches_sso_connection: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -251,12 +290,14 @@ pub struct PhoneNumber {
     pub object: String,
     pub id: String,
     pub phone_number: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub reserved: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
     pub reserved_for_second_factor: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
     pub default_second_factor: bool,
     pub verification: Option<Verification>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub linked_to: Vec<IdentificationLink>,
     #[serde(default)]
     pub backup_codes: Option<Vec<String>>,
@@ -276,6 +317,7 @@ pub struct IdentificationLink {
 pub struct DeletedObject {
     pub object: String,
     pub id: String,
+    #[serde(default, deserialize_with = "null_as_default")]
     pub deleted: bool,
 }
 
@@ -296,6 +338,7 @@ pub struct Paginated<T> {
 /// `/.well-known/jwks.json` and BAPI `/v1/jwks`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Jwks {
+    #[serde(default, deserialize_with = "null_as_default")]
     pub keys: Vec<Jwk>,
 }
 
@@ -315,4 +358,31 @@ pub struct Jwk {
 pub struct DevBrowser {
     pub object: String,
     pub id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nulls_in_lists_and_flags_read_as_defaults() {
+        let c: Client = serde_json::from_str(
+            r#"{"object":"client","id":"client_1","sessions":null,"sign_in":{"object":"sign_in","id":"sia_1","status":"needs_identifier","supported_identifiers":null,"abandon_at":0},"captcha_bypass":null,"created_at":0,"updated_at":0}"#,
+        )
+        .expect("lenient");
+        assert!(c.sessions.is_empty());
+        assert!(!c.captcha_bypass);
+        assert!(c.sign_in.expect("sign in").supported_identifiers.is_empty());
+    }
+
+    #[test]
+    fn errors_without_long_message_and_sparse_environments_read() {
+        let e: ErrorEnvelope =
+            serde_json::from_str(r#"{"errors":[{"code":"x","message":"m"}]}"#).expect("lenient");
+        assert_eq!(e.errors[0].code, "x");
+        let env: Environment =
+            serde_json::from_str(r#"{"object":"environment","id":"env_1"}"#).expect("sparse");
+        assert!(!env.auth_config.single_session_mode);
+        assert_eq!(env.user_settings.password_settings.min_length, 0);
+    }
 }

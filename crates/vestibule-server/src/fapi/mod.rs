@@ -36,6 +36,18 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(sign_ins::attempt_first_factor),
         )
         .route(
+            "/v1/client/sign_ins/{id}/prepare_second_factor",
+            post(sign_ins::prepare_second_factor),
+        )
+        .route(
+            "/v1/client/sign_ins/{id}/attempt_second_factor",
+            post(sign_ins::attempt_second_factor),
+        )
+        .route(
+            "/v1/client/sign_ins/{id}/reset_password",
+            post(sign_ins::reset_password),
+        )
+        .route(
             "/v1/client/sessions",
             axum::routing::delete(sessions::remove_all),
         )

@@ -326,3 +326,45 @@ pub async fn attempt_first_factor(
     }
     respond(&state, &identity, &si, Some(&user), &client.id).await
 }
+
+/// Steps whose state no sign-in is in: answered as Clerk answers a step out of order.
+async fn not_awaited(
+    state: &AppState,
+    identity: &ClientIdentity,
+    id: &str,
+    what: &str,
+) -> ApiResult<SignInResponse> {
+    let (si, _, _) = load(state, identity, id).await?;
+    Err(Error::client_state(format!(
+        "{what} is not awaited; the sign-in status is {}",
+        si.status.as_str()
+    ))
+    .into())
+}
+
+/// `POST /v1/client/sign_ins/{id}/prepare_second_factor`
+pub async fn prepare_second_factor(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Path(id): Path<String>,
+) -> ApiResult<SignInResponse> {
+    not_awaited(&state, &identity, &id, "a second factor").await
+}
+
+/// `POST /v1/client/sign_ins/{id}/attempt_second_factor`
+pub async fn attempt_second_factor(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Path(id): Path<String>,
+) -> ApiResult<SignInResponse> {
+    not_awaited(&state, &identity, &id, "a second factor").await
+}
+
+/// `POST /v1/client/sign_ins/{id}/reset_password`
+pub async fn reset_password(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Path(id): Path<String>,
+) -> ApiResult<SignInResponse> {
+    not_awaited(&state, &identity, &id, "a new password").await
+}

@@ -334,7 +334,10 @@ async fn put_client_makes_a_fresh_client() {
     each_backend(|b| async move {
         let server = TestServer::start(b).await;
         let fapi = server.cookie();
-        assert_eq!(fapi.get("/v1/client").await.ok()["response"], serde_json::Value::Null);
+        assert_eq!(
+            fapi.get("/v1/client").await.ok()["response"],
+            serde_json::Value::Null
+        );
         let r = fapi.call("PUT", "/v1/client", &[]).await;
         let body = r.ok();
         assert_eq!(body["response"]["object"], "client");
@@ -343,7 +346,11 @@ async fn put_client_makes_a_fresh_client() {
         let id = body["response"]["id"].clone();
         assert_eq!(fapi.get("/v1/client").await.ok()["response"]["id"], id);
         let again = fapi.call("PUT", "/v1/client", &[]).await;
-        assert_ne!(again.ok()["response"]["id"], id, "a new client replaces the old one");
+        assert_ne!(
+            again.ok()["response"]["id"],
+            id,
+            "a new client replaces the old one"
+        );
     })
     .await;
 }

@@ -252,6 +252,18 @@ async fn attempt_errors_name_the_parameter_and_leave_the_sign_in_as_it_was() {
             )
             .await;
         prepare.err(422, "form_param_value_invalid");
+        for step in [
+            "prepare_second_factor",
+            "attempt_second_factor",
+            "reset_password",
+        ] {
+            fapi.post(
+                &format!("/v1/client/sign_ins/{id}/{step}"),
+                &[("strategy", "totp"), ("code", "123456")],
+            )
+            .await
+            .err(400, "client_state_invalid");
+        }
         let after = fapi.get(&format!("/v1/client/sign_ins/{id}")).await;
         assert_eq!(after.ok()["response"], before, "nothing changed");
         // Unknown or malformed ids, and other clients' sign-ins, are not found.
