@@ -18,8 +18,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
 use vestibule_crypto::{random_token, token_hash};
-use vestibule_model::{Client, ClientId, Error, InstanceMode, Timestamp};
+use vestibule_model::{Client, ClientId, Error, InstanceMode};
 use vestibule_store::{clients, Connection};
 
 pub const CLIENT_COOKIE: &str = "__client";
@@ -48,19 +49,47 @@ struct Issued {
     client_uat: Option<i64>,
 }
 
-/// The requesting client, put in request extensions by [`fapi_identity`].
+/// The requesting client, put in request extensions by [`fapi_identity`]. The client itself is
+/// read on first use, so endpoints that never need it (or that check it within a larger query,
+/// as the token endpoint does) cost no lookup.
 #[derive(Debug, Clone)]
 pub struct ClientIdentity {
     pub carrier: Carrier,
-    pub client: Option<Client>,
+    /// SHA-256 of the presented client token (cookie or native).
+    token_hash: Option<String>,
+    client: Arc<OnceCell<Option<Client>>>,
     /// The `Origin` header, if the caller is a browser; the session token's `azp`.
     pub origin: Option<String>,
     issued: Arc<Mutex<Issued>>,
 }
 
 impl ClientIdentity {
-    pub fn require_client(&self) -> Result<&Client, Error> {
-        self.client.as_ref().ok_or(Error::ClientNotFound)
+    /// The caller's client, if it has one.
+    pub async fn client(&self, state: &AppState) -> Result<Option<Client>, ApiError> {
+        let found = self
+            .client
+            .get_or_try_init(|| async {
+                match &self.token_hash {
+                    Some(hash) => {
+                        let mut conn = state.store.read().await?;
+                        Ok::<_, ApiError>(clients::by_token_hash(&mut conn, hash).await?)
+                    }
+                    None => Ok(None),
+                }
+            })
+            .await?;
+        Ok(found.clone())
+    }
+
+    pub async fn require_client(&self, state: &AppState) -> Result<Client, ApiError> {
+        self.client(state)
+            .await?
+            .ok_or_else(|| Error::ClientNotFound.into())
+    }
+
+    /// The hash of the client token presented, for lookups that join on it.
+    pub fn client_token_hash(&self) -> Option<&str> {
+        self.token_hash.as_deref()
     }
 
     fn with_issued(&self, f: impl FnOnce(&mut Issued)) {
@@ -69,48 +98,50 @@ impl ClientIdentity {
         }
     }
 
-    /// Creates a client for this caller inside `tx`. Its token is handed out if the request succeeds.
+    /// Inserts `client` for this caller inside `tx`, as it is (pointers included). Its token is
+    /// handed out if the request succeeds.
+    pub async fn insert_client(
+        &self,
+        state: &AppState,
+        tx: &mut Connection,
+        client: &Client,
+    ) -> Result<(), ApiError> {
+        let token = random_token(state.rng.as_ref(), TOKEN_BYTES);
+        clients::insert(tx, client, &token_hash(&token)).await?;
+        if let Carrier::DevBrowser { token_hash } = &self.carrier {
+            clients::bind_dev_browser(tx, token_hash, &client.id).await?;
+        }
+        let uat = client.updated_at.seconds();
+        self.with_issued(|i| {
+            i.client_token = Some(token);
+            i.client_uat = Some(uat);
+        });
+        Ok(())
+    }
+
+    /// A new, empty client for this caller.
     pub async fn create_client(
         &self,
         state: &AppState,
         tx: &mut Connection,
     ) -> Result<Client, ApiError> {
-        self.create_client_with_id(state, tx, ClientId::generate(state.rng.as_ref()))
-            .await
-    }
-
-    /// As [`Self::create_client`], with an id chosen beforehand (a sign-in being built names it).
-    pub async fn create_client_with_id(
-        &self,
-        state: &AppState,
-        tx: &mut Connection,
-        id: ClientId,
-    ) -> Result<Client, ApiError> {
-        let now = state.now();
-        let client = Client::new(id, now);
-        let token = random_token(state.rng.as_ref(), TOKEN_BYTES);
-        clients::insert(tx, &client, &token_hash(&token)).await?;
-        if let Carrier::DevBrowser { token_hash } = &self.carrier {
-            clients::bind_dev_browser(tx, token_hash, &client.id).await?;
-        }
-        self.with_issued(|i| {
-            i.client_token = Some(token);
-            i.client_uat = Some(now.seconds());
-        });
+        let client = Client::new(ClientId::generate(state.rng.as_ref()), state.now());
+        self.insert_client(state, tx, &client).await?;
         Ok(client)
     }
 
-    /// Replaces the client's token (and the dev browser's) inside `tx`: on every sign-in, so a
-    /// token planted before it (session fixation) is worthless after.
-    pub async fn rotate(
+    /// Writes `client` with a new token (and a new dev-browser token) inside `tx`: on every
+    /// sign-in, so a token planted before it (session fixation) is worthless after.
+    pub async fn save_with_new_token(
         &self,
         state: &AppState,
         tx: &mut Connection,
-        client: &ClientId,
-        now: Timestamp,
+        client: &Client,
     ) -> Result<(), ApiError> {
         let token = random_token(state.rng.as_ref(), TOKEN_BYTES);
-        clients::rotate_token(tx, client, &token_hash(&token)).await?;
+        if !clients::update_with_token(tx, client, &token_hash(&token)).await? {
+            return Err(Error::ClientNotFound.into());
+        }
         let dev = match &self.carrier {
             Carrier::DevBrowser { token_hash: old } => {
                 let fresh = random_token(state.rng.as_ref(), TOKEN_BYTES);
@@ -119,10 +150,11 @@ impl ClientIdentity {
             }
             _ => None,
         };
+        let uat = client.updated_at.seconds();
         self.with_issued(|i| {
             i.client_token = Some(token);
             i.dev_browser_token = dev;
-            i.client_uat = Some(now.seconds());
+            i.client_uat = Some(uat);
         });
         Ok(())
     }
@@ -227,34 +259,34 @@ async fn identify(
     let dev_browser = query_param(query, DEV_BROWSER_PARAM)
         .filter(|v| !v.is_empty() && state.instance.mode == InstanceMode::Development);
 
-    let mut conn = state.store.read().await?;
-    let (carrier, client) = if native {
+    let (carrier, token_hash, client) = if native {
         let presented = authorization.filter(|a| !a.is_empty());
-        let client = match &presented {
-            Some(token) => clients::by_token_hash(&mut conn, &token_hash(token)).await?,
-            None => None,
-        };
-        (Carrier::Native { presented }, client)
+        let hash = presented.as_deref().map(token_hash);
+        (Carrier::Native { presented }, hash, OnceCell::new())
     } else if let Some(token) = dev_browser {
+        // Dev browsers are checked at once: clerk-js replaces an unknown one on the 401.
         let hash = token_hash(&token);
+        let mut conn = state.store.read().await?;
         let client = match clients::dev_browser_client(&mut conn, &hash).await? {
             None => return Err(Error::DevBrowserUnauthenticated.into()),
             Some(None) => None,
             Some(Some(id)) => clients::get(&mut conn, &id).await?,
         };
-        (Carrier::DevBrowser { token_hash: hash }, client)
+        (
+            Carrier::DevBrowser { token_hash: hash },
+            None,
+            OnceCell::new_with(Some(client)),
+        )
     } else {
-        let client = match cookie(&headers, CLIENT_COOKIE) {
-            Some(token) if !token.is_empty() => {
-                clients::by_token_hash(&mut conn, &token_hash(&token)).await?
-            }
-            _ => None,
-        };
-        (Carrier::Cookie, client)
+        let hash = cookie(&headers, CLIENT_COOKIE)
+            .filter(|t| !t.is_empty())
+            .map(|t| token_hash(&t));
+        (Carrier::Cookie, hash, OnceCell::new())
     };
     Ok(ClientIdentity {
         carrier,
-        client,
+        token_hash,
+        client: Arc::new(client),
         origin,
         issued: Arc::new(Mutex::new(Issued::default())),
     })

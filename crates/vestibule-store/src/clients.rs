@@ -63,6 +63,25 @@ pub async fn update(conn: &mut Connection, client: &Client) -> Result<bool> {
     Ok(r.rows_affected() == 1)
 }
 
+/// Writes the client's pointers and a new token hash in one statement (a completed sign-in).
+pub async fn update_with_token(
+    conn: &mut Connection,
+    client: &Client,
+    token_hash: &str,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE clients SET sign_in_id = $2, last_active_session_id = $3, updated_at = $4, token_hash = $5 WHERE id = $1",
+    )
+    .bind(client.id.as_str())
+    .bind(client.sign_in_id.as_ref().map(|s| s.as_str()))
+    .bind(client.last_active_session_id.as_ref().map(|s| s.as_str()))
+    .bind(client.updated_at.0)
+    .bind(token_hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Replaces the client's token (on every sign-in, against session fixation). The old one stops working.
 pub async fn rotate_token(
     conn: &mut Connection,

@@ -46,6 +46,28 @@ pub async fn insert(conn: &mut Connection, s: &Session) -> Result<()> {
     Ok(())
 }
 
+/// The session `id` if it belongs to the client holding the token with hash `client_token_hash`:
+/// the whole check of the token endpoint in one statement.
+pub async fn get_for_client_token(
+    conn: &mut Connection,
+    client_token_hash: &str,
+    id: &SessionId,
+) -> Result<Option<Session>> {
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("s.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let row = sqlx::query(&format!(
+        "SELECT {columns} FROM sessions s JOIN clients c ON c.id = s.client_id WHERE c.token_hash = $1 AND s.id = $2"
+    ))
+    .bind(client_token_hash)
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 pub async fn get(conn: &mut Connection, id: &SessionId) -> Result<Option<Session>> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sessions WHERE id = $1"))
         .bind(id.as_str())

@@ -180,14 +180,26 @@ pub async fn find_id_by_identifier(
     Ok(id.map(UserId::from_trusted))
 }
 
+/// The user an identifier names, with their email addresses and phone numbers: two statements.
 pub async fn find_by_identifier(
     conn: &mut Connection,
     identifier: &Identifier,
 ) -> Result<Option<User>> {
-    match find_id_by_identifier(conn, identifier).await? {
-        Some(id) => get(conn, &id).await,
-        None => Ok(None),
-    }
+    let owner = match identifier.kind {
+        IdentifierKind::EmailAddress => {
+            "id = (SELECT user_id FROM email_addresses WHERE email_address = $1)"
+        }
+        IdentifierKind::PhoneNumber => {
+            "id = (SELECT user_id FROM phone_numbers WHERE phone_number = $1)"
+        }
+        IdentifierKind::Username => "username = $1",
+        IdentifierKind::Web3Wallet => return Ok(None),
+    };
+    let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE {owner}"))
+        .bind(identifier.value.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(assemble(conn, rows).await?.pop())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -310,48 +322,49 @@ async fn assemble(conn: &mut Connection, rows: Vec<AnyRow>) -> Result<Vec<User>>
         return Ok(users);
     }
     let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
-    let ph = placeholders(1, ids.len());
-    let email_sql = format!(
-        "SELECT id, user_id, email_address, verified, verification_strategy, created_at FROM email_addresses WHERE user_id IN ({ph}) ORDER BY created_at, id"
+    // Email addresses and phone numbers in one round trip.
+    let sql = format!(
+        "SELECT 'email' AS kind, id, user_id, email_address AS value, verified, verification_strategy, \
+         0 AS reserved_for_second_factor, 0 AS default_second_factor, created_at FROM email_addresses WHERE user_id IN ({}) \
+         UNION ALL \
+         SELECT 'phone' AS kind, id, user_id, phone_number AS value, verified, verification_strategy, \
+         reserved_for_second_factor, default_second_factor, created_at FROM phone_numbers WHERE user_id IN ({}) \
+         ORDER BY created_at, id",
+        placeholders(1, ids.len()),
+        placeholders(ids.len() + 1, ids.len())
     );
-    let mut q = sqlx::query(&email_sql);
-    for id in &ids {
+    let mut q = sqlx::query(&sql);
+    for id in ids.iter().chain(ids.iter()) {
         q = q.bind(*id);
     }
     let mut emails: HashMap<String, Vec<EmailAddress>> = HashMap::new();
-    for row in q.fetch_all(&mut *conn).await? {
-        emails
-            .entry(text(&row, "user_id")?)
-            .or_default()
-            .push(EmailAddress {
-                id: IdentificationId::from_trusted(text(&row, "id")?),
-                email_address: text(&row, "email_address")?,
-                verified: flag(&row, "verified")?,
-                verification_strategy: opt_text(&row, "verification_strategy")?,
-                created_at: ts(&row, "created_at")?,
-            });
-    }
-    let phone_sql = format!(
-        "SELECT id, user_id, phone_number, verified, verification_strategy, reserved_for_second_factor, default_second_factor, created_at FROM phone_numbers WHERE user_id IN ({ph}) ORDER BY created_at, id"
-    );
-    let mut q = sqlx::query(&phone_sql);
-    for id in &ids {
-        q = q.bind(*id);
-    }
     let mut phones: HashMap<String, Vec<PhoneNumber>> = HashMap::new();
     for row in q.fetch_all(&mut *conn).await? {
-        phones
-            .entry(text(&row, "user_id")?)
-            .or_default()
-            .push(PhoneNumber {
-                id: IdentificationId::from_trusted(text(&row, "id")?),
-                phone_number: text(&row, "phone_number")?,
-                verified: flag(&row, "verified")?,
-                verification_strategy: opt_text(&row, "verification_strategy")?,
+        let owner = text(&row, "user_id")?;
+        let id = IdentificationId::from_trusted(text(&row, "id")?);
+        let value = text(&row, "value")?;
+        let verified = flag(&row, "verified")?;
+        let verification_strategy = opt_text(&row, "verification_strategy")?;
+        let created_at = ts(&row, "created_at")?;
+        if text(&row, "kind")? == "email" {
+            emails.entry(owner).or_default().push(EmailAddress {
+                id,
+                email_address: value,
+                verified,
+                verification_strategy,
+                created_at,
+            });
+        } else {
+            phones.entry(owner).or_default().push(PhoneNumber {
+                id,
+                phone_number: value,
+                verified,
+                verification_strategy,
                 reserved_for_second_factor: flag(&row, "reserved_for_second_factor")?,
                 default_second_factor: flag(&row, "default_second_factor")?,
-                created_at: ts(&row, "created_at")?,
+                created_at,
             });
+        }
     }
     for u in &mut users {
         u.email_addresses = emails.remove(u.id.as_str()).unwrap_or_default();

@@ -227,6 +227,16 @@ impl Digest {
     }
 }
 
+/// Largest argon2 memory (in 1 KiB blocks) a hashing thread keeps between hashes: 64 MiB.
+const REUSED_BLOCKS_MAX: usize = 64 * 1024;
+
+thread_local! {
+    /// Each hashing thread reuses one argon2 work area. Allocating 19 MiB per hash made the
+    /// allocator keep hundreds of MiB after a burst of sign-ins; reuse bounds memory to
+    /// threads × parameters and saves the allocation.
+    static ARGON2_MEMORY: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// An argon2 PHC string, parsed.
 pub(super) struct Argon2Digest {
     pub(super) algorithm: Algorithm,
@@ -328,9 +338,30 @@ impl Argon2Digest {
         )
         .ok()?;
         let mut out = vec![0u8; self.hash.len()];
-        Argon2::new(self.algorithm, self.version, params)
-            .hash_password_into(password, &self.salt, &mut out)
-            .ok()?;
+        let argon = Argon2::new(self.algorithm, self.version, params.clone());
+        let blocks = params.block_count();
+        if blocks > REUSED_BLOCKS_MAX {
+            // A rare imported digest with huge parameters: its memory is not kept afterwards.
+            let mut memory = vec![argon2::Block::default(); blocks];
+            argon
+                .hash_password_into_with_memory(password, &self.salt, &mut out, &mut memory)
+                .ok()?;
+        } else {
+            ARGON2_MEMORY
+                .with(|cell| {
+                    let mut memory = cell.borrow_mut();
+                    if memory.len() < blocks {
+                        memory.resize(blocks, argon2::Block::default());
+                    }
+                    argon.hash_password_into_with_memory(
+                        password,
+                        &self.salt,
+                        &mut out,
+                        &mut memory[..blocks],
+                    )
+                })
+                .ok()?;
+        }
         Some(out)
     }
 

@@ -35,10 +35,10 @@ pub async fn get_client(
     State(state): State<AppState>,
     Extension(identity): Extension<ClientIdentity>,
 ) -> ApiResult<Json<wire::Envelope<Option<wire::Client>>>> {
-    let response = match &identity.client {
+    let response = match identity.client(&state).await? {
         Some(c) => {
             let mut conn = state.store.read().await?;
-            Some(client_view(&state, &mut conn, c, identity.origin.as_deref()).await?)
+            Some(client_view(&state, &mut conn, &c, identity.origin.as_deref()).await?)
         }
         None => None,
     };
@@ -68,7 +68,7 @@ pub async fn delete_client(
     State(state): State<AppState>,
     Extension(identity): Extension<ClientIdentity>,
 ) -> ApiResult<Json<wire::Envelope<Option<wire::Client>>>> {
-    let Some(client) = identity.client.clone() else {
+    let Some(client) = identity.client(&state).await? else {
         identity.clear();
         return Ok(Json(wire::Envelope {
             response: None,

@@ -1,7 +1,7 @@
 //! Session endpoints: `setActive` (touch), token minting, and signing out.
 
 use super::client::reload;
-use super::view::client_view;
+use super::view::{self, Parts};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::ClientIdentity;
 use crate::present;
@@ -9,19 +9,19 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use vestibule_model::{Client, Error, Session, SessionId, SessionStatus, User};
-use vestibule_store::{clients, sessions, users};
+use vestibule_store::{clients, sessions, sign_ins, users};
 use vestibule_wire as wire;
 
 type SessionResponse = Json<wire::Envelope<wire::Session>>;
 
-/// The caller's session `id` and its user. Sessions of other clients are "not found".
+/// The caller's client and session `id`. Sessions of other clients are "not found".
 async fn load(
     state: &AppState,
     identity: &ClientIdentity,
     id: &str,
-) -> ApiResult<(Client, Session, User)> {
+) -> ApiResult<(Client, Session)> {
     let not_found = || ApiError(Error::not_found_id("session", id));
-    let client = identity.client.clone().ok_or_else(not_found)?;
+    let client = identity.client(state).await?.ok_or_else(not_found)?;
     let session_id = SessionId::parse(id).ok_or_else(not_found)?;
     let mut conn = state.store.read().await?;
     let session = sessions::get(&mut conn, &session_id)
@@ -30,10 +30,14 @@ async fn load(
     if session.client_id != client.id {
         return Err(not_found());
     }
-    let user = users::get(&mut conn, &session.user_id)
+    Ok((client, session))
+}
+
+async fn user_of(state: &AppState, session: &Session) -> ApiResult<User> {
+    let mut conn = state.store.read().await?;
+    users::get(&mut conn, &session.user_id)
         .await?
-        .ok_or_else(not_found)?;
-    Ok((client, session, user))
+        .ok_or_else(|| Error::not_found_id("session", session.id.as_str()).into())
 }
 
 /// Ended, removed, revoked or expired sessions get 401 `signed_out`, which makes clerk-js
@@ -49,50 +53,81 @@ pub async fn touch(
     Extension(identity): Extension<ClientIdentity>,
     Path(id): Path<String>,
 ) -> ApiResult<SessionResponse> {
-    let (mut client, mut session, user) = load(&state, &identity, &id).await?;
-    let status = signed_in(&state, &session)?;
+    let not_found = || ApiError(Error::not_found_id("session", &id));
+    let mut client = identity.client(&state).await?.ok_or_else(not_found)?;
+    let session_id = SessionId::parse(&id).ok_or_else(not_found)?;
+    // One read of the client's sessions serves the lookup and the response.
+    let mut conn = state.store.read().await?;
+    let mut all = sessions::for_client(&mut conn, &client.id).await?;
+    let position = all
+        .iter()
+        .position(|s| s.id == session_id)
+        .ok_or_else(not_found)?;
+    let status = signed_in(&state, &all[position])?;
+    let sign_in = match &client.sign_in_id {
+        Some(sid) => sign_ins::get(&mut conn, sid).await?.map(|(si, _)| si),
+        None => None,
+    };
+    drop(conn);
+
     let now = state.now();
+    let newly_active = client.last_active_session_id.as_ref() != Some(&session_id);
     let mut tx = state.store.begin().await?;
-    if !sessions::touch(&mut tx, &session.id, now).await? {
+    if !sessions::touch(&mut tx, &session_id, now).await? {
         return Err(Error::SignedOut.into());
     }
-    client.last_active_session_id = Some(session.id.clone());
-    client.updated_at = now;
-    clients::update(&mut tx, &client).await?;
+    if newly_active {
+        client.last_active_session_id = Some(session_id.clone());
+        client.updated_at = now;
+        clients::update(&mut tx, &client).await?;
+    }
     tx.commit().await?;
+
+    let session = &mut all[position];
     session.last_active_at = now;
     session.updated_at = now;
+    let session = session.clone();
     let origin = identity.origin.as_deref();
+    let mut conn = state.store.read().await?;
+    let user = users::get(&mut conn, &session.user_id)
+        .await?
+        .ok_or_else(not_found)?;
     let token = state
         .minter
         .current(&state.keys, &session, status, origin, now)?;
-    let mut conn = state.store.read().await?;
-    let view = client_view(&state, &mut conn, &client, origin).await?;
+    let response = present::session_for_owner(&session, &user, Some(token), &state.settings, now);
+    let parts = Parts {
+        client: &client,
+        sessions: all,
+        sign_in,
+        users: vec![user],
+    };
+    let view = view::build(&state, &mut conn, parts, origin).await?;
     Ok(Json(wire::Envelope {
-        response: present::session_for_owner(&session, &user, Some(token), &state.settings, now),
+        response,
         client: Some(view),
     }))
 }
 
 /// `POST /v1/client/sessions/{id}/tokens`: a fresh session token, bare `{object, jwt}`.
+/// The hot path: one read checks that the session exists, belongs to the caller's client and is
+/// signed in.
 pub async fn tokens(
     State(state): State<AppState>,
     Extension(identity): Extension<ClientIdentity>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<wire::Token>> {
     let not_found = || ApiError(Error::not_found_id("session", &id));
-    let client = identity.client.as_ref().ok_or_else(not_found)?;
     let session_id = SessionId::parse(&id).ok_or_else(not_found)?;
-    // The hot path: one read, no user needed.
-    let session = {
-        let mut conn = state.store.read().await?;
-        sessions::get(&mut conn, &session_id)
-            .await?
-            .ok_or_else(not_found)?
+    let session = match identity.client_token_hash() {
+        Some(hash) => {
+            let mut conn = state.store.read().await?;
+            sessions::get_for_client_token(&mut conn, hash, &session_id)
+                .await?
+                .ok_or_else(not_found)?
+        }
+        None => load(&state, &identity, &id).await?.1,
     };
-    if session.client_id != client.id {
-        return Err(not_found());
-    }
     let status = signed_in(&state, &session)?;
     let jwt = state.minter.mint(
         &state.keys,
@@ -117,7 +152,8 @@ async fn finish(
     id: &str,
     status: SessionStatus,
 ) -> ApiResult<SessionResponse> {
-    let (mut client, mut session, user) = load(state, identity, id).await?;
+    let (mut client, mut session) = load(state, identity, id).await?;
+    let user = user_of(state, &session).await?;
     let now = state.now();
     let mut tx = state.store.begin().await?;
     if sessions::end(&mut tx, &session.id, status, now).await? {
@@ -164,7 +200,7 @@ pub async fn remove_all(
     State(state): State<AppState>,
     Extension(identity): Extension<ClientIdentity>,
 ) -> ApiResult<Json<wire::Envelope<wire::Client>>> {
-    let mut client = identity.require_client()?.clone();
+    let mut client = identity.require_client(&state).await?;
     let now = state.now();
     let mut tx = state.store.begin().await?;
     let all = sessions::for_client(&mut tx, &client.id).await?;

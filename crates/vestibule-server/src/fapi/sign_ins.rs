@@ -2,7 +2,7 @@
 //! outside any transaction, then writes everything in one transaction that is conditional on the
 //! sign-in's version, so two racing attempts cannot both take effect.
 
-use super::client::reload;
+use super::view::{self, Parts};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::ClientIdentity;
 use crate::params::Params;
@@ -43,24 +43,21 @@ fn parse_strategy(params: &Params) -> ApiResult<Option<Strategy>> {
     Ok(Some(strategy))
 }
 
-async fn signed_in_sessions(
-    state: &AppState,
-    conn: &mut Connection,
-    client: Option<&Client>,
-    now: Timestamp,
-) -> ApiResult<Vec<SignedInSession>> {
-    let Some(client) = client else {
-        return Ok(Vec::new());
-    };
-    Ok(sessions::for_client(conn, &client.id)
-        .await?
+fn signed_in(state: &AppState, sessions: Vec<Session>, now: Timestamp) -> Vec<Session> {
+    sessions
         .into_iter()
         .filter(|s| s.is_signed_in_at(now, &state.settings.sessions))
+        .collect()
+}
+
+fn held(sessions: &[Session]) -> Vec<SignedInSession> {
+    sessions
+        .iter()
         .map(|s| SignedInSession {
-            session_id: s.id,
-            user_id: s.user_id,
+            session_id: s.id.clone(),
+            user_id: s.user_id.clone(),
         })
-        .collect())
+        .collect()
 }
 
 /// Verifies a password for `user`, or burns the same time when there is no user.
@@ -96,9 +93,12 @@ async fn upgrade_password(state: &AppState, user: &User, password: &str) {
     }
 }
 
-/// Creates the session for a sign-in whose factors are all in, inside `tx`: re-checks what the
-/// client may hold (the row update serialises concurrent sign-ins on one client), rotates the
-/// client token, and points the client at the new session.
+/// Creates the session for a sign-in whose factors are all in, inside `tx`, and points the client
+/// at it; returns all of the client's signed-in sessions, the new one last. An existing client is
+/// written first, with a new token against session fixation (on PostgreSQL the write also locks
+/// its row, serialising concurrent sign-ins on one client); then what it holds is checked again.
+/// A client created by this very request is inserted by the caller afterwards.
+#[allow(clippy::too_many_arguments)]
 async fn complete(
     state: &AppState,
     identity: &ClientIdentity,
@@ -106,12 +106,9 @@ async fn complete(
     si: &mut SignIn,
     user: &User,
     client: &mut Client,
+    fresh_client: bool,
     now: Timestamp,
-) -> ApiResult<Session> {
-    client.updated_at = now;
-    clients::update(tx, client).await?;
-    let held = signed_in_sessions(state, tx, Some(client), now).await?;
-    SignIn::check_client_may_sign_in(&state.settings, &held, Some(&user.id))?;
+) -> ApiResult<Vec<Session>> {
     let session = Session::new(
         SessionId::generate(state.rng.as_ref()),
         client.id.clone(),
@@ -121,14 +118,50 @@ async fn complete(
         si.first_factor_verified_at.unwrap_or(now),
         si.second_factor_verified_at,
     );
-    sessions::insert(tx, &session).await?;
     si.complete(session.id.clone(), now);
-    identity.rotate(state, tx, &client.id, now).await?;
     client.last_active_session_id = Some(session.id.clone());
     client.sign_in_id = Some(si.id.clone());
-    clients::update(tx, client).await?;
+    client.updated_at = now;
+    let mut sessions = Vec::new();
+    if !fresh_client {
+        identity.save_with_new_token(state, tx, client).await?;
+        sessions = signed_in(state, sessions::for_client(tx, &client.id).await?, now);
+        SignIn::check_client_may_sign_in(&state.settings, &held(&sessions), Some(&user.id))?;
+    }
+    sessions::insert(tx, &session).await?;
     users::record_sign_in(tx, &user.id, now).await?;
-    Ok(session)
+    sessions.push(session);
+    Ok(sessions)
+}
+
+/// The sign-in and its client. `sessions` are the client's signed-in sessions when the handler
+/// knows them all; otherwise the client is read back.
+async fn respond(
+    state: &AppState,
+    identity: &ClientIdentity,
+    si: &SignIn,
+    user: Option<&User>,
+    client: &Client,
+    sessions: Option<Vec<Session>>,
+) -> ApiResult<SignInResponse> {
+    let mut conn = state.store.read().await?;
+    let origin = identity.origin.as_deref();
+    let wire_client = match sessions {
+        Some(sessions) => {
+            let parts = Parts {
+                client,
+                sessions,
+                sign_in: Some(si.clone()),
+                users: user.into_iter().cloned().collect(),
+            };
+            view::build(state, &mut conn, parts, origin).await?
+        }
+        None => view::client_view(state, &mut conn, client, origin).await?,
+    };
+    Ok(Json(wire::Envelope {
+        response: present::sign_in(si, user, &state.settings),
+        client: Some(wire_client),
+    }))
 }
 
 /// `POST /v1/client/sign_ins`
@@ -146,18 +179,20 @@ pub async fn create(
         return Err(Error::param_missing("identifier").into());
     }
 
+    let existing = identity.client(&state).await?;
     let mut conn = state.store.read().await?;
-    let held = signed_in_sessions(&state, &mut conn, identity.client.as_ref(), now).await?;
-    SignIn::check_client_may_sign_in(&state.settings, &held, None)?;
+    let holding = match &existing {
+        Some(c) => signed_in(&state, sessions::for_client(&mut conn, &c.id).await?, now),
+        None => Vec::new(),
+    };
+    SignIn::check_client_may_sign_in(&state.settings, &held(&holding), None)?;
 
-    let client_id = identity
-        .client
-        .as_ref()
-        .map(|c| c.id.clone())
-        .unwrap_or_else(|| ClientId::generate(state.rng.as_ref()));
+    let fresh = existing.is_none();
+    let mut client =
+        existing.unwrap_or_else(|| Client::new(ClientId::generate(state.rng.as_ref()), now));
     let mut si = SignIn::new(
         SignInId::generate(state.rng.as_ref()),
-        client_id.clone(),
+        client.id.clone(),
         now,
         &state.settings,
     );
@@ -174,7 +209,7 @@ pub async fn create(
         }
         si.identify(ident, found.as_ref(), &state.settings, now)?;
         let u = found.ok_or(Error::IdentifierNotFound)?;
-        SignIn::check_client_may_sign_in(&state.settings, &held, Some(&u.id))?;
+        SignIn::check_client_may_sign_in(&state.settings, &held(&holding), Some(&u.id))?;
         user = Some(u);
     }
     drop(conn);
@@ -195,54 +230,50 @@ pub async fn create(
     }
 
     let now = state.now();
+    client.sign_in_id = Some(si.id.clone());
+    client.updated_at = now;
     let mut tx = state.store.begin().await?;
-    let mut client = match &identity.client {
-        Some(c) => c.clone(),
-        None => {
-            identity
-                .create_client_with_id(&state, &mut tx, client_id)
-                .await?
+    let sessions = match (progress, user.as_ref()) {
+        (Progress::ReadyForSession, Some(u)) => Some(
+            complete(
+                &state,
+                &identity,
+                &mut tx,
+                &mut si,
+                u,
+                &mut client,
+                fresh,
+                now,
+            )
+            .await?,
+        ),
+        _ if fresh => Some(Vec::new()),
+        _ => {
+            clients::update(&mut tx, &client).await?;
+            Some(holding)
         }
     };
     sign_ins::insert(&mut tx, &si).await?;
-    client.sign_in_id = Some(si.id.clone());
-    client.updated_at = now;
-    if let (Progress::ReadyForSession, Some(u)) = (progress, user.as_ref()) {
-        complete(&state, &identity, &mut tx, &mut si, u, &mut client, now).await?;
-        sign_ins::update(&mut tx, &si, 1).await?;
-    } else {
-        clients::update(&mut tx, &client).await?;
+    if fresh {
+        identity.insert_client(&state, &mut tx, &client).await?;
     }
     tx.commit().await?;
 
     if let (Some(pw), Some(u)) = (upgrade, user.as_ref()) {
         upgrade_password(&state, u, pw).await;
     }
-    respond(&state, &identity, &si, user.as_ref(), &client.id).await
+    respond(&state, &identity, &si, user.as_ref(), &client, sessions).await
 }
 
-async fn respond(
-    state: &AppState,
-    identity: &ClientIdentity,
-    si: &SignIn,
-    user: Option<&User>,
-    client_id: &ClientId,
-) -> ApiResult<SignInResponse> {
-    let client = reload(state, identity, client_id).await?;
-    Ok(Json(wire::Envelope {
-        response: present::sign_in(si, user, &state.settings),
-        client: Some(client),
-    }))
-}
-
-/// The caller's sign-in `id`, with its version and user. Someone else's sign-in is "not found".
+/// The caller's client, its sign-in `id` with the version read, and the sign-in's user.
+/// Someone else's sign-in is "not found".
 async fn load(
     state: &AppState,
     identity: &ClientIdentity,
     id: &str,
-) -> ApiResult<(SignIn, i64, Option<User>)> {
+) -> ApiResult<(Client, SignIn, i64, Option<User>)> {
     let not_found = || ApiError(Error::not_found_id("sign in", id));
-    let client = identity.client.as_ref().ok_or_else(not_found)?;
+    let client = identity.client(state).await?.ok_or_else(not_found)?;
     let sign_in_id = SignInId::parse(id).ok_or_else(not_found)?;
     let mut conn = state.store.read().await?;
     let (si, version) = sign_ins::get(&mut conn, &sign_in_id)
@@ -257,7 +288,7 @@ async fn load(
         })?),
         None => None,
     };
-    Ok((si, version, user))
+    Ok((client, si, version, user))
 }
 
 /// `GET /v1/client/sign_ins/{id}`
@@ -266,8 +297,8 @@ pub async fn get(
     Extension(identity): Extension<ClientIdentity>,
     Path(id): Path<String>,
 ) -> ApiResult<SignInResponse> {
-    let (si, _, user) = load(&state, &identity, &id).await?;
-    respond(&state, &identity, &si, user.as_ref(), &si.client_id).await
+    let (client, si, _, user) = load(&state, &identity, &id).await?;
+    respond(&state, &identity, &si, user.as_ref(), &client, None).await
 }
 
 /// `POST /v1/client/sign_ins/{id}/prepare_first_factor`. Every first factor offered so far is
@@ -297,7 +328,7 @@ pub async fn attempt_first_factor(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<SignInResponse> {
-    let (mut si, version, user) = load(&state, &identity, &id).await?;
+    let (mut client, mut si, version, user) = load(&state, &identity, &id).await?;
     let strategy = parse_strategy(&params)?.ok_or_else(|| Error::param_missing("strategy"))?;
     let password = params.required("password")?;
     let user = user.ok_or_else(|| Error::client_state("an identifier is needed first"))?;
@@ -311,20 +342,32 @@ pub async fn attempt_first_factor(
     let progress = si.first_factor_verified(strategy, &user, now)?;
 
     let mut tx = state.store.begin().await?;
+    let sessions = match progress {
+        Progress::ReadyForSession => Some(
+            complete(
+                &state,
+                &identity,
+                &mut tx,
+                &mut si,
+                &user,
+                &mut client,
+                false,
+                now,
+            )
+            .await?,
+        ),
+        Progress::NeedsMore => None,
+    };
+    // Last, and conditional: if another request changed the sign-in meanwhile, nothing above counts.
     if !sign_ins::update(&mut tx, &si, version).await? {
         return Err(Error::client_state("this sign-in was changed by another request").into());
-    }
-    let mut client = identity.require_client()?.clone();
-    if progress == Progress::ReadyForSession {
-        complete(&state, &identity, &mut tx, &mut si, &user, &mut client, now).await?;
-        sign_ins::update(&mut tx, &si, version + 1).await?;
     }
     tx.commit().await?;
 
     if needs_rehash {
         upgrade_password(&state, &user, password).await;
     }
-    respond(&state, &identity, &si, Some(&user), &client.id).await
+    respond(&state, &identity, &si, Some(&user), &client, sessions).await
 }
 
 /// Steps whose state no sign-in is in: answered as Clerk answers a step out of order.
@@ -334,7 +377,7 @@ async fn not_awaited(
     id: &str,
     what: &str,
 ) -> ApiResult<SignInResponse> {
-    let (si, _, _) = load(state, identity, id).await?;
+    let (_, si, _, _) = load(state, identity, id).await?;
     Err(Error::client_state(format!(
         "{what} is not awaited; the sign-in status is {}",
         si.status.as_str()
