@@ -1,1 +1,613 @@
-fn main() {}
+//! `vestibule-bench`: starts `vestibule serve`, loads it through the Frontend API as native
+//! clients, and measures in the same run the machine's own limits (argon2id verification and
+//! RSA-2048 signing) so every throughput is printed as a ratio to what the hardware allows.
+//!
+//! See `bench/README.md` for what each scenario measures and how its bound is computed.
+
+mod cpu;
+mod http;
+mod limits;
+mod scenarios;
+mod server;
+mod stats;
+
+use clap::{Parser, ValueEnum};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use scenarios::Run;
+use server::Server;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Password,
+    Tokens,
+    Rss,
+    All,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vestibule-bench",
+    about = "Measures Vestibule against the machine's own limits, in one run"
+)]
+struct Args {
+    /// Which scenario to run.
+    #[arg(long, value_enum, default_value = "all")]
+    scenario: Scenario,
+    /// Measured seconds per load scenario (after the warm-up).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Seconds of load before each measurement window opens.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Concurrent connections (= workers) for the load scenarios; default 16 for password
+    /// sign-in and 64 for token refresh.
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Users created through the Backend API before the load.
+    #[arg(long, default_value_t = 200)]
+    users: usize,
+    /// Run the server on PostgreSQL (postgres://user:pass@host/db) instead of a fresh SQLite file.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Use this server binary instead of building it with `cargo build --release -p vestibule`.
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Keep the temporary directory (SQLite database and server log) after the run.
+    #[arg(long)]
+    keep: bool,
+}
+
+const PASSWORD_TARGET: f64 = 0.85;
+const TOKENS_TARGET: f64 = 0.7;
+const TOKENS_P99_TARGET_MS: f64 = 25.0;
+const RSS_TARGET_MIB: f64 = 40.0;
+/// Other processes using more than this many cores make the machine too noisy to trust a ratio.
+const NOISE_CORES: f64 = 0.1;
+
+fn random_alnum(n: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "warning: this is a debug build of the load generator; its own overhead will be \
+             overstated (use cargo run --release -p vestibule-bench)"
+        );
+    }
+    // One thread: the generator must stay cheap on a 2-core machine it shares with the server.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        // Benchmarks report; missed targets are in the table, not in the exit code.
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Results {
+    rss_kib: Option<u64>,
+    rss_after_load_kib: Option<u64>,
+    rss_detail: String,
+    password: Option<Run>,
+    tokens: Option<Run>,
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .ok_or("no workspace directory")?;
+    let bin = match &args.server_bin {
+        // The server runs in its own directory, so a relative path must be made absolute.
+        Some(b) => std::fs::canonicalize(b).map_err(|e| format!("{}: {e}", b.display()))?,
+        None => server::build(&workspace)?,
+    };
+    let tag = random_alnum(6).to_lowercase();
+    let dir = std::env::temp_dir().join(format!("vestibule-bench-{tag}"));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let database_url = match &args.postgres {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}/bench.db", dir.display()),
+    };
+    let secret_key = format!("sk_test_{}", random_alnum(32));
+    let result = bench(&args, &bin, &dir, &database_url, &secret_key, &tag).await;
+    if args.keep || result.is_err() {
+        eprintln!("kept {} (server.log, database)", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+async fn bench(
+    args: &Args,
+    bin: &std::path::Path,
+    dir: &std::path::Path,
+    database_url: &str,
+    secret_key: &str,
+    tag: &str,
+) -> Result<(), String> {
+    let wants = |s: Scenario| args.scenario == s || args.scenario == Scenario::All;
+    let started = Instant::now();
+    let server = Server::start(bin, dir, database_url, secret_key)?;
+    let store = if args.postgres.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    println!(
+        "vestibule-bench: server pid {} at {} ({store}), publishable key {}, {} cores, started in {:.2} s",
+        server.pid,
+        server.frontend_api,
+        server.publishable_key,
+        limits::cores(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut results = Results {
+        rss_kib: None,
+        rss_after_load_kib: None,
+        rss_detail: String::new(),
+        password: None,
+        tokens: None,
+    };
+
+    if wants(Scenario::Rss) {
+        let rss = server.settled_rss_kib(Duration::from_secs(1), Duration::from_secs(10));
+        results.rss_detail = format!(
+            "RssAnon {} KiB, RssFile {} KiB, {} threads",
+            server.status_kib("RssAnon").unwrap_or(0),
+            server.status_kib("RssFile").unwrap_or(0),
+            server.threads().unwrap_or(0)
+        );
+        results.rss_kib = rss;
+        println!();
+        println!("== idle RSS (after startup settled, before any load) ==");
+        println!(
+            "  VmRSS                  {}  ({})",
+            rss.map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+                .unwrap_or_else(|| "unreadable".into()),
+            results.rss_detail
+        );
+    }
+
+    // How busy the machine is without our load: the ratios below assume the cores are ours.
+    let a = cpu::snapshot(server.pid, args.postgres.is_some());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let quiet = cpu::Usage::between(&a, &cpu::snapshot(server.pid, args.postgres.is_some()));
+    println!();
+    println!(
+        "machine before load: other processes {:.2} cores, idle {:.2} of {} cores{}",
+        quiet.cores(quiet.other),
+        quiet.cores(quiet.idle),
+        limits::cores(),
+        if quiet.cores(quiet.other) > NOISE_CORES {
+            "  (noisy: ratios will be understated)"
+        } else {
+            ""
+        }
+    );
+
+    let load = wants(Scenario::Password) || wants(Scenario::Tokens);
+    if load {
+        let password = format!("Bench-{}", random_alnum(16));
+        let t = Instant::now();
+        let users = scenarios::create_users(
+            server.addr,
+            &server.secret_key,
+            args.users.max(1),
+            tag,
+            &password,
+            8,
+        )
+        .await?;
+        println!();
+        println!(
+            "setup: {} users created through BAPI POST /v1/users in {:.1} s",
+            users.len(),
+            t.elapsed().as_secs_f64()
+        );
+        let users = Arc::new(users);
+        let warmup = Duration::from_secs(args.warmup);
+        let duration = Duration::from_secs(args.duration.max(1));
+
+        if wants(Scenario::Password) {
+            let c = args.concurrency.unwrap_or(16).max(1);
+            let run = scenarios::password(
+                server.addr,
+                server.pid,
+                args.postgres.is_some(),
+                Arc::clone(&users),
+                &password,
+                c,
+                warmup,
+                duration,
+            )
+            .await?;
+            print_password(&run, users.len());
+            results.password = Some(run);
+        }
+        if wants(Scenario::Tokens) {
+            let c = args.concurrency.unwrap_or(64).max(1);
+            let run = scenarios::tokens(
+                server.addr,
+                server.pid,
+                args.postgres.is_some(),
+                &server.frontend_api,
+                Arc::clone(&users),
+                c,
+                warmup,
+                duration,
+            )
+            .await?;
+            print_tokens(&run);
+            results.tokens = Some(run);
+        }
+        results.rss_after_load_kib = server.status_kib("VmRSS");
+        println!();
+        println!(
+            "after load: server VmRSS {:.1} MiB, VmHWM {:.1} MiB",
+            results.rss_after_load_kib.unwrap_or(0) as f64 / 1024.0,
+            server.status_kib("VmHWM").unwrap_or(0) as f64 / 1024.0
+        );
+    }
+
+    print_summary(&results);
+    let mut server = server;
+    server.stop();
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn print_common(run: &Run, unit: &str) {
+    let o = &run.outcome;
+    println!(
+        "  completed              {} {unit} in {:.1} s = {:.1} {unit}/s   errors: {}",
+        o.completed,
+        run.window.as_secs_f64(),
+        run.throughput(),
+        o.errors.describe()
+    );
+    if let Some(e) = &o.first_error {
+        println!("  first error            {e}");
+    }
+    println!(
+        "  latency                p50 {:.2} ms   p99 {:.2} ms   mean {:.2} ms   max {:.2} ms",
+        o.latency.percentile_ms(50.0),
+        o.latency.percentile_ms(99.0),
+        o.latency.mean_ms(),
+        o.latency.percentile_ms(100.0)
+    );
+}
+
+fn print_cpu(run: &Run, unit: &str) {
+    let u = &run.usage;
+    let database = if u.database > 0.0 {
+        format!("   postgres {:.2}", u.cores(u.database))
+    } else {
+        String::new()
+    };
+    println!(
+        "  CPU (cores' worth)     server {:.2}{database}   bench {:.2}   other {:.2}   idle {:.2}   (over {:.1} s)",
+        u.cores(u.server),
+        u.cores(u.bench),
+        u.cores(u.other),
+        u.cores(u.idle),
+        u.wall
+    );
+    // CPU time per completed operation, against the window's completions.
+    let n = run.outcome.completed.max(1) as f64 * u.wall / run.window.as_secs_f64();
+    let database = if u.database > 0.0 {
+        format!("   postgres {:.3} ms", u.database * 1000.0 / n)
+    } else {
+        String::new()
+    };
+    println!(
+        "  CPU per {unit:<14} server {:.3} ms{database}   bench {:.3} ms   (bench/server {:.1} %)",
+        u.server * 1000.0 / n,
+        u.bench * 1000.0 / n,
+        if u.server > 0.0 {
+            100.0 * u.bench / u.server
+        } else {
+            0.0
+        }
+    );
+    println!(
+        "  server context switches {:.1} per {unit} ({:.0}/s), minor page faults {:.0} per {unit}",
+        u.server_switches as f64 / n,
+        u.server_switches as f64 / u.wall.max(f64::EPSILON),
+        u.server_faults as f64 / n
+    );
+    println!(
+        "  TCP connections        {} for {} workers",
+        run.outcome.connections, run.concurrency
+    );
+    let busy = u.cores(u.other);
+    if busy > NOISE_CORES {
+        println!(
+            "  WARNING                other processes used {busy:.2} cores during the window: the ratio is \
+             understated (efficiency is not); rerun on a quieter machine"
+        );
+    }
+}
+
+fn print_bound(run: &Run, what: &str, unit: &str, target: f64) {
+    let b = &run.bound;
+    println!(
+        "  {what:<22} median {:.3} ms before, {:.3} ms after; cost = p{} of {} samples = {:.3} ms (single thread, in-process)",
+        ms(b.median_before),
+        ms(b.median_after),
+        limits::COST_PERCENTILE,
+        b.samples,
+        ms(b.cost)
+    );
+    println!(
+        "  bound                  {} cores / {:.3} ms = {:.1} {unit}/s   (all cores at once, measured: {:.1}/s)",
+        b.cores,
+        ms(b.cost),
+        b.per_second(),
+        b.parallel_rate
+    );
+    println!(
+        "  ratio                  {:.3} of bound (target ≥ {target})",
+        run.ratio()
+    );
+    println!(
+        "  server efficiency      {:.3} = {:.3} ms bound cost / {:.3} ms server{} CPU per op (noise-independent)",
+        run.efficiency(),
+        ms(b.cost),
+        run.server_cpu_per_op() * 1000.0,
+        if run.usage.database > 0.0 {
+            "+postgres"
+        } else {
+            ""
+        }
+    );
+}
+
+fn print_password(run: &Run, users: usize) {
+    println!();
+    println!(
+        "== password sign-in: sign_in → touch → tokens, new native client per flow (concurrency {}, {users} users) ==",
+        run.concurrency
+    );
+    print_common(run, "flows");
+    let names = ["sign_in", "touch", "tokens"];
+    for (name, s) in names.iter().zip(&run.outcome.steps) {
+        println!(
+            "    {name:<20} p50 {:.2} ms   p99 {:.2} ms   mean {:.2} ms",
+            s.percentile_ms(50.0),
+            s.percentile_ms(99.0),
+            s.mean_ms()
+        );
+    }
+    print_bound(run, "argon2id verify", "flows", PASSWORD_TARGET);
+    print_cpu(run, "flow");
+}
+
+fn print_tokens(run: &Run) {
+    println!();
+    println!(
+        "== token refresh: POST /v1/client/sessions/{{sid}}/tokens (concurrency {}, one session per client) ==",
+        run.concurrency
+    );
+    print_common(run, "tokens");
+    print_bound(run, "RS256 sign (2048)", "tokens", TOKENS_TARGET);
+    print_cpu(run, "token");
+    // Closed loop: mean latency = concurrency / throughput (Little's law).
+    let needed = run.concurrency as f64 / (TOKENS_P99_TARGET_MS / 1000.0);
+    println!(
+        "  note                   at concurrency {} a p99 under {TOKENS_P99_TARGET_MS} ms needs more than {:.0} tokens/s (Little's law)",
+        run.concurrency, needed
+    );
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "NO" }.into()
+}
+
+fn efficiency_row(run: &Run) -> [String; 6] {
+    [
+        String::new(),
+        "efficiency (info)".into(),
+        format!("{:.3}", run.efficiency()),
+        format!("{:.2} ms server CPU/op", run.server_cpu_per_op() * 1000.0),
+        String::new(),
+        String::new(),
+    ]
+}
+
+fn print_summary(r: &Results) {
+    let mut rows: Vec<[String; 6]> = vec![[
+        "scenario".into(),
+        "figure".into(),
+        "measured".into(),
+        "limit (same run)".into(),
+        "target".into(),
+        "met".into(),
+    ]];
+    if let Some(run) = &r.password {
+        let o = &run.outcome;
+        rows.push([
+            "password sign-in".into(),
+            "throughput".into(),
+            format!("{:.1} flows/s", run.throughput()),
+            format!(
+                "{:.1}/s = {}/{:.1} ms argon2id",
+                run.bound.per_second(),
+                run.bound.cores,
+                ms(run.bound.cost)
+            ),
+            String::new(),
+            String::new(),
+        ]);
+        rows.push([
+            String::new(),
+            "ratio".into(),
+            format!("{:.3}", run.ratio()),
+            String::new(),
+            format!("≥ {PASSWORD_TARGET}"),
+            yes_no(run.ratio() >= PASSWORD_TARGET),
+        ]);
+        rows.push(efficiency_row(run));
+        rows.push([
+            String::new(),
+            "p50 / p99 flow".into(),
+            format!(
+                "{:.1} / {:.1} ms",
+                o.latency.percentile_ms(50.0),
+                o.latency.percentile_ms(99.0)
+            ),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+        rows.push([
+            String::new(),
+            "errors".into(),
+            o.errors.total().to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    if let Some(run) = &r.tokens {
+        let o = &run.outcome;
+        let p99 = o.latency.percentile_ms(99.0);
+        rows.push([
+            "token refresh".into(),
+            "throughput".into(),
+            format!("{:.0} tokens/s", run.throughput()),
+            format!(
+                "{:.0}/s = {}/{:.3} ms RS256",
+                run.bound.per_second(),
+                run.bound.cores,
+                ms(run.bound.cost)
+            ),
+            String::new(),
+            String::new(),
+        ]);
+        rows.push([
+            String::new(),
+            "ratio".into(),
+            format!("{:.3}", run.ratio()),
+            String::new(),
+            format!("≥ {TOKENS_TARGET}"),
+            yes_no(run.ratio() >= TOKENS_TARGET),
+        ]);
+        rows.push(efficiency_row(run));
+        rows.push([
+            String::new(),
+            "p50 / p99".into(),
+            format!("{:.2} / {:.2} ms", o.latency.percentile_ms(50.0), p99),
+            String::new(),
+            format!("p99 < {TOKENS_P99_TARGET_MS} ms"),
+            yes_no(o.completed > 0 && p99 < TOKENS_P99_TARGET_MS),
+        ]);
+        rows.push([
+            String::new(),
+            "errors".into(),
+            o.errors.total().to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    if let Some(kib) = r.rss_kib {
+        let mib = kib as f64 / 1024.0;
+        rows.push([
+            "idle RSS".into(),
+            "VmRSS".into(),
+            format!("{mib:.1} MiB"),
+            String::new(),
+            format!("< {RSS_TARGET_MIB} MiB"),
+            yes_no(mib < RSS_TARGET_MIB),
+        ]);
+    }
+    if let Some(kib) = r.rss_after_load_kib {
+        rows.push([
+            if r.rss_kib.is_some() {
+                String::new()
+            } else {
+                "RSS".into()
+            },
+            "VmRSS after load (info)".into(),
+            format!("{:.1} MiB", kib as f64 / 1024.0),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    for (name, run) in [("password", &r.password), ("tokens", &r.tokens)] {
+        if let Some(run) = run {
+            let u = &run.usage;
+            let (label, database) = if u.database > 0.0 {
+                (
+                    "server / postgres / bench / other",
+                    format!(" / {:.2}", u.cores(u.database)),
+                )
+            } else {
+                ("server / bench / other", String::new())
+            };
+            rows.push([
+                format!("CPU in {name}"),
+                label.into(),
+                format!(
+                    "{:.2}{database} / {:.2} / {:.2} cores",
+                    u.cores(u.server),
+                    u.cores(u.bench),
+                    u.cores(u.other)
+                ),
+                format!("{} cores", run.bound.cores),
+                String::new(),
+                String::new(),
+            ]);
+        }
+    }
+
+    let mut widths = [0usize; 6];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    println!();
+    println!("== summary ==");
+    for (i, row) in rows.iter().enumerate() {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+        if i == 0 {
+            let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+            println!("{}", "-".repeat(total));
+        }
+    }
+}

@@ -4,6 +4,7 @@ pub mod bapi;
 pub mod config;
 pub mod error;
 pub mod fapi;
+pub mod fields;
 pub mod identity;
 pub mod instance;
 pub mod keys;

@@ -124,6 +124,26 @@ pub async fn stored_secret_key(
     Ok(key)
 }
 
+const FRONTEND_API_URL: &str = "frontend_api_url";
+
+/// Records the Frontend API URL a server answers at, so `vestibule keys show` prints the
+/// publishable key clients of that server need.
+pub async fn remember_frontend_api_url(store: &Store, url: &str) -> Result<(), String> {
+    let mut tx = store.begin().await.map_err(|e| e.to_string())?;
+    instance_values::set(&mut tx, FRONTEND_API_URL, url)
+        .await
+        .map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| e.to_string())
+}
+
+/// The Frontend API URL the last server on this database answered at.
+pub async fn remembered_frontend_api_url(store: &Store) -> Result<Option<String>, String> {
+    let mut conn = store.read().await.map_err(|e| e.to_string())?;
+    instance_values::get(&mut conn, FRONTEND_API_URL)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// A database URL with any password hidden, for messages.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {

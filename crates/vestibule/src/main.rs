@@ -205,6 +205,11 @@ async fn serve(config: Config) -> Result<(), String> {
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let fapi = frontend_api_url(&config, bound);
     let state = AppState::build(&config, &fapi, Deps::default()).await?;
+    vestibule_server::state::remember_frontend_api_url(
+        &state.store,
+        &state.instance.frontend_api_url,
+    )
+    .await?;
     let i = &state.instance;
     let secret = match i.mode {
         InstanceMode::Development => i.secret_key.clone(),
@@ -332,7 +337,25 @@ async fn users(command: UsersCommand) -> Result<(), String> {
 async fn keys(command: KeysCommand) -> Result<(), String> {
     match command {
         KeysCommand::Show(common) => {
-            let state = state(&common.config()?).await?;
+            let config = common.config()?;
+            let store = vestibule_store::Store::open(&config.database_url, &Default::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            // The publishable key encodes the Frontend API host: the configured one, else the one
+            // the last `serve` on this database answered at.
+            let (url, source) = match (
+                &config.frontend_api_url,
+                vestibule_server::state::remembered_frontend_api_url(&store).await?,
+            ) {
+                (Some(u), _) => (u.clone(), "configured"),
+                (None, Some(u)) => (u, "where the server last ran"),
+                (None, None) => (
+                    frontend_api_url(&config, config.listen),
+                    "the listen address",
+                ),
+            };
+            let state = AppState::with_store(&config, &url, store, Deps::default()).await?;
+            println!("Frontend API:     {url} ({source})");
             let key = state.keys.active();
             println!("Publishable key:  {}", state.instance.publishable_key);
             println!("Secret key:       {}", state.instance.secret_key);

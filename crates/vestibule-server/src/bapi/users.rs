@@ -1,15 +1,16 @@
 //! `/v1/users`: operators create, read, list, change and remove users.
 
 use crate::error::{ApiError, ApiResult};
+use crate::fields::{merge, metadata, text_field, username, MAX_METADATA_BYTES};
 use crate::params::Params;
 use crate::passwords::MAX_PASSWORD_BYTES;
 use crate::present::{self, Audience};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use vestibule_crypto::PasswordHasher;
-use vestibule_model::identifier::{normalize_email, normalize_phone, normalize_username};
+use vestibule_model::identifier::{normalize_email, normalize_phone};
 use vestibule_model::user::{EmailAddress, PasswordDigest, PhoneNumber};
 use vestibule_model::{Error, IdentificationId, SessionStatus, Timestamp, User, UserId};
 use vestibule_store::{sessions, users};
@@ -17,9 +18,6 @@ use vestibule_wire as wire;
 
 /// Most email addresses or phone numbers one request may name.
 const MAX_IDENTIFIERS: usize = 100;
-/// Largest serialised metadata object, per kind.
-const MAX_METADATA_BYTES: usize = 8 * 1024;
-const MAX_NAME_CHARS: usize = 256;
 
 type UserResponse = ApiResult<Json<wire::User>>;
 
@@ -91,56 +89,6 @@ fn phones(params: &Params) -> ApiResult<Vec<String>> {
         })
         .collect::<ApiResult<Vec<_>>>()?;
     distinct("phone_number", list)
-}
-
-fn username(raw: &str) -> ApiResult<String> {
-    let n = normalize_username(raw).filter(|u| (4..=64).contains(&u.len()));
-    n.ok_or_else(|| {
-        Error::param_format_invalid(
-            "username",
-            "must be 4 to 64 letters, digits, '_', '-' or '.'",
-        )
-        .into()
-    })
-}
-
-/// A name-like field: absent (`None`), cleared by `null` (`Some(None)`), or set.
-fn text_field(params: &Params, name: &str) -> ApiResult<Option<Option<String>>> {
-    if params.is_null(name) {
-        return Ok(Some(None));
-    }
-    let Some(v) = params.str(name)? else {
-        return Ok(None);
-    };
-    let v = v.trim();
-    if v.chars().count() > MAX_NAME_CHARS {
-        return Err(Error::param_value_invalid(
-            name,
-            format!("must be at most {MAX_NAME_CHARS} characters"),
-        )
-        .into());
-    }
-    if v.chars().any(char::is_control) {
-        return Err(Error::param_value_invalid(name, "must not contain control characters").into());
-    }
-    Ok(Some((!v.is_empty()).then(|| v.to_owned())))
-}
-
-fn metadata(params: &Params, name: &str) -> ApiResult<Option<Map<String, Value>>> {
-    if params.is_null(name) {
-        return Ok(Some(Map::new()));
-    }
-    let m = params.object(name)?;
-    if let Some(m) = &m {
-        if Value::Object(m.clone()).to_string().len() > MAX_METADATA_BYTES {
-            return Err(Error::param_value_invalid(
-                name,
-                format!("must be at most {MAX_METADATA_BYTES} bytes of JSON"),
-            )
-            .into());
-        }
-    }
-    Ok(m)
 }
 
 /// A new password, checked against the policy unless the operator skips the checks.
@@ -496,32 +444,6 @@ pub async fn replace_metadata(
     respond(&state, &u)
 }
 
-/// Deep merge; `null` deletes a key.
-fn merge(target: &mut Value, patch: Map<String, Value>) {
-    let Value::Object(t) = target else {
-        *target = Value::Object(Map::new());
-        return merge(target, patch);
-    };
-    for (k, v) in patch {
-        match v {
-            Value::Null => {
-                t.remove(&k);
-            }
-            Value::Object(inner) => match t.get_mut(&k) {
-                Some(existing @ Value::Object(_)) => merge(existing, inner),
-                _ => {
-                    let mut fresh = Value::Object(Map::new());
-                    merge(&mut fresh, inner);
-                    t.insert(k, fresh);
-                }
-            },
-            other => {
-                t.insert(k, other);
-            }
-        }
-    }
-}
-
 /// `PATCH /v1/users/{id}/metadata`: deep-merges each kind of metadata given.
 pub async fn merge_metadata(
     State(state): State<AppState>,
@@ -626,24 +548,4 @@ pub async fn unlock(
         u.failed_verification_attempts = 0;
     })
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::merge;
-    use serde_json::json;
-
-    #[test]
-    fn merge_is_deep_and_null_deletes() {
-        let mut v = json!({"a": 1, "nested": {"x": 1, "y": 2}, "gone": true});
-        let patch = json!({"nested": {"y": 3, "z": 4}, "gone": null, "b": [1]});
-        let serde_json::Value::Object(p) = patch else {
-            panic!("object")
-        };
-        merge(&mut v, p);
-        assert_eq!(
-            v,
-            json!({"a": 1, "nested": {"x": 1, "y": 3, "z": 4}, "b": [1]})
-        );
-    }
 }

@@ -1,6 +1,7 @@
 //! Clerk's Frontend API: what clerk-js and the mobile SDKs call.
 
 mod client;
+mod me;
 mod sessions;
 mod sign_ins;
 mod view;
@@ -25,6 +26,8 @@ pub fn router(state: AppState) -> Router<AppState> {
                 .put(client::put_client)
                 .delete(client::delete_client),
         )
+        .route("/v1/me", get(me::get).patch(me::update))
+        .route("/v1/me/metadata", axum::routing::patch(me::merge_metadata))
         .route("/v1/client/sign_ins", post(sign_ins::create))
         .route("/v1/client/sign_ins/{id}", get(sign_ins::get))
         .route(
@@ -51,6 +54,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/v1/client/sessions",
             axum::routing::delete(sessions::remove_all),
         )
+        .route("/v1/client/sessions/{id}", get(sessions::get))
         .route("/v1/client/sessions/{id}/touch", post(sessions::touch))
         .route("/v1/client/sessions/{id}/tokens", post(sessions::tokens))
         .route(

@@ -47,6 +47,32 @@ fn signed_in(state: &AppState, session: &Session) -> ApiResult<SessionStatus> {
         .ok_or_else(|| Error::SignedOut.into())
 }
 
+/// `GET /v1/client/sessions/{id}`: what `session.reload()` asks.
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Path(id): Path<String>,
+) -> ApiResult<SessionResponse> {
+    let (client, session) = load(&state, &identity, &id).await?;
+    let user = user_of(&state, &session).await?;
+    let now = state.now();
+    let token = match present::signed_in_status(&session, &state.settings, now) {
+        Some(status) => Some(state.minter.current(
+            &state.keys,
+            &session,
+            status,
+            identity.origin.as_deref(),
+            now,
+        )?),
+        None => None,
+    };
+    let view = reload(&state, &identity, &client.id).await?;
+    Ok(Json(wire::Envelope {
+        response: present::session_for_owner(&session, &user, token, &state.settings, now),
+        client: Some(view),
+    }))
+}
+
 /// `POST /v1/client/sessions/{id}/touch`: what `setActive` sends.
 pub async fn touch(
     State(state): State<AppState>,

@@ -267,3 +267,97 @@ async fn key_rotation_keeps_old_tokens_verifiable_until_they_expire() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn session_reload_and_me() {
+    each_backend(|b| async move {
+        let server = TestServer::start(b).await;
+        let created = server.user(9).await;
+        let fapi = server.native();
+        fapi.get("/v1/me").await.err(401, "signed_out");
+        let sid = fapi.sign_in("user9").await;
+
+        let r = fapi.get(&format!("/v1/client/sessions/{sid}")).await;
+        let body = r.ok();
+        assert_eq!(
+            (
+                body["response"]["id"].as_str(),
+                body["response"]["status"].as_str()
+            ),
+            (Some(sid.as_str()), Some("active"))
+        );
+        assert!(body["response"]["last_active_token"]["jwt"].is_string());
+
+        let me = fapi.get(&format!("/v1/me?_clerk_session_id={sid}")).await;
+        assert_eq!(me.ok()["response"]["id"], created["id"]);
+        assert!(me.body["response"].get("private_metadata").is_none());
+        let me = fapi.get("/v1/me").await;
+        assert_eq!(
+            me.ok()["response"]["id"],
+            created["id"],
+            "defaults to the last active session"
+        );
+
+        let r = fapi
+            .call(
+                "PATCH",
+                &format!("/v1/me?_clerk_session_id={sid}"),
+                &[
+                    ("first_name", "Renamed"),
+                    ("last_name", ""),
+                    ("unsafe_metadata", r#"{"theme":"dark"}"#),
+                    ("username", "Renamed_9"),
+                ],
+            )
+            .await;
+        let u = &r.ok()["response"];
+        assert_eq!(
+            (
+                u["first_name"].as_str(),
+                u["last_name"].as_str(),
+                u["username"].as_str()
+            ),
+            (Some("Renamed"), None, Some("renamed_9"))
+        );
+        assert_eq!(u["unsafe_metadata"]["theme"], "dark");
+        assert_eq!(
+            r.body["client"]["sessions"][0]["user"]["first_name"], "Renamed",
+            "the piggybacked client agrees"
+        );
+        let r = fapi
+            .call(
+                "PATCH",
+                "/v1/me/metadata",
+                &[("unsafe_metadata", r#"{"theme":null,"lang":"fr"}"#)],
+            )
+            .await;
+        assert_eq!(
+            r.ok()["response"]["unsafe_metadata"],
+            serde_json::json!({"lang": "fr"}),
+            "deep merge, null deletes"
+        );
+        fapi.call(
+            "PATCH",
+            "/v1/me",
+            &[("public_metadata", r#"{"role":"admin"}"#)],
+        )
+        .await
+        .err(422, "form_param_unknown");
+        fapi.call("PATCH", "/v1/me", &[("username", "x")])
+            .await
+            .err(422, "form_param_format_invalid");
+        server.user(10).await;
+        fapi.call("PATCH", "/v1/me", &[("username", "user10")])
+            .await
+            .err(422, "form_identifier_exists");
+
+        fapi.call("DELETE", "/v1/client/sessions", &[]).await.ok();
+        fapi.get(&format!("/v1/me?_clerk_session_id={sid}"))
+            .await
+            .err(401, "signed_out");
+        let r = fapi.get(&format!("/v1/client/sessions/{sid}")).await;
+        assert_eq!(r.ok()["response"]["status"], "removed");
+        assert!(r.body["response"]["last_active_token"].is_null());
+    })
+    .await;
+}

@@ -1,0 +1,7 @@
+//! The SDK against a real Vestibule server in-process, over real HTTP. One binary, one link.
+
+mod harness;
+
+mod sessions;
+mod sign_in;
+mod traffic;
