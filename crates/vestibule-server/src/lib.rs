@@ -112,12 +112,19 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let housekeeping = tokio::spawn(housekeeping(state.clone()));
-    let result = axum::serve(listener, service(state))
+    // Aborted when serving ends or this future is dropped, so no background work outlives it.
+    let _housekeeping = AbortOnDrop(tokio::spawn(housekeeping(state.clone())));
+    axum::serve(listener, service(state))
         .with_graceful_shutdown(shutdown)
-        .await;
-    housekeeping.abort();
-    result
+        .await
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Periodic work every node does: pick up key rotations, record expired sessions, forget

@@ -68,6 +68,15 @@ impl Drop for TestStore {
                     if let Ok(mut c) =
                         <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await
                     {
+                        // Connections of this store may still hold a transaction (a task aborted
+                        // mid-request cannot roll back while this thread blocks its runtime);
+                        // end them first, or the DROP would wait on their locks for ever.
+                        let _ = sqlx::query(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                        )
+                        .bind(schema.as_str())
+                        .execute(&mut c)
+                        .await;
                         let _ = sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
                             .execute(&mut c)
                             .await;
@@ -117,7 +126,7 @@ pub async fn fresh(backend: Backend) -> TestStore {
                 panic!("create schema: {e}");
             }
             let sep = if admin_url.contains('?') { '&' } else { '?' };
-            let url = format!("{admin_url}{sep}options=-c%20search_path%3D{schema}");
+            let url = format!("{admin_url}{sep}options=-c%20search_path%3D{schema}&application_name={schema}");
             let options = StoreOptions {
                 max_connections: 8,
                 ..StoreOptions::default()
