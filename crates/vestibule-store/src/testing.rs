@@ -126,7 +126,9 @@ pub async fn fresh(backend: Backend) -> TestStore {
                 panic!("create schema: {e}");
             }
             let sep = if admin_url.contains('?') { '&' } else { '?' };
-            let url = format!("{admin_url}{sep}options=-c%20search_path%3D{schema}&application_name={schema}");
+            let url = format!(
+                "{admin_url}{sep}options=-c%20search_path%3D{schema}&application_name={schema}"
+            );
             let options = StoreOptions {
                 max_connections: 8,
                 ..StoreOptions::default()
