@@ -229,7 +229,7 @@ export async function startServer({ args = [], env = {} } = {}) {
 
 /** Flags of `serve` that `keys show` needs too (the Frontend API URL is passed explicitly). */
 function passThroughKeyArg(args, i) {
-  const takesValue = ['--mode'];
+  const takesValue = ['--mode', '--smtp-url', '--email-from', '--sms-webhook-url', '--sms-webhook-secret'];
   if (takesValue.includes(args[i])) return true;
   if (i > 0 && takesValue.includes(args[i - 1])) return true;
   return takesValue.some((f) => args[i].startsWith(`${f}=`));

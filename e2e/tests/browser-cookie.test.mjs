@@ -358,7 +358,13 @@ describe('development instance, cookie mode', () => {
 });
 
 describe('production instance, cookie mode', () => {
-  const s = scenario((origin) => ['--mode', 'production', '--allowed-origins', origin]);
+  // A production instance must be able to send the codes it offers; this flow sends none, so the
+  // transports point at a closed port.
+  const s = scenario((origin) => [
+    '--mode', 'production', '--allowed-origins', origin,
+    '--smtp-url', 'smtp://127.0.0.1:9?tls=none', '--email-from', 'Vestibule <no-reply@vestibule.test>',
+    '--sms-webhook-url', 'http://127.0.0.1:9/sms',
+  ]);
 
   s.it('pk_live_: GET environment, __client and __client_uat from the server, authenticateRequest, signOut', async () => {
     assert.match(s.server.publishableKey, /^pk_live_/);

@@ -5,6 +5,7 @@
 //! - [`pool`]: a bounded thread pool for that work, refusing at once when full.
 //! - [`jwt`]: RS256 session tokens, their signing keys and JWKS.
 //! - [`token`]: opaque random bearer tokens and the hashes the store keeps of them.
+//! - [`seal`]: AES-256-GCM for secrets kept at rest that must be read back (outgoing messages).
 //!
 //! Nothing here does IO beyond reading the OS random generator for key generation; randomness for salts and
 //! tokens is injected as a [`vestibule_model::Rng`].
@@ -14,6 +15,7 @@
 pub mod jwt;
 pub mod password;
 pub mod pool;
+pub mod seal;
 pub mod token;
 
 pub use jwt::{verify_jwt, Jwk, Jwks, JwtError, KeyError, SigningKey};
@@ -22,4 +24,5 @@ pub use password::{
     PasswordCheck, PasswordHasher,
 };
 pub use pool::{HashPool, PoolBusy, PoolError};
+pub use seal::{SealError, Sealer};
 pub use token::{constant_time_eq, random_token, token_hash};

@@ -43,6 +43,16 @@ pub enum Error {
     PasswordDigestInvalid { reason: String },
     #[error("strategy not valid for this user")]
     StrategyForUserInvalid,
+    #[error("code incorrect")]
+    CodeIncorrect,
+    #[error("verification expired")]
+    VerificationExpired,
+    #[error("verification failed: too many attempts")]
+    VerificationFailed,
+    #[error("verification already verified")]
+    VerificationAlreadyVerified,
+    #[error("verification not prepared")]
+    VerificationMissing,
 
     // --- state
     #[error("{what} not found")]
@@ -193,6 +203,11 @@ impl Error {
             Error::PasswordRuleNotMet(rule) => rule.code(),
             Error::PasswordDigestInvalid { .. } => "form_password_digest_invalid_code",
             Error::StrategyForUserInvalid => "strategy_for_user_invalid",
+            Error::CodeIncorrect => "form_code_incorrect",
+            Error::VerificationExpired => "verification_expired",
+            Error::VerificationFailed => "verification_failed",
+            Error::VerificationAlreadyVerified => "verification_already_verified",
+            Error::VerificationMissing => "verification_missing",
             Error::ResourceNotFound { .. } => "resource_not_found",
             Error::ResourceForbidden { .. } => "resource_forbidden",
             Error::ClientStateInvalid { .. } => "client_state_invalid",
@@ -218,6 +233,10 @@ impl Error {
             | Error::ClientStateInvalid { .. }
             | Error::ClientNotFound
             | Error::StrategyForUserInvalid
+            | Error::VerificationExpired
+            | Error::VerificationFailed
+            | Error::VerificationAlreadyVerified
+            | Error::VerificationMissing
             | Error::SessionExists
             | Error::IdentifierAlreadySignedIn { .. } => 400,
             Error::BodyTooLarge { .. } => 413,
@@ -234,7 +253,8 @@ impl Error {
             | Error::PasswordTooLong { .. }
             | Error::PasswordPwned
             | Error::PasswordRuleNotMet(_)
-            | Error::PasswordDigestInvalid { .. } => 422,
+            | Error::PasswordDigestInvalid { .. }
+            | Error::CodeIncorrect => 422,
             Error::ResourceNotFound { .. } => 404,
             Error::ResourceForbidden { .. }
             | Error::UserLocked { .. }
@@ -269,6 +289,11 @@ impl Error {
             Error::PasswordRuleNotMet(rule) => rule.message().into(),
             Error::PasswordDigestInvalid { .. } => "Invalid password digest".into(),
             Error::StrategyForUserInvalid => "Invalid verification strategy".into(),
+            Error::CodeIncorrect => "is incorrect".into(),
+            Error::VerificationExpired => "expired".into(),
+            Error::VerificationFailed => "failed".into(),
+            Error::VerificationAlreadyVerified => "already verified".into(),
+            Error::VerificationMissing => "is missing".into(),
             Error::ResourceNotFound { .. } => "not found".into(),
             Error::ResourceForbidden { .. } => "forbidden".into(),
             Error::ClientStateInvalid { .. } => "Invalid action".into(),
@@ -305,6 +330,11 @@ impl Error {
 
             Error::PasswordDigestInvalid { reason } => format!("The password digest is invalid: {reason}."),
             Error::StrategyForUserInvalid => "The verification strategy is not valid for this account".into(),
+            Error::CodeIncorrect => "Incorrect code".into(),
+            Error::VerificationExpired => "This verification has expired. You must create a new one.".into(),
+            Error::VerificationFailed => "Too many failed attempts. You have to try again with the same or another method.".into(),
+            Error::VerificationAlreadyVerified => "This verification has already been verified.".into(),
+            Error::VerificationMissing => "This strategy requires verification preparation before attempting to validate it.".into(),
             Error::ResourceNotFound { what, id: Some(id) } => format!("No {what} was found with id {id}"),
             Error::ResourceNotFound { what, id: None } => format!("No {what} was found."),
             Error::ResourceForbidden { reason } => reason.clone(),
@@ -350,6 +380,7 @@ impl Error {
             | Error::PasswordRuleNotMet(_) => meta.param_name = Some("password".into()),
             Error::StrategyForUserInvalid => meta.param_name = Some("strategy".into()),
             Error::PasswordDigestInvalid { .. } => meta.param_name = Some("password_digest".into()),
+            Error::CodeIncorrect => meta.param_name = Some("code".into()),
             Error::IdentifierAlreadySignedIn { session_id } => {
                 meta.session_id = Some(session_id.clone())
             }

@@ -62,6 +62,11 @@ id_type!(
     "idn"
 );
 id_type!(
+    /// A one-time code or email link sent for one sign-in step.
+    VerificationId,
+    "ver"
+);
+id_type!(
     /// The `kid` of a session-token signing key.
     KeyId,
     "ins"

@@ -5,14 +5,18 @@
 
 pub mod client;
 pub mod clock;
+pub mod common_passwords;
 pub mod error;
 pub mod identifier;
 pub mod ids;
+pub mod lockout;
+pub mod rate_limit;
 pub mod rng;
 pub mod session;
 pub mod settings;
 pub mod sign_in;
 pub mod user;
+pub mod verification;
 
 pub use client::Client;
 pub use clock::{Clock, SystemClock, TestClock, Timestamp};

@@ -3,6 +3,8 @@
 
 use crate::error::{Error, PasswordRule};
 use crate::identifier::IdentifierKind;
+use crate::lockout::LockoutSettings;
+use crate::rate_limit::RateLimitSettings;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +32,11 @@ pub struct Settings {
     pub password: PasswordSettings,
     pub sessions: SessionSettings,
     pub sign_in: SignInSettings,
+    pub factors: FactorSettings,
+    pub codes: CodeSettings,
+    pub email_link: EmailLinkSettings,
+    pub lockout: LockoutSettings,
+    pub rate_limits: RateLimitSettings,
 }
 
 impl Default for Settings {
@@ -41,6 +48,11 @@ impl Default for Settings {
             password: PasswordSettings::default(),
             sessions: SessionSettings::default(),
             sign_in: SignInSettings::default(),
+            factors: FactorSettings::default(),
+            codes: CodeSettings::default(),
+            email_link: EmailLinkSettings::default(),
+            lockout: LockoutSettings::default(),
+            rate_limits: RateLimitSettings::default(),
         }
     }
 }
@@ -103,6 +115,8 @@ pub struct PasswordSettings {
     pub require_numbers: bool,
     pub require_special_char: bool,
     pub allowed_special_characters: String,
+    /// Refuse passwords on the bundled list of the 30,000 most common ones.
+    pub block_common: bool,
 }
 
 impl Default for PasswordSettings {
@@ -116,6 +130,7 @@ impl Default for PasswordSettings {
             require_numbers: false,
             require_special_char: false,
             allowed_special_characters: "!\"#$%&'()*+,-./:;<=>?@[]^_`{|}~".into(),
+            block_common: true,
         }
     }
 }
@@ -158,13 +173,16 @@ impl PasswordSettings {
                     .any(|c| self.allowed_special_characters.contains(c)),
             ),
         ];
-        match rules
+        if let Some((_, rule, _)) = rules
             .into_iter()
             .find(|(required, _, met)| *required && !*met)
         {
-            Some((_, rule, _)) => Err(Error::PasswordRuleNotMet(rule)),
-            None => Ok(()),
+            return Err(Error::PasswordRuleNotMet(rule));
         }
+        if self.block_common && crate::common_passwords::is_common(password) {
+            return Err(Error::PasswordPwned);
+        }
+        Ok(())
     }
 
     /// Settings an operator could give that make no sense.
@@ -213,12 +231,85 @@ impl Default for SessionSettings {
 pub struct SignInSettings {
     /// A sign-in attempt not finished within this time is abandoned.
     pub abandon_after_seconds: i64,
+    /// Off (Clerk's default): an unknown identifier is `form_identifier_not_found`. On: unknown
+    /// identifiers get the same answers as real accounts, and every attempt simply fails.
+    pub enumeration_protection: bool,
 }
 
 impl Default for SignInSettings {
     fn default() -> Self {
         SignInSettings {
             abandon_after_seconds: 24 * 3600,
+            enumeration_protection: false,
+        }
+    }
+}
+
+/// First factors besides the password, each proving control of an email address or phone number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FactorSettings {
+    pub email_code: bool,
+    pub email_link: bool,
+    pub phone_code: bool,
+    /// Password reset by a code sent to an email address or phone number.
+    pub reset_password: bool,
+}
+
+impl Default for FactorSettings {
+    fn default() -> Self {
+        FactorSettings {
+            email_code: true,
+            email_link: true,
+            phone_code: true,
+            reset_password: true,
+        }
+    }
+}
+
+impl FactorSettings {
+    pub fn needs_email(&self) -> bool {
+        self.email_code || self.email_link || self.reset_password
+    }
+    pub fn needs_sms(&self) -> bool {
+        self.phone_code || self.reset_password
+    }
+}
+
+/// One-time codes sent by email or SMS (NIST 800-63B §5.1.3.2, Clerk's defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CodeSettings {
+    pub lifetime_seconds: i64,
+    /// Wrong guesses one code allows before it is `failed` and must be sent again.
+    pub max_attempts: u32,
+    /// A new code for the same step cannot be asked for sooner than this.
+    pub resend_cooldown_seconds: i64,
+}
+
+impl Default for CodeSettings {
+    fn default() -> Self {
+        CodeSettings {
+            lifetime_seconds: 600,
+            max_attempts: 5,
+            resend_cooldown_seconds: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailLinkSettings {
+    pub lifetime_seconds: i64,
+    /// Refuse a link opened in another browser than the one that asked for it.
+    pub require_same_client: bool,
+}
+
+impl Default for EmailLinkSettings {
+    fn default() -> Self {
+        EmailLinkSettings {
+            lifetime_seconds: 600,
+            require_same_client: false,
         }
     }
 }
@@ -241,6 +332,19 @@ impl Settings {
         if self.sign_in.abandon_after_seconds < 60 {
             return Err("sign_in.abandon_after_seconds must be at least 60".into());
         }
+        if !(60..=3600).contains(&self.codes.lifetime_seconds)
+            || !(60..=3600).contains(&self.email_link.lifetime_seconds)
+        {
+            return Err("codes.lifetime_seconds and email_link.lifetime_seconds must be between 60 and 3600".into());
+        }
+        if !(1..=10).contains(&self.codes.max_attempts) {
+            return Err("codes.max_attempts must be between 1 and 10".into());
+        }
+        if !(0..=600).contains(&self.codes.resend_cooldown_seconds) {
+            return Err("codes.resend_cooldown_seconds must be between 0 and 600".into());
+        }
+        self.lockout.validate()?;
+        self.rate_limits.validate()?;
         Ok(())
     }
 }
@@ -252,10 +356,10 @@ mod tests {
     #[test]
     fn length_limits_count_characters_and_never_truncate() {
         let p = PasswordSettings::default();
-        assert_eq!(p.check("1234567"), Err(Error::PasswordTooShort { min: 8 }));
-        assert!(p.check("12345678").is_ok());
+        assert_eq!(p.check("xq7!kz9"), Err(Error::PasswordTooShort { min: 8 }));
+        assert!(p.check("xq7!kz9p").is_ok());
         assert!(p.check("ééééééé€").is_ok(), "8 characters, more bytes");
-        assert!(p.check(&"a".repeat(71)).is_ok());
+        assert!(p.check(&"ab".repeat(35)).is_ok());
         assert_eq!(
             p.check(&"a".repeat(72)),
             Err(Error::PasswordTooLong { max: 72 })
@@ -281,6 +385,19 @@ mod tests {
             "form_password_no_special_char"
         );
         assert!(p.check("Upper1!case").is_ok());
+    }
+
+    #[test]
+    fn common_passwords_are_refused_unless_allowed() {
+        let mut p = PasswordSettings::default();
+        assert_eq!(p.check("password123"), Err(Error::PasswordPwned));
+        assert_eq!(p.check("Iloveyou1"), Err(Error::PasswordPwned));
+        assert!(
+            p.check("correcthorsebatterystaple").is_ok(),
+            "no composition rules, not on the list"
+        );
+        p.block_common = false;
+        assert!(p.check("password123").is_ok());
     }
 
     #[test]

@@ -12,9 +12,10 @@
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::identifier::Identifier;
-use crate::ids::{ClientId, SessionId, SignInId, UserId};
+use crate::ids::{ClientId, IdentificationId, SessionId, SignInId, UserId, VerificationId};
 use crate::settings::Settings;
 use crate::user::{LockState, User};
+use crate::verification::{is_delivered, is_reset, CodeVerification, Slot};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,6 +172,13 @@ pub struct Verification {
     pub strategy: Strategy,
     pub attempts: Option<u32>,
     pub expire_at: Option<Timestamp>,
+    /// The stored code or link this step waits for (delivered strategies only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_id: Option<VerificationId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identification_id: Option<IdentificationId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Timestamp>,
 }
 
 impl Verification {
@@ -180,6 +188,9 @@ impl Verification {
             strategy,
             attempts: None,
             expire_at: None,
+            verification_id: None,
+            identification_id: None,
+            created_at: None,
         }
     }
 }
@@ -199,6 +210,10 @@ pub struct SignIn {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub abandon_at: Timestamp,
+    /// The identifier names no account, and enumeration protection answers as if it did: every
+    /// step looks the same and every attempt fails.
+    #[serde(default)]
+    pub unknown_account: bool,
 }
 
 /// What a successful step leads to.
@@ -233,6 +248,7 @@ impl SignIn {
             created_at: now,
             updated_at: now,
             abandon_at: now.plus_seconds(settings.sign_in.abandon_after_seconds),
+            unknown_account: false,
         }
     }
 
@@ -258,6 +274,21 @@ impl SignIn {
             }
         }
         Ok(())
+    }
+
+    /// A verified first factor, still pointing at the code or link that proved it.
+    fn verified_from_prepared(&self, strategy: Strategy) -> Verification {
+        let mut verified = Verification::verified(strategy.clone());
+        if let Some(prepared) = self
+            .first_factor_verification
+            .as_ref()
+            .filter(|p| p.strategy == strategy)
+        {
+            verified.verification_id = prepared.verification_id.clone();
+            verified.identification_id = prepared.identification_id.clone();
+            verified.created_at = prepared.created_at;
+        }
+        verified
     }
 
     fn ensure_open(&self, now: Timestamp) -> Result<(), Error> {
@@ -287,9 +318,12 @@ impl SignIn {
         if !settings.identifiers.allows(identifier.kind) {
             return Err(Error::IdentifierNotFound);
         }
-        let user = user.ok_or(Error::IdentifierNotFound)?;
+        match user {
+            Some(user) => self.user_id = Some(user.id.clone()),
+            None if settings.sign_in.enumeration_protection => self.unknown_account = true,
+            None => return Err(Error::IdentifierNotFound),
+        }
         self.identifier = Some(identifier);
-        self.user_id = Some(user.id.clone());
         self.status = SignInStatus::NeedsFirstFactor;
         self.updated_at = now;
         Ok(())
@@ -315,7 +349,7 @@ impl SignIn {
             return Err(Error::internal("sign-in user mismatch"));
         }
         if !user
-            .first_factors(settings)
+            .first_factors(settings, None)
             .iter()
             .any(|f| &f.strategy == strategy)
         {
@@ -338,8 +372,183 @@ impl SignIn {
         if user.banned {
             return Err(Error::UserBanned);
         }
-        self.first_factor_verification = Some(Verification::verified(strategy));
+        self.first_factor_verification = Some(self.verified_from_prepared(strategy));
         self.first_factor_verified_at = Some(now);
+        self.updated_at = now;
+        if user.has_second_factor() {
+            self.status = SignInStatus::NeedsSecondFactor;
+            Ok(Progress::NeedsMore)
+        } else {
+            Ok(Progress::ReadyForSession)
+        }
+    }
+
+    /// Starts a code or link factor for one of the user's email addresses or phone numbers: returns
+    /// the verification to store (with a new code or link kept by the caller), which this sign-in
+    /// now waits for. `user` is `None` only for an unknown account under enumeration protection.
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare_first_factor(
+        &mut self,
+        strategy: Strategy,
+        identification: &IdentificationId,
+        user: Option<&User>,
+        settings: &Settings,
+        now: Timestamp,
+        id: VerificationId,
+        redirect_url: Option<String>,
+    ) -> Result<CodeVerification, Error> {
+        self.ensure_open(now)?;
+        if self.status != SignInStatus::NeedsFirstFactor {
+            return Err(Error::client_state(match self.status {
+                SignInStatus::NeedsIdentifier => "an identifier is needed first",
+                _ => "the first factor is already verified",
+            }));
+        }
+        if !is_delivered(&strategy) {
+            return Err(Error::param_value_invalid(
+                "strategy",
+                format!("{} needs no preparation", strategy.as_str()),
+            ));
+        }
+        match user {
+            Some(u) => {
+                if self.user_id.as_ref() != Some(&u.id) {
+                    return Err(Error::internal("sign-in user mismatch"));
+                }
+                if u.factor(settings, &strategy, Some(identification))
+                    .is_none()
+                {
+                    return Err(Error::StrategyForUserInvalid);
+                }
+                if let LockState::Locked(expires_in_seconds) = u.lock_state(now) {
+                    return Err(Error::UserLocked { expires_in_seconds });
+                }
+            }
+            None if self.unknown_account => {}
+            None => return Err(Error::internal("sign-in without a user")),
+        }
+        if let Some(v) = &self.first_factor_verification {
+            let same_step =
+                v.strategy == strategy && v.identification_id.as_ref() == Some(identification);
+            if let (true, Some(created)) = (same_step, v.created_at) {
+                let until = created.plus_seconds(settings.codes.resend_cooldown_seconds);
+                if now < until {
+                    return Err(Error::TooManyRequests {
+                        retry_after_seconds: u64::try_from(now.seconds_until(until))
+                            .unwrap_or(1)
+                            .max(1),
+                    });
+                }
+            }
+        }
+        // A link carries 256 bits and is opened once; a code allows a few guesses.
+        let (lifetime, max_attempts) = if strategy == Strategy::EmailLink {
+            (settings.email_link.lifetime_seconds, 1)
+        } else {
+            (settings.codes.lifetime_seconds, settings.codes.max_attempts)
+        };
+        let verification = CodeVerification {
+            id: id.clone(),
+            sign_in_id: self.id.clone(),
+            user_id: self.user_id.clone(),
+            slot: Slot::FirstFactor,
+            strategy: strategy.clone(),
+            identification_id: Some(identification.clone()),
+            attempts: 0,
+            max_attempts,
+            status: VerificationStatus::Unverified,
+            expire_at: now.plus_seconds(lifetime),
+            created_at: now,
+            verified_at: None,
+            redirect_url,
+            verified_by_client_id: None,
+        };
+        self.first_factor_verification = Some(Verification {
+            status: VerificationStatus::Unverified,
+            strategy,
+            attempts: Some(0),
+            expire_at: Some(verification.expire_at),
+            verification_id: Some(id),
+            identification_id: Some(identification.clone()),
+            created_at: Some(now),
+        });
+        self.updated_at = now;
+        Ok(verification)
+    }
+
+    /// The stored verification a code attempt for `strategy` is checked against. A locked account
+    /// is refused before any guess is looked at.
+    pub fn check_code_attempt(
+        &self,
+        strategy: &Strategy,
+        user: Option<&User>,
+        now: Timestamp,
+    ) -> Result<VerificationId, Error> {
+        self.ensure_open(now)?;
+        if self.status != SignInStatus::NeedsFirstFactor {
+            return Err(Error::client_state(match self.status {
+                SignInStatus::NeedsIdentifier => "an identifier is needed first",
+                _ => "the first factor is already verified",
+            }));
+        }
+        let id = self
+            .first_factor_verification
+            .as_ref()
+            .filter(|v| &v.strategy == strategy)
+            .and_then(|v| v.verification_id.clone())
+            .ok_or(Error::VerificationMissing)?;
+        if let Some(u) = user {
+            if let LockState::Locked(expires_in_seconds) = u.lock_state(now) {
+                return Err(Error::UserLocked { expires_in_seconds });
+            }
+        }
+        Ok(id)
+    }
+
+    /// The code or link was right. A password-reset code leads to `needs_new_password`; the
+    /// others prove the first factor.
+    pub fn code_verified(
+        &mut self,
+        verification: &CodeVerification,
+        user: &User,
+        now: Timestamp,
+    ) -> Result<Progress, Error> {
+        let pointed = self
+            .first_factor_verification
+            .as_ref()
+            .and_then(|v| v.verification_id.as_ref());
+        if pointed != Some(&verification.id) {
+            return Err(Error::VerificationMissing);
+        }
+        if !is_reset(&verification.strategy) {
+            return self.first_factor_verified(verification.strategy.clone(), user, now);
+        }
+        self.ensure_open(now)?;
+        if user.banned {
+            return Err(Error::UserBanned);
+        }
+        self.first_factor_verification =
+            Some(self.verified_from_prepared(verification.strategy.clone()));
+        self.first_factor_verified_at = Some(now);
+        self.status = SignInStatus::NeedsNewPassword;
+        self.updated_at = now;
+        Ok(Progress::NeedsMore)
+    }
+
+    pub fn check_new_password(&self, now: Timestamp) -> Result<(), Error> {
+        self.ensure_open(now)?;
+        if self.status != SignInStatus::NeedsNewPassword {
+            return Err(Error::client_state("a new password is not awaited"));
+        }
+        Ok(())
+    }
+
+    /// The new password is stored. A reset never skips a second factor.
+    pub fn new_password_set(&mut self, user: &User, now: Timestamp) -> Result<Progress, Error> {
+        self.check_new_password(now)?;
+        if user.banned {
+            return Err(Error::UserBanned);
+        }
         self.updated_at = now;
         if user.has_second_factor() {
             self.status = SignInStatus::NeedsSecondFactor;
@@ -558,6 +767,211 @@ mod tests {
                 session_id: "sess_a".into()
             })
         );
+    }
+
+    fn email_id(user: &User) -> IdentificationId {
+        user.email_addresses[0].id.clone()
+    }
+
+    #[test]
+    fn email_code_flow_with_cooldown_and_verification() {
+        let clock = TestClock::new(Timestamp(1_700_000_000_000));
+        let settings = Settings::default();
+        let user = user_with_password();
+        let mut si = start(&clock, &settings);
+        si.identify(email(), Some(&user), &settings, clock.now())
+            .expect("identify");
+        // Attempting before preparing is refused.
+        assert_eq!(
+            si.check_code_attempt(&Strategy::EmailCode, Some(&user), clock.now()),
+            Err(Error::VerificationMissing)
+        );
+
+        let v = si
+            .prepare_first_factor(
+                Strategy::EmailCode,
+                &email_id(&user),
+                Some(&user),
+                &settings,
+                clock.now(),
+                VerificationId::from_trusted("ver_1".into()),
+                None,
+            )
+            .expect("prepare");
+        assert_eq!(
+            (v.max_attempts, v.expire_at),
+            (5, clock.now().plus_seconds(600))
+        );
+        assert_eq!(
+            si.first_factor_verification
+                .as_ref()
+                .and_then(|f| f.verification_id.clone()),
+            Some(v.id.clone())
+        );
+
+        clock.advance_seconds(10);
+        let again = si.prepare_first_factor(
+            Strategy::EmailCode,
+            &email_id(&user),
+            Some(&user),
+            &settings,
+            clock.now(),
+            VerificationId::from_trusted("ver_2".into()),
+            None,
+        );
+        assert_eq!(
+            again,
+            Err(Error::TooManyRequests {
+                retry_after_seconds: 20
+            })
+        );
+        clock.advance_seconds(20);
+        let v2 = si
+            .prepare_first_factor(
+                Strategy::EmailCode,
+                &email_id(&user),
+                Some(&user),
+                &settings,
+                clock.now(),
+                VerificationId::from_trusted("ver_2".into()),
+                None,
+            )
+            .expect("resend after the cooldown");
+
+        assert_eq!(
+            si.check_code_attempt(&Strategy::EmailCode, Some(&user), clock.now()),
+            Ok(v2.id.clone())
+        );
+        assert_eq!(
+            si.check_code_attempt(&Strategy::PhoneCode, Some(&user), clock.now()),
+            Err(Error::VerificationMissing)
+        );
+        // The older code is no longer the one the sign-in waits for.
+        assert_eq!(
+            si.code_verified(&v, &user, clock.now()),
+            Err(Error::VerificationMissing)
+        );
+        assert_eq!(
+            si.code_verified(&v2, &user, clock.now()),
+            Ok(Progress::ReadyForSession)
+        );
+        assert_eq!(si.first_factor_verified_at, Some(clock.now()));
+    }
+
+    #[test]
+    fn codes_only_for_the_users_own_identifications_and_not_when_locked() {
+        let clock = TestClock::new(Timestamp(0));
+        let settings = Settings::default();
+        let mut user = user_with_password();
+        let mut si = start(&clock, &settings);
+        si.identify(email(), Some(&user), &settings, clock.now())
+            .expect("identify");
+        let other = IdentificationId::from_trusted("idn_someone_else".into());
+        let id = || VerificationId::from_trusted("ver_x".into());
+        assert_eq!(
+            si.prepare_first_factor(
+                Strategy::EmailCode,
+                &other,
+                Some(&user),
+                &settings,
+                clock.now(),
+                id(),
+                None
+            ),
+            Err(Error::StrategyForUserInvalid)
+        );
+        assert_eq!(
+            si.prepare_first_factor(
+                Strategy::PhoneCode,
+                &email_id(&user),
+                Some(&user),
+                &settings,
+                clock.now(),
+                id(),
+                None
+            ),
+            Err(Error::StrategyForUserInvalid),
+            "an email address cannot receive SMS"
+        );
+        user.locked_until = Some(clock.now().plus_seconds(60));
+        assert_eq!(
+            si.prepare_first_factor(
+                Strategy::EmailCode,
+                &email_id(&user),
+                Some(&user),
+                &settings,
+                clock.now(),
+                id(),
+                None
+            ),
+            Err(Error::UserLocked {
+                expires_in_seconds: Some(60)
+            })
+        );
+    }
+
+    #[test]
+    fn reset_code_leads_to_a_new_password_then_a_session() {
+        let clock = TestClock::new(Timestamp(0));
+        let settings = Settings::default();
+        let user = user_with_password();
+        let mut si = start(&clock, &settings);
+        si.identify(email(), Some(&user), &settings, clock.now())
+            .expect("identify");
+        assert_eq!(
+            si.check_new_password(clock.now()).map_err(|e| e.code()),
+            Err("client_state_invalid")
+        );
+        let v = si
+            .prepare_first_factor(
+                Strategy::ResetPasswordEmailCode,
+                &email_id(&user),
+                Some(&user),
+                &settings,
+                clock.now(),
+                VerificationId::from_trusted("ver_r".into()),
+                None,
+            )
+            .expect("prepare");
+        assert_eq!(
+            si.code_verified(&v, &user, clock.now()),
+            Ok(Progress::NeedsMore)
+        );
+        assert_eq!(si.status, SignInStatus::NeedsNewPassword);
+        assert!(si.check_new_password(clock.now()).is_ok());
+        assert_eq!(
+            si.new_password_set(&user, clock.now()),
+            Ok(Progress::ReadyForSession)
+        );
+    }
+
+    #[test]
+    fn enumeration_protection_walks_unknown_accounts_through_the_same_steps() {
+        let clock = TestClock::new(Timestamp(0));
+        let mut settings = Settings::default();
+        let mut si = start(&clock, &settings);
+        assert_eq!(
+            si.identify(email(), None, &settings, clock.now()),
+            Err(Error::IdentifierNotFound)
+        );
+        settings.sign_in.enumeration_protection = true;
+        si.identify(email(), None, &settings, clock.now())
+            .expect("protected");
+        assert!(si.unknown_account && si.user_id.is_none());
+        assert_eq!(si.status, SignInStatus::NeedsFirstFactor);
+        let fake = IdentificationId::from_trusted("idn_fake".into());
+        let v = si
+            .prepare_first_factor(
+                Strategy::EmailCode,
+                &fake,
+                None,
+                &settings,
+                clock.now(),
+                VerificationId::from_trusted("ver_f".into()),
+                None,
+            )
+            .expect("looks prepared");
+        assert_eq!(v.user_id, None, "nothing can ever verify it");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A user as the sign-in rules see them: identifiers, credentials, and account state.
 
 use crate::clock::Timestamp;
+use crate::identifier::{mask, Identifier, IdentifierKind};
 use crate::ids::{IdentificationId, UserId};
 use crate::settings::Settings;
 use crate::sign_in::Strategy;
@@ -149,14 +150,96 @@ impl User {
             .or_else(|| self.username.clone())
     }
 
-    /// The first factors this user can use on this instance.
-    /// Only strategies the server implements are listed: a listed factor always works.
-    pub fn first_factors(&self, settings: &Settings) -> Vec<Factor> {
+    /// The first factors this user can use on this instance, in the order they are offered:
+    /// password, then codes and links per verified email address and phone number, then password
+    /// resets. `typed` is what the person typed: that identifier is shown in full, others masked.
+    pub fn first_factors(&self, settings: &Settings, typed: Option<&Identifier>) -> Vec<Factor> {
+        let f = &settings.factors;
+        let shown = |kind: IdentifierKind, value: &str| match typed {
+            Some(t) if t.kind == kind && t.value == value => value.to_owned(),
+            _ => mask(kind, value),
+        };
+        let emails: Vec<&EmailAddress> =
+            self.email_addresses.iter().filter(|e| e.verified).collect();
+        let phones: Vec<&PhoneNumber> = self.phone_numbers.iter().filter(|p| p.verified).collect();
+        let email_factor = |strategy: Strategy, e: &EmailAddress| Factor {
+            strategy,
+            safe_identifier: Some(shown(IdentifierKind::EmailAddress, &e.email_address)),
+            email_address_id: Some(e.id.clone()),
+            phone_number_id: None,
+            primary: Some(self.primary_email_address_id.as_ref() == Some(&e.id)),
+            default: None,
+        };
+        let phone_factor = |strategy: Strategy, p: &PhoneNumber| Factor {
+            strategy,
+            safe_identifier: Some(shown(IdentifierKind::PhoneNumber, &p.phone_number)),
+            email_address_id: None,
+            phone_number_id: Some(p.id.clone()),
+            primary: Some(self.primary_phone_number_id.as_ref() == Some(&p.id)),
+            default: None,
+        };
+        let password = settings.password.enabled && self.has_password();
         let mut factors = Vec::new();
-        if settings.password.enabled && self.has_password() {
+        if password {
             factors.push(Factor::bare(Strategy::Password));
         }
+        for e in &emails {
+            if f.email_code {
+                factors.push(email_factor(Strategy::EmailCode, e));
+            }
+            if f.email_link {
+                factors.push(email_factor(Strategy::EmailLink, e));
+            }
+        }
+        if f.phone_code {
+            factors.extend(phones.iter().map(|p| phone_factor(Strategy::PhoneCode, p)));
+        }
+        if password && f.reset_password {
+            factors.extend(
+                emails
+                    .iter()
+                    .map(|e| email_factor(Strategy::ResetPasswordEmailCode, e)),
+            );
+            factors.extend(
+                phones
+                    .iter()
+                    .map(|p| phone_factor(Strategy::ResetPasswordPhoneCode, p)),
+            );
+        }
         factors
+    }
+
+    /// The factor `strategy` for one email address or phone number, if this user has it.
+    pub fn factor(
+        &self,
+        settings: &Settings,
+        strategy: &Strategy,
+        identification: Option<&IdentificationId>,
+    ) -> Option<Factor> {
+        self.first_factors(settings, None).into_iter().find(|f| {
+            &f.strategy == strategy
+                && match identification {
+                    None => f.email_address_id.is_none() && f.phone_number_id.is_none(),
+                    Some(id) => {
+                        f.email_address_id.as_ref() == Some(id)
+                            || f.phone_number_id.as_ref() == Some(id)
+                    }
+                }
+        })
+    }
+
+    /// The address a delivered factor goes to.
+    pub fn identification_value(&self, id: &IdentificationId) -> Option<&str> {
+        self.email_addresses
+            .iter()
+            .find(|e| &e.id == id)
+            .map(|e| e.email_address.as_str())
+            .or_else(|| {
+                self.phone_numbers
+                    .iter()
+                    .find(|p| &p.id == id)
+                    .map(|p| p.phone_number.as_str())
+            })
     }
 }
 
@@ -215,13 +298,90 @@ mod tests {
     #[test]
     fn password_factor_only_when_enabled_and_set() {
         let mut u = user_with_password();
-        let mut s = Settings::default();
-        assert_eq!(u.first_factors(&s), vec![Factor::bare(Strategy::Password)]);
+        let mut s = Settings {
+            factors: crate::settings::FactorSettings {
+                email_code: false,
+                email_link: false,
+                phone_code: false,
+                reset_password: false,
+            },
+            ..Settings::default()
+        };
+        assert_eq!(
+            u.first_factors(&s, None),
+            vec![Factor::bare(Strategy::Password)]
+        );
         s.password.enabled = false;
-        assert!(u.first_factors(&s).is_empty());
+        assert!(u.first_factors(&s, None).is_empty());
         s.password.enabled = true;
         u.password = None;
-        assert!(u.first_factors(&s).is_empty());
+        assert!(u.first_factors(&s, None).is_empty());
+    }
+
+    #[test]
+    fn code_link_and_reset_factors_per_verified_identification() {
+        let mut u = user_with_password();
+        u.email_addresses.push(EmailAddress {
+            id: IdentificationId::from_trusted("idn_unverified".into()),
+            email_address: "pending@example.com".into(),
+            verified: false,
+            verification_strategy: None,
+            created_at: Timestamp(0),
+        });
+        u.phone_numbers.push(PhoneNumber {
+            id: IdentificationId::from_trusted("idn_phone".into()),
+            phone_number: "+15550100000".into(),
+            verified: true,
+            verification_strategy: Some("admin".into()),
+            reserved_for_second_factor: false,
+            default_second_factor: false,
+            created_at: Timestamp(0),
+        });
+        let s = Settings::default();
+        let typed = Identifier::classify("alice@example.com").expect("valid");
+        let factors = u.first_factors(&s, Some(&typed));
+        let names: Vec<String> = factors
+            .iter()
+            .map(|f| f.strategy.as_str().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "password",
+                "email_code",
+                "email_link",
+                "phone_code",
+                "reset_password_email_code",
+                "reset_password_phone_code"
+            ]
+        );
+        assert_eq!(
+            factors[1].safe_identifier.as_deref(),
+            Some("alice@example.com"),
+            "typed: shown in full"
+        );
+        assert_eq!(
+            factors[3].safe_identifier.as_deref(),
+            Some("+*********00"),
+            "not typed: masked"
+        );
+        assert_eq!(factors[1].primary, Some(true));
+        assert!(factors
+            .iter()
+            .all(|f| f.email_address_id.as_ref().map(|i| i.as_str()) != Some("idn_unverified")));
+        let phone = IdentificationId::from_trusted("idn_phone".into());
+        assert!(u.factor(&s, &Strategy::PhoneCode, Some(&phone)).is_some());
+        assert!(
+            u.factor(&s, &Strategy::EmailCode, Some(&phone)).is_none(),
+            "an email factor never names a phone"
+        );
+        assert_eq!(u.identification_value(&phone), Some("+15550100000"));
+        // Without a password there is nothing to reset.
+        u.password = None;
+        assert!(!u
+            .first_factors(&s, None)
+            .iter()
+            .any(|f| f.strategy == Strategy::ResetPasswordEmailCode));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::Path;
+use vestibule_courier::{CourierConfig, EmailConfig, SmsConfig};
 use vestibule_crypto::Argon2Params;
 use vestibule_model::{InstanceMode, Settings};
 
@@ -25,6 +26,11 @@ pub struct Config {
     pub settings: Settings,
     pub hashing: HashingConfig,
     pub database_max_connections: u32,
+    /// How email and SMS leave (SMTP, SMS webhook) and their templates.
+    pub courier: CourierConfig,
+    /// Behind a reverse proxy: the header carrying the client's address (e.g. `x-forwarded-for`).
+    /// Unset, the TCP peer is the client, and rate limits count per peer.
+    pub trusted_proxy_header: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -85,12 +91,14 @@ impl Default for Config {
             settings: Settings::default(),
             hashing: HashingConfig::default(),
             database_max_connections: 16,
+            courier: CourierConfig::default(),
+            trusted_proxy_header: None,
         }
     }
 }
 
 /// The TOML file. Every key is optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<String>,
@@ -102,6 +110,10 @@ pub struct FileConfig {
     pub database_max_connections: Option<u32>,
     pub password_hashing: Option<HashingConfig>,
     pub settings: Option<Settings>,
+    pub email: Option<EmailConfig>,
+    pub sms: Option<SmsConfig>,
+    pub templates_dir: Option<std::path::PathBuf>,
+    pub trusted_proxy_header: Option<String>,
 }
 
 impl FileConfig {
@@ -121,6 +133,10 @@ pub struct Overrides {
     pub mode: Option<InstanceMode>,
     pub secret_key: Option<String>,
     pub allowed_origins: Option<Vec<String>>,
+    pub smtp_url: Option<String>,
+    pub email_from: Option<String>,
+    pub sms_webhook_url: Option<String>,
+    pub sms_webhook_secret: Option<String>,
 }
 
 impl Config {
@@ -154,6 +170,22 @@ impl Config {
             .allowed_origins
             .or(file.allowed_origins)
             .unwrap_or_default();
+        c.courier.email = file.email.unwrap_or_default();
+        c.courier.sms = file.sms.unwrap_or_default();
+        c.courier.templates_dir = file.templates_dir;
+        if let Some(u) = over.smtp_url {
+            c.courier.email.smtp_url = Some(u);
+        }
+        if let Some(f) = over.email_from {
+            c.courier.email.from = Some(f);
+        }
+        if let Some(u) = over.sms_webhook_url {
+            c.courier.sms.webhook_url = Some(u);
+        }
+        if let Some(s) = over.sms_webhook_secret {
+            c.courier.sms.webhook_secret = Some(s);
+        }
+        c.trusted_proxy_header = file.trusted_proxy_header.map(|h| h.to_ascii_lowercase());
         c.validate()?;
         Ok(c)
     }
@@ -166,6 +198,22 @@ impl Config {
         }
         if let Some(k) = &self.secret_key {
             crate::instance::check_secret_key(k, self.settings.mode)?;
+        }
+        // A production instance must be able to deliver what it offers; a development one keeps
+        // undeliverable messages in its inbox.
+        let production = self.settings.mode == InstanceMode::Production;
+        let ids = &self.settings.identifiers;
+        let f = &self.settings.factors;
+        let needs_email =
+            production && ids.email_address && (f.email_code || f.email_link || f.reset_password);
+        let needs_sms = production && ids.phone_number && (f.phone_code || f.reset_password);
+        self.courier.validate(needs_email, needs_sms).map_err(|e| {
+            format!("{e} (or turn the factors that need it off under [settings.factors])")
+        })?;
+        if let Some(h) = &self.trusted_proxy_header {
+            if axum::http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                return Err(format!("trusted_proxy_header {h:?} is not a header name"));
+            }
         }
         for o in &self.allowed_origins {
             crate::instance::normalize_origin(o)
@@ -197,8 +245,14 @@ mod tests {
             listen = "127.0.0.1:9000"
             database_url = "sqlite://file.db"
             mode = "production"
+            secret_key = "sk_live_abcdefghijklmnopqrstuvwxyz0123"
             [settings.sessions]
             single_session_mode = false
+            [settings.factors]
+            email_code = false
+            email_link = false
+            phone_code = false
+            reset_password = false
             "#,
         )
         .expect("toml");
@@ -217,6 +271,27 @@ mod tests {
                 .listen
                 .to_string(),
             DEFAULT_LISTEN
+        );
+    }
+
+    #[test]
+    fn production_needs_transports_for_the_factors_it_offers() {
+        let prod = |extra: &str| -> Result<Config, String> {
+            let file: FileConfig = toml::from_str(&format!("mode = \"production\"\nsecret_key = \"sk_live_abcdefghijklmnopqrstuvwxyz0123\"\n{extra}")).map_err(|e| e.to_string())?;
+            Config::resolve(file, Overrides::default())
+        };
+        let err = prod("").expect_err("no SMTP");
+        assert!(err.contains("smtp_url"), "{err}");
+        let email_only = "[email]\nsmtp_url = \"smtp://mail.example.com:587\"\nfrom = \"Acme <no-reply@example.com>\"\n[settings.identifiers]\nphone_number = false\n";
+        assert!(prod(email_only).is_ok());
+        let no_delivery = "[settings.factors]\nemail_code = false\nemail_link = false\nphone_code = false\nreset_password = false\n";
+        assert!(
+            prod(no_delivery).is_ok(),
+            "password-only production needs no transport"
+        );
+        assert!(
+            Config::resolve(FileConfig::default(), Overrides::default()).is_ok(),
+            "development keeps messages in its inbox"
         );
     }
 

@@ -8,9 +8,12 @@ pub mod fields;
 pub mod identity;
 pub mod instance;
 pub mod keys;
+pub mod limits;
+pub mod messages;
 pub mod params;
 pub mod passwords;
 pub mod present;
+pub mod secrets;
 pub mod state;
 pub mod tokens;
 
@@ -43,7 +46,9 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The complete HTTP service: method tunnelling around the router.
-pub fn service(state: AppState) -> axum::routing::IntoMakeService<Router> {
+pub fn service(
+    state: AppState,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, std::net::SocketAddr> {
     let routes = router(state.clone());
     Router::new()
         .fallback_service(tower::service_fn(move |req: Request| {
@@ -56,7 +61,7 @@ pub fn service(state: AppState) -> axum::routing::IntoMakeService<Router> {
                 routes.oneshot(tunnel_method(req)).await
             }
         }))
-        .into_make_service()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>()
 }
 
 /// clerk-js sends PATCH, PUT and DELETE as `POST` with `_method=…` in the query, to avoid CORS
@@ -114,9 +119,23 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     // Aborted when serving ends or this future is dropped, so no background work outlives it.
     let _housekeeping = AbortOnDrop(tokio::spawn(housekeeping(state.clone())));
-    axum::serve(listener, service(state))
+    let (stop_courier, courier_stopped) = tokio::sync::oneshot::channel::<()>();
+    let courier = state.courier.clone();
+    let mut delivering = AbortOnDrop(tokio::spawn(async move {
+        courier
+            .run(async {
+                let _ = courier_stopped.await;
+            })
+            .await;
+    }));
+    let result = axum::serve(listener, service(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    // Let the courier finish the round it is in, so no message waits for its lease to run out.
+    let _ = stop_courier.send(());
+    // One SMTP send can take ~40 s (connect, STARTTLS, reply timeouts).
+    let _ = tokio::time::timeout(Duration::from_secs(45), &mut delivering.0).await;
+    result
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -154,6 +173,8 @@ pub async fn sweep(state: &AppState) -> Result<(), vestibule_store::StoreError> 
     )
     .await?;
     vestibule_store::sign_ins::delete_abandoned(&mut tx, now.plus_seconds(-24 * 3600)).await?;
+    vestibule_store::verifications::delete_expired(&mut tx, now.plus_seconds(-24 * 3600)).await?;
+    vestibule_store::rate_limits::delete_stale(&mut tx, now.plus_seconds(-3600)).await?;
     vestibule_store::keys::delete_retired_before(
         &mut tx,
         now.plus_seconds(-keys::RETIRED_KEY_DELETED_AFTER_SECONDS),

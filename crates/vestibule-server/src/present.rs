@@ -4,9 +4,8 @@ use crate::instance::Instance;
 use std::collections::BTreeMap;
 use vestibule_model::sign_in::Verification as DomainVerification;
 use vestibule_model::user::{EmailAddress, Factor, LockState, PhoneNumber};
-use vestibule_model::{
-    Client, Session, SessionStatus, Settings, SignIn, SignInStatus, Timestamp, User,
-};
+use vestibule_model::verification::CodeVerification;
+use vestibule_model::{Client, Session, SessionStatus, Settings, SignIn, Timestamp, User};
 use vestibule_wire as wire;
 
 /// Who sees a user: the user themself (FAPI) or the operator (BAPI, with private fields).
@@ -220,11 +219,26 @@ fn verification(v: &DomainVerification) -> wire::Verification {
     }
 }
 
-pub fn sign_in(si: &SignIn, u: Option<&User>, settings: &Settings) -> wire::SignIn {
-    let first_factors = match (si.status, u) {
-        (SignInStatus::NeedsIdentifier, _) | (_, None) => Vec::new(),
-        (_, Some(u)) => u.first_factors(settings).iter().map(factor).collect(),
-    };
+/// A sign-in in wire form. `factors` are those it offers; `stored` is the code or link it waits
+/// for, whose attempts, expiry and status are shown as stored.
+pub fn sign_in(
+    si: &SignIn,
+    factors: Vec<Factor>,
+    u: Option<&User>,
+    settings: &Settings,
+    stored: Option<&CodeVerification>,
+    now: Timestamp,
+) -> wire::SignIn {
+    let first = si.first_factor_verification.as_ref().map(|v| {
+        let mut w = verification(v);
+        if let Some(row) = stored.filter(|row| Some(&row.id) == v.verification_id.as_ref()) {
+            w.status = row.status_at(now).as_str().into();
+            w.attempts = Some(row.attempts);
+            w.expire_at = Some(row.expire_at.millis());
+            w.verified_at_client = row.verified_by_client_id.as_ref().map(ToString::to_string);
+        }
+        w
+    });
     wire::SignIn {
         object: "sign_in".into(),
         id: si.id.to_string(),
@@ -236,9 +250,9 @@ pub fn sign_in(si: &SignIn, u: Option<&User>, settings: &Settings) -> wire::Sign
             .map(|k| k.as_str().to_owned())
             .collect(),
         identifier: si.identifier.as_ref().map(|i| i.value.clone()),
-        supported_first_factors: Some(first_factors),
+        supported_first_factors: Some(factors.iter().map(factor).collect()),
         supported_second_factors: None,
-        first_factor_verification: si.first_factor_verification.as_ref().map(verification),
+        first_factor_verification: first,
         second_factor_verification: si.second_factor_verification.as_ref().map(verification),
         user_data: u.map(|u| wire::UserData {
             first_name: u.first_name.clone(),
@@ -365,13 +379,19 @@ pub fn environment(settings: &Settings, instance: &Instance) -> wire::Environmen
                 require_uppercase: p.require_uppercase,
                 require_lowercase: p.require_lowercase,
                 allowed_special_characters: p.allowed_special_characters.clone(),
-                disable_hibp: true,
+                // Vestibule's list is local, not HIBP; clerk-js only reads this to show a hint.
+                disable_hibp: !p.block_common,
                 enforce_hibp_on_sign_in: false,
                 show_zxcvbn: false,
                 min_zxcvbn_strength: 0,
             },
             actions: serde_json::json!({"delete_self": false, "create_organization": false}),
-            attack_protection: serde_json::json!({"enumeration_protection": {"enabled": false}}),
+            attack_protection: serde_json::json!({
+                "enumeration_protection": {"enabled": settings.sign_in.enumeration_protection},
+                "user_lockout": {"enabled": settings.lockout.enabled, "max_attempts": settings.lockout.max_attempts,
+                    "duration_in_minutes": settings.lockout.duration_seconds.map(|s| s / 60)},
+                "email_link": {"require_same_client": settings.email_link.require_same_client},
+            }),
             passkey_settings: serde_json::json!({"allow_autofill": false, "show_sign_in_button": false}),
         },
         organization_settings: serde_json::json!({"enabled": false, "max_allowed_memberships": 0,

@@ -4,8 +4,10 @@ use crate::config::Config;
 use crate::instance::{generate_secret_key, Instance};
 use crate::keys::KeyRing;
 use crate::passwords::Passwords;
+use crate::secrets::Secrets;
 use crate::tokens::Minter;
 use std::sync::Arc;
+use vestibule_courier::{Courier, Templates};
 use vestibule_crypto::HashPool;
 use vestibule_model::{Clock, OsRng, Rng, Settings, SystemClock};
 use vestibule_store::{instance as instance_values, Store, StoreOptions};
@@ -17,6 +19,10 @@ pub struct Inner {
     pub keys: KeyRing,
     pub passwords: Passwords,
     pub minter: Minter,
+    pub secrets: Secrets,
+    pub courier: Courier,
+    pub templates: Templates,
+    pub trusted_proxy_header: Option<String>,
     pub clock: Arc<dyn Clock>,
     pub rng: Arc<dyn Rng>,
 }
@@ -88,6 +94,20 @@ impl AppState {
             instance.frontend_api_url.clone(),
             config.settings.sessions.token_lifetime_seconds,
         );
+        let secrets = Secrets::load(&store, deps.rng.as_ref()).await?;
+        let templates = config.courier.templates().map_err(|e| e.to_string())?;
+        let transports = config
+            .courier
+            .transports(Arc::clone(&deps.clock))
+            .map_err(|e| e.to_string())?;
+        let courier = Courier::new(
+            store.clone(),
+            Arc::new(vestibule_crypto::Sealer::new(secrets.seal_key())),
+            transports,
+            Arc::clone(&deps.clock),
+            Arc::clone(&deps.rng),
+            config.settings.mode == vestibule_model::InstanceMode::Development,
+        );
         Ok(AppState(Arc::new(Inner {
             store,
             settings: config.settings.clone(),
@@ -95,6 +115,10 @@ impl AppState {
             keys,
             passwords,
             minter,
+            secrets,
+            courier,
+            templates,
+            trusted_proxy_header: config.trusted_proxy_header.clone(),
             clock: deps.clock,
             rng: deps.rng,
         })))

@@ -12,11 +12,14 @@ pub mod clients;
 pub mod instance;
 pub mod keys;
 mod migrate;
+pub mod outbox;
+pub mod rate_limits;
 pub mod rows;
 pub mod sessions;
 pub mod sign_ins;
 pub mod testing;
 pub mod users;
+pub mod verifications;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
@@ -182,6 +185,11 @@ impl Store {
     /// A connection for reads. On SQLite it sees the last committed state (WAL snapshot).
     pub async fn read(&self) -> Result<ReadConnection> {
         Ok(self.reader.acquire().await?)
+    }
+
+    /// A writer connection for a single statement that needs no transaction (it commits alone).
+    pub async fn write(&self) -> Result<ReadConnection> {
+        Ok(self.writer.acquire().await?)
     }
 
     /// Starts a write transaction.

@@ -10,12 +10,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
-    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+        postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "codes_outbox_limits",
+        sqlite: include_str!("../migrations/sqlite/0002_codes_outbox_limits.sql"),
+        postgres: include_str!("../migrations/postgres/0002_codes_outbox_limits.sql"),
+    },
+];
 
 /// Any constant; it only has to be the same on every node.
 const PG_LOCK_KEY: i64 = 0x7665_7374_6962;

@@ -454,3 +454,37 @@ pub async fn upgrade_password(
         .await?;
     Ok(r.rows_affected() == 1)
 }
+
+/// Counts a failed verification of any kind. When the count reaches `threshold` the account is
+/// locked until `lock_until`; a lock that has run out starts a new count. One statement, so
+/// parallel failures are each counted once. Returns the count and the lock, or `None` if the
+/// user is gone.
+pub async fn record_failure(
+    conn: &mut Connection,
+    id: &UserId,
+    now: Timestamp,
+    threshold: u32,
+    lock_until: Timestamp,
+) -> Result<Option<(u32, Option<Timestamp>)>> {
+    let lapsed = "locked_until IS NOT NULL AND locked_until <= $2";
+    let next = format!("CASE WHEN {lapsed} THEN 1 ELSE failed_verification_attempts + 1 END");
+    let row = sqlx::query(&format!(
+        "UPDATE users SET failed_verification_attempts = {next}, \
+         locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until > $2 THEN locked_until \
+                             WHEN {next} >= $3 THEN $4 ELSE NULL END \
+         WHERE id = $1 RETURNING failed_verification_attempts, locked_until"
+    ))
+    .bind(id.as_str())
+    .bind(now.0)
+    .bind(i64::from(threshold))
+    .bind(lock_until.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        None => Ok(None),
+        Some(row) => Ok(Some((
+            u32::try_from(int(&row, "failed_verification_attempts")?).unwrap_or(u32::MAX),
+            opt_ts(&row, "locked_until")?,
+        ))),
+    }
+}

@@ -586,7 +586,7 @@ async fn migrations_are_idempotent() {
             .expect("reopen");
         let mut c = again.read().await.expect("read");
         let count: i64 = sqlx_count(&mut c).await;
-        assert_eq!(count, 1);
+        assert_eq!(count, 2, "both migrations recorded once");
     })
     .await;
 }
@@ -598,4 +598,423 @@ async fn sqlx_count(c: &mut vestibule_store::Connection) -> i64 {
         .await
         .expect("count");
     row.try_get::<i64, _>("n").expect("n")
+}
+
+fn message(id: &str, to: &str, at: i64) -> vestibule_store::outbox::OutboxMessage {
+    vestibule_store::outbox::OutboxMessage {
+        id: id.into(),
+        channel: vestibule_store::outbox::Channel::Email,
+        recipient: to.into(),
+        purpose: "sign_in_code".into(),
+        payload: vec![9, 8, 7],
+        created_at: t(at),
+        attempts: 0,
+        next_attempt_at: t(at),
+        delivered_at: None,
+        failed_at: None,
+        last_error: None,
+    }
+}
+
+#[tokio::test]
+async fn outbox_claims_are_exclusive_and_leased() {
+    use vestibule_store::outbox;
+    on_every_backend(|ts| async move {
+        let mut tx = ts.store.begin().await.expect("begin");
+        for n in 0..20 {
+            outbox::insert(
+                &mut tx,
+                &message(&format!("msg_{n:02}"), "a@example.com", n),
+            )
+            .await
+            .expect("insert");
+        }
+        tx.commit().await.expect("commit");
+
+        // Eight couriers claim at once, round after round: every message goes to exactly one.
+        let mut all = Vec::new();
+        for _round in 0..10 {
+            let mut handles = Vec::new();
+            for _ in 0..8 {
+                let store = ts.store.clone();
+                handles.push(tokio::spawn(async move {
+                    let mut tx = store.begin().await.expect("begin");
+                    let got = outbox::claim_due(&mut tx, t(1_000), 60, 5)
+                        .await
+                        .expect("claim");
+                    tx.commit().await.expect("commit");
+                    got.into_iter().map(|m| m.id).collect::<Vec<_>>()
+                }));
+            }
+            let mut this_round = 0;
+            for h in handles {
+                let got = h.await.expect("join");
+                this_round += got.len();
+                all.extend(got);
+            }
+            if this_round == 0 {
+                break;
+            }
+        }
+        all.sort();
+        let before = all.len();
+        all.dedup();
+        assert_eq!((before, all.len()), (20, 20), "each message claimed once");
+
+        // Leased: nothing is due again until the lease ends.
+        let mut tx = ts.store.begin().await.expect("begin");
+        assert!(outbox::claim_due(&mut tx, t(30_000), 60, 50)
+            .await
+            .expect("claim")
+            .is_empty());
+        outbox::mark_delivered(&mut tx, "msg_00", t(30_000))
+            .await
+            .expect("delivered");
+        outbox::mark_retry(&mut tx, "msg_01", t(100_000), "421 try later")
+            .await
+            .expect("retry");
+        outbox::mark_failed(&mut tx, "msg_02", t(30_000), "550 no such user")
+            .await
+            .expect("failed");
+        tx.commit().await.expect("commit");
+
+        // After the lease, the 17 unfinished ones (not msg_01, not yet due) come back, attempts counted.
+        let mut tx = ts.store.begin().await.expect("begin");
+        let again = outbox::claim_due(&mut tx, t(62_000), 60, 50)
+            .await
+            .expect("claim");
+        tx.commit().await.expect("commit");
+        assert_eq!(again.len(), 17);
+        assert!(again.iter().all(|m| m.attempts == 2));
+        let mut tx = ts.store.begin().await.expect("begin");
+        for m in &again {
+            assert!(outbox::mark_delivered(&mut tx, &m.id, t(63_000))
+                .await
+                .expect("delivered"));
+        }
+        assert!(
+            !outbox::mark_delivered(&mut tx, "msg_00", t(63_000))
+                .await
+                .expect("twice"),
+            "delivered once"
+        );
+        tx.commit().await.expect("commit");
+        let mut tx = ts.store.begin().await.expect("begin");
+        let retried = outbox::claim_due(&mut tx, t(200_000), 60, 50)
+            .await
+            .expect("claim");
+        tx.commit().await.expect("commit");
+        assert_eq!(
+            retried.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ["msg_01"]
+        );
+
+        let mut c = ts.store.read().await.expect("read");
+        let m = outbox::get(&mut c, "msg_02")
+            .await
+            .expect("get")
+            .expect("found");
+        assert_eq!(
+            (m.failed_at, m.last_error.as_deref()),
+            (Some(t(30_000)), Some("550 no such user"))
+        );
+        let inbox = outbox::recent(&mut c, Some("a@example.com"), 3)
+            .await
+            .expect("recent");
+        assert_eq!(
+            inbox.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ["msg_19", "msg_18", "msg_17"]
+        );
+        assert_eq!(inbox[0].payload, vec![9, 8, 7]);
+    })
+    .await;
+}
+
+fn code_verification(
+    id: &str,
+    max_attempts: u32,
+    created: i64,
+) -> vestibule_model::verification::CodeVerification {
+    use vestibule_model::sign_in::VerificationStatus;
+    use vestibule_model::verification::{CodeVerification, Slot};
+    CodeVerification {
+        id: VerificationId::from_trusted(id.into()),
+        sign_in_id: SignInId::from_trusted("sia_1".into()),
+        user_id: Some(UserId::from_trusted("user_1".into())),
+        slot: Slot::FirstFactor,
+        strategy: Strategy::EmailCode,
+        identification_id: Some(IdentificationId::from_trusted("idn_e1".into())),
+        attempts: 0,
+        max_attempts,
+        status: VerificationStatus::Unverified,
+        expire_at: t(created + 600_000),
+        created_at: t(created),
+        verified_at: None,
+        redirect_url: None,
+        verified_by_client_id: None,
+    }
+}
+
+#[tokio::test]
+async fn guesses_are_counted_atomically_and_one_right_code_wins() {
+    use vestibule_store::verifications;
+    on_every_backend(|ts| async move {
+        let mut tx = ts.store.begin().await.expect("begin");
+        verifications::insert(
+            &mut tx,
+            &code_verification("ver_a", 5, 0),
+            Some("hash-a"),
+            None,
+        )
+        .await
+        .expect("insert");
+        verifications::insert(
+            &mut tx,
+            &code_verification("ver_b", 50, 0),
+            Some("hash-b"),
+            None,
+        )
+        .await
+        .expect("insert");
+        tx.commit().await.expect("commit");
+
+        // 50 parallel guesses against a limit of 5: exactly 5 are counted.
+        let mut handles = Vec::new();
+        for _ in 0..50 {
+            let store = ts.store.clone();
+            handles.push(tokio::spawn(async move {
+                let mut tx = store.begin().await.expect("begin");
+                let counted = verifications::count_attempt(
+                    &mut tx,
+                    &VerificationId::from_trusted("ver_a".into()),
+                    t(1_000),
+                )
+                .await
+                .expect("count");
+                tx.commit().await.expect("commit");
+                counted
+            }));
+        }
+        let mut counted = Vec::new();
+        for h in handles {
+            if let Some(c) = h.await.expect("join") {
+                counted.push(c.attempts);
+            }
+        }
+        counted.sort_unstable();
+        assert_eq!(counted, vec![1, 2, 3, 4, 5]);
+        let mut tx = ts.store.begin().await.expect("begin");
+        assert!(verifications::fail_if_exhausted(
+            &mut tx,
+            &VerificationId::from_trusted("ver_a".into())
+        )
+        .await
+        .expect("fail"));
+        tx.commit().await.expect("commit");
+
+        // 20 parallel right guesses: one marks it verified.
+        let mut handles = Vec::new();
+        for _ in 0..20 {
+            let store = ts.store.clone();
+            handles.push(tokio::spawn(async move {
+                let mut tx = store.begin().await.expect("begin");
+                let won = verifications::mark_verified(
+                    &mut tx,
+                    &VerificationId::from_trusted("ver_b".into()),
+                    t(2_000),
+                    None,
+                )
+                .await
+                .expect("verify");
+                tx.commit().await.expect("commit");
+                won
+            }));
+        }
+        let mut wins = 0;
+        for h in handles {
+            wins += usize::from(h.await.expect("join"));
+        }
+        assert_eq!(wins, 1);
+        let mut c = ts.store.read().await.expect("read");
+        let a = verifications::get(&mut c, &VerificationId::from_trusted("ver_a".into()))
+            .await
+            .expect("get")
+            .expect("found");
+        assert_eq!((a.status.as_str(), a.attempts), ("failed", 5));
+        let b = verifications::get(&mut c, &VerificationId::from_trusted("ver_b".into()))
+            .await
+            .expect("get")
+            .expect("found");
+        assert_eq!(
+            (b.status.as_str(), b.verified_at),
+            ("verified", Some(t(2_000)))
+        );
+        drop(c);
+        // Expired verifications count no guess and cannot be verified.
+        let mut tx = ts.store.begin().await.expect("begin");
+        verifications::insert(
+            &mut tx,
+            &code_verification("ver_c", 5, 0),
+            Some("hash-c"),
+            Some("link-c"),
+        )
+        .await
+        .expect("insert");
+        let late = t(600_000);
+        assert!(verifications::count_attempt(
+            &mut tx,
+            &VerificationId::from_trusted("ver_c".into()),
+            late
+        )
+        .await
+        .expect("count")
+        .is_none());
+        assert!(!verifications::mark_verified(
+            &mut tx,
+            &VerificationId::from_trusted("ver_c".into()),
+            late,
+            None
+        )
+        .await
+        .expect("verify"));
+        let by_link = verifications::get_by_link_token(&mut tx, "link-c")
+            .await
+            .expect("get")
+            .expect("found");
+        assert_eq!(by_link.id.as_str(), "ver_c");
+        tx.commit().await.expect("commit");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn failures_lock_the_account_at_the_threshold_and_lapse() {
+    on_every_backend(|ts| async move {
+        let u = user(1);
+        let mut tx = ts.store.begin().await.expect("begin");
+        users::insert(&mut tx, &u).await.expect("insert");
+        tx.commit().await.expect("commit");
+        let lock_until = t(3_600_000);
+
+        // 30 parallel failures with a threshold of 10: the count is exactly 30, locked at the 10th.
+        let mut handles = Vec::new();
+        for _ in 0..30 {
+            let store = ts.store.clone();
+            let id = u.id.clone();
+            handles.push(tokio::spawn(async move {
+                let mut tx = store.begin().await.expect("begin");
+                let r = users::record_failure(&mut tx, &id, t(0), 10, lock_until)
+                    .await
+                    .expect("record");
+                tx.commit().await.expect("commit");
+                r.expect("user exists")
+            }));
+        }
+        let mut results = Vec::new();
+        for h in handles {
+            results.push(h.await.expect("join"));
+        }
+        results.sort();
+        assert_eq!(
+            results.iter().map(|r| r.0).collect::<Vec<_>>(),
+            (1..=30).collect::<Vec<_>>()
+        );
+        assert!(results.iter().filter(|r| r.0 < 10).all(|r| r.1.is_none()));
+        assert!(results
+            .iter()
+            .filter(|r| r.0 >= 10)
+            .all(|r| r.1 == Some(lock_until)));
+
+        // After the lock lapses, a failure starts a new count; a success resets it.
+        let mut tx = ts.store.begin().await.expect("begin");
+        assert_eq!(
+            users::record_failure(&mut tx, &u.id, lock_until, 10, t(9_999_999))
+                .await
+                .expect("record"),
+            Some((1, None))
+        );
+        users::record_sign_in(&mut tx, &u.id, t(3_700_000))
+            .await
+            .expect("success");
+        assert_eq!(
+            users::record_failure(&mut tx, &u.id, t(3_800_000), 10, t(9_999_999))
+                .await
+                .expect("record"),
+            Some((1, None))
+        );
+        assert_eq!(
+            users::record_failure(
+                &mut tx,
+                &UserId::from_trusted("user_gone".into()),
+                t(0),
+                10,
+                t(1)
+            )
+            .await
+            .expect("record"),
+            None
+        );
+        tx.commit().await.expect("commit");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rate_limit_windows_count_and_reset() {
+    use vestibule_store::rate_limits;
+    on_every_backend(|ts| async move {
+        let mut handles = Vec::new();
+        for _ in 0..25 {
+            let store = ts.store.clone();
+            handles.push(tokio::spawn(async move {
+                let mut tx = store.begin().await.expect("begin");
+                let r = rate_limits::hit(&mut tx, "sic:ip:127.0.0.1", t(1_000), 10)
+                    .await
+                    .expect("hit");
+                tx.commit().await.expect("commit");
+                r
+            }));
+        }
+        let mut counts = Vec::new();
+        for h in handles {
+            let (count, ends) = h.await.expect("join");
+            assert_eq!(ends, t(11_000));
+            counts.push(count);
+        }
+        counts.sort_unstable();
+        assert_eq!(
+            counts,
+            (1..=25).collect::<Vec<_>>(),
+            "each event counted once"
+        );
+        let mut tx = ts.store.begin().await.expect("begin");
+        assert_eq!(
+            rate_limits::hit(&mut tx, "sic:ip:127.0.0.1", t(10_999), 10)
+                .await
+                .expect("hit"),
+            (26, t(11_000))
+        );
+        assert_eq!(
+            rate_limits::hit(&mut tx, "sic:ip:127.0.0.1", t(11_000), 10)
+                .await
+                .expect("hit"),
+            (1, t(21_000)),
+            "a new window"
+        );
+        assert_eq!(
+            rate_limits::hit(&mut tx, "other", t(11_000), 10)
+                .await
+                .expect("hit")
+                .0,
+            1
+        );
+        assert_eq!(
+            rate_limits::delete_stale(&mut tx, t(11_001))
+                .await
+                .expect("stale"),
+            2
+        );
+        tx.commit().await.expect("commit");
+    })
+    .await;
 }

@@ -106,6 +106,18 @@ struct Common {
     /// Origins allowed to call the Frontend API from a browser, comma-separated.
     #[arg(long, env = "VESTIBULE_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Option<Vec<String>>,
+    /// Outgoing mail: smtp://user:pass@host:587 (STARTTLS), smtps://host:465, smtp://host:25?tls=none.
+    #[arg(long, env = "VESTIBULE_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// Sender of outgoing mail, e.g. "Acme <no-reply@example.com>".
+    #[arg(long, env = "VESTIBULE_EMAIL_FROM")]
+    email_from: Option<String>,
+    /// URL that receives SMS as JSON {to, body, purpose, message_id}.
+    #[arg(long, env = "VESTIBULE_SMS_WEBHOOK_URL", hide_env_values = true)]
+    sms_webhook_url: Option<String>,
+    /// Secret that signs SMS webhook requests (X-Vestibule-Signature).
+    #[arg(long, env = "VESTIBULE_SMS_WEBHOOK_SECRET", hide_env_values = true)]
+    sms_webhook_secret: Option<String>,
 }
 
 impl Common {
@@ -127,6 +139,10 @@ impl Common {
                 mode: self.mode,
                 secret_key: self.secret_key.clone(),
                 allowed_origins: self.allowed_origins.clone(),
+                smtp_url: self.smtp_url.clone(),
+                email_from: self.email_from.clone(),
+                sms_webhook_url: self.sms_webhook_url.clone(),
+                sms_webhook_secret: self.sms_webhook_secret.clone(),
             },
         )
     }

@@ -156,6 +156,36 @@ impl TestServer {
         body
     }
 
+    /// The six-digit code in the newest development-inbox message to `recipient`.
+    pub async fn latest_code(&self, recipient: &str) -> String {
+        for _ in 0..100 {
+            let body: Value = self
+                .http
+                .get(format!("{}/v1/dev/messages", self.server_url))
+                .query(&[("recipient", recipient)])
+                .bearer_auth(SECRET_KEY)
+                .send()
+                .await
+                .expect("inbox")
+                .json()
+                .await
+                .expect("inbox json");
+            let text = body["data"][0]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let digits: Vec<&str> = text
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|w| w.len() == 6)
+                .collect();
+            if let Some(code) = digits.first() {
+                return (*code).to_owned();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("no code for {recipient}");
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.log.lock().expect("log").clone()
     }

@@ -185,30 +185,24 @@ async fn client_token_rotates_on_sign_in() {
 #[tokio::test]
 async fn strategies_the_server_does_not_offer_surface_as_api_errors() {
     let server = TestServer::start().await;
-    let user = server.user("ada@example.com").await;
+    server.user("ada@example.com").await;
     let clerk = server.clerk();
     let si = clerk
         .sign_in()
         .create(SignInCreateParams::identifier("ada@example.com"))
         .await
         .expect("create");
-    let email_id = user["email_addresses"][0]["id"]
-        .as_str()
-        .expect("email id")
-        .to_owned();
 
     let e = si
-        .prepare_first_factor(PrepareFirstFactor::EmailCode {
-            email_address_id: email_id,
-        })
+        .prepare_first_factor(PrepareFirstFactor::Passkey)
         .await
-        .expect_err("email codes are not offered");
+        .expect_err("passkeys are not offered");
     assert_eq!(e.status(), Some(422), "{e:?}");
     assert_eq!(e.errors()[0].param_name(), Some("strategy"));
 
     let e = si
-        .attempt_first_factor(AttemptFirstFactor::EmailCode {
-            code: "424242".into(),
+        .attempt_first_factor(AttemptFirstFactor::Passkey {
+            public_key_credential: "{}".into(),
         })
         .await
         .expect_err("nor attempted");
@@ -228,6 +222,50 @@ async fn strategies_the_server_does_not_offer_surface_as_api_errors() {
     // None of this disturbed the sign-in.
     let si = si.reload().await.expect("reload");
     assert_eq!(si.status, SignInStatus::NeedsFirstFactor);
+}
+
+#[tokio::test]
+async fn email_code_sign_in_through_the_sdk() {
+    let server = TestServer::start().await;
+    let user = server.user("grace@example.com").await;
+    let clerk = server.clerk();
+    let si = clerk
+        .sign_in()
+        .create(SignInCreateParams::identifier("grace@example.com"))
+        .await
+        .expect("create");
+    let email_id = user["email_addresses"][0]["id"]
+        .as_str()
+        .expect("email id")
+        .to_owned();
+    let si = si
+        .prepare_first_factor(PrepareFirstFactor::EmailCode {
+            email_address_id: email_id,
+        })
+        .await
+        .expect("prepare");
+    let code = server.latest_code("grace@example.com").await;
+    let e = si
+        .attempt_first_factor(AttemptFirstFactor::EmailCode {
+            code: if code == "000000" {
+                "111111".into()
+            } else {
+                "000000".into()
+            },
+        })
+        .await
+        .expect_err("a wrong code");
+    assert!(e.is("form_code_incorrect"), "{e:?}");
+    let si = si
+        .attempt_first_factor(AttemptFirstFactor::EmailCode { code })
+        .await
+        .expect("the right code");
+    assert_eq!(si.status, SignInStatus::Complete);
+    clerk
+        .set_active(si.created_session_id.as_deref().expect("session"))
+        .await
+        .expect("set active");
+    assert!(clerk.get_token().await.expect("token").is_some());
 }
 
 #[tokio::test]

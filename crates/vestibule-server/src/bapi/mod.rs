@@ -1,6 +1,7 @@
 //! The user and session part of Clerk's Backend API, for operators (`@clerk/backend`).
 //! Every route needs `Authorization: Bearer <secret key>`.
 
+mod dev;
 pub mod sessions;
 pub mod users;
 
@@ -17,6 +18,7 @@ use vestibule_model::Error;
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/v1/jwks", get(jwks))
+        .route("/v1/dev/messages", get(dev::messages))
         .route("/v1/users", get(users::list).post(users::create))
         .route("/v1/users/count", get(users::count))
         .route(

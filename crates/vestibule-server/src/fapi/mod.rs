@@ -4,6 +4,7 @@ mod client;
 mod me;
 mod sessions;
 mod sign_ins;
+mod verify;
 mod view;
 
 use crate::identity::fapi_identity;
@@ -26,6 +27,7 @@ pub fn router(state: AppState) -> Router<AppState> {
                 .put(client::put_client)
                 .delete(client::delete_client),
         )
+        .route("/v1/verify", get(verify::verify))
         .route("/v1/me", get(me::get).patch(me::update))
         .route("/v1/me/metadata", axum::routing::patch(me::merge_metadata))
         .route("/v1/client/sign_ins", post(sign_ins::create))
@@ -63,5 +65,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/v1/client/sessions/{id}/end", post(sessions::end))
         .route("/v1/client/sessions/{id}/remove", post(sessions::remove))
-        .route_layer(axum::middleware::from_fn_with_state(state, fapi_identity))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            fapi_identity,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::limits::client_ip,
+        ))
 }

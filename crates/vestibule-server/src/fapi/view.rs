@@ -81,9 +81,12 @@ pub async fn build(
         let token = state.minter.current(&state.keys, s, *status, origin, now)?;
         wire_sessions.push(present::session_for_owner(s, u, Some(token), settings, now));
     }
-    let wire_sign_in = sign_in.map(|si| {
-        let u = si.user_id.as_ref().and_then(user);
-        present::sign_in(&si, u, settings)
-    });
+    let wire_sign_in = match sign_in {
+        Some(si) => {
+            let u = si.user_id.as_ref().and_then(user);
+            Some(super::sign_ins::present_sign_in(state, conn, &si, u).await?)
+        }
+        None => None,
+    };
     Ok(present::client(parts.client, wire_sessions, wire_sign_in))
 }

@@ -141,7 +141,7 @@ async fn malformed_bodies_and_parameters() {
             ),
             (
                 None,
-                b"strategy=email_code&identifier=user1".to_vec(),
+                b"strategy=totp&identifier=user1".to_vec(),
                 422,
                 "form_param_value_invalid",
                 "strategy",

@@ -36,8 +36,17 @@ pub fn config(url: &str, settings: Settings) -> Config {
         settings,
         ..Config::default()
     };
-    // Cheaper than production hashing: tests exercise logic, not cost.
     c.hashing.threads = 2;
+    // Tests send many requests from one address; the limits themselves have tests of their own.
+    let generous = vestibule_model::rate_limit::Limit::new(100_000, 10);
+    c.settings.rate_limits = vestibule_model::rate_limit::RateLimitSettings {
+        enabled: true,
+        sign_in_create_per_ip: generous,
+        attempts_per_ip: generous,
+        sign_in_create_per_identifier: generous,
+        attempts_per_user: generous,
+        messages_per_identification: generous,
+    };
     c
 }
 
@@ -381,4 +390,228 @@ pub fn kid(jwt: &str) -> String {
         .expect("b64");
     let v: Value = serde_json::from_slice(&bytes).expect("json");
     v["kid"].as_str().expect("kid").to_owned()
+}
+
+impl TestServer {
+    /// Messages the development inbox holds for `recipient`, newest first.
+    pub async fn inbox(&self, recipient: &str) -> Vec<Value> {
+        let path = format!("/v1/dev/messages?recipient={}", urlencode(recipient));
+        // The courier delivers right after commit; give it a moment.
+        for _ in 0..100 {
+            let (status, body) = self.bapi(Method::GET, &path, None).await;
+            assert_eq!(status, 200, "{body}");
+            let data = body["data"].as_array().cloned().unwrap_or_default();
+            if !data.is_empty() {
+                return data;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Vec::new()
+    }
+
+    /// The code in the newest message to `recipient`.
+    pub async fn latest_code(&self, recipient: &str) -> String {
+        let inbox = self.inbox(recipient).await;
+        let newest = inbox
+            .first()
+            .unwrap_or_else(|| panic!("no message to {recipient}"));
+        let text = newest["text"]
+            .as_str()
+            .or(newest["body"].as_str())
+            .unwrap_or_default();
+        code_in(text).unwrap_or_else(|| panic!("no code in {text:?}"))
+    }
+
+    /// The link in the newest message to `recipient`.
+    pub async fn latest_link(&self, recipient: &str) -> String {
+        let inbox = self.inbox(recipient).await;
+        let newest = inbox
+            .first()
+            .unwrap_or_else(|| panic!("no message to {recipient}"));
+        let text = newest["text"].as_str().unwrap_or_default();
+        link_in(text).unwrap_or_else(|| panic!("no link in {text:?}"))
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The first run of exactly six digits.
+pub fn code_in(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i - start == 6 {
+                return Some(text[start..i].to_owned());
+            }
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// The first http(s) URL.
+pub fn link_in(text: &str) -> Option<String> {
+    let start = text.find("http")?;
+    let rest = &text[start..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>')
+        .unwrap_or(rest.len());
+    Some(rest[..end].to_owned())
+}
+
+/// A message an SMTP sink received: its recipients and raw text.
+type Mail = (Vec<String>, String);
+
+/// An SMTP server in the test process (mailin-embedded), keeping what it receives.
+pub struct SmtpSink {
+    pub port: u16,
+    pub received: Arc<Mutex<Vec<Mail>>>,
+}
+
+#[derive(Clone)]
+struct SinkHandler {
+    received: Arc<Mutex<Vec<Mail>>>,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl mailin_embedded::Handler for SinkHandler {
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        _from: &str,
+        _is8bit: bool,
+        to: &[String],
+    ) -> mailin_embedded::Response {
+        self.to = to.to_vec();
+        self.data.clear();
+        mailin_embedded::response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        let message = String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned();
+        self.received
+            .lock()
+            .expect("lock")
+            .push((std::mem::take(&mut self.to), message));
+        mailin_embedded::response::OK
+    }
+}
+
+impl SmtpSink {
+    pub fn start() -> SmtpSink {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let mut server = mailin_embedded::Server::new(SinkHandler {
+            received: Arc::clone(&received),
+            to: Vec::new(),
+            data: Vec::new(),
+        });
+        server
+            .with_name("sink.test")
+            .with_ssl(mailin_embedded::SslConfig::None)
+            .expect("ssl config")
+            .with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        SmtpSink { port, received }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}?tls=none", self.port)
+    }
+
+    /// Waits for a message to `to`; returns its raw text (headers and MIME parts).
+    pub async fn wait_for(&self, to: &str) -> String {
+        for _ in 0..250 {
+            if let Some((_, m)) = self
+                .received
+                .lock()
+                .expect("lock")
+                .iter()
+                .rev()
+                .find(|(rcpt, _)| rcpt.iter().any(|r| r == to))
+            {
+                return m.clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("no mail to {to} within 5 s");
+    }
+}
+
+/// An SMS webhook call: its signature header and JSON body.
+type Sms = (Option<String>, Value);
+
+/// An HTTP endpoint in the test process that receives the SMS webhook's JSON.
+pub struct SmsSink {
+    pub url: String,
+    pub received: Arc<Mutex<Vec<Sms>>>,
+}
+
+impl SmsSink {
+    pub async fn start() -> SmsSink {
+        let received: Arc<Mutex<Vec<Sms>>> = Arc::new(Mutex::new(Vec::new()));
+        let keep = Arc::clone(&received);
+        let app = axum::Router::new().route(
+            "/sms",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let keep = Arc::clone(&keep);
+                async move {
+                    let signature = headers
+                        .get("x-vestibule-signature")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                    keep.lock().expect("lock").push((signature, json));
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/sms", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        SmsSink { url, received }
+    }
+
+    pub async fn wait_for(&self, to: &str) -> (Option<String>, Value) {
+        for _ in 0..250 {
+            if let Some(m) = self
+                .received
+                .lock()
+                .expect("lock")
+                .iter()
+                .rev()
+                .find(|(_, j)| j["to"] == to)
+            {
+                return m.clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("no SMS to {to} within 5 s");
+    }
 }

@@ -5,7 +5,9 @@ mod harness;
 
 mod bapi;
 mod client_identity;
+mod codes;
 mod errors;
 mod multi_node;
+mod protection;
 mod sessions;
 mod sign_in;

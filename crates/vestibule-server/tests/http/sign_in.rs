@@ -22,9 +22,33 @@ async fn identifier_first_then_password() {
         assert_eq!(si["object"], "sign_in");
         assert_eq!(si["status"], "needs_first_factor");
         assert_eq!(si["identifier"], "user1@example.com");
+        let factors = si["supported_first_factors"].as_array().expect("factors");
+        let names: Vec<&str> = factors
+            .iter()
+            .filter_map(|f| f["strategy"].as_str())
+            .collect();
         assert_eq!(
-            si["supported_first_factors"],
-            serde_json::json!([{"strategy": "password"}])
+            names,
+            [
+                "password",
+                "email_code",
+                "email_link",
+                "phone_code",
+                "reset_password_email_code",
+                "reset_password_phone_code"
+            ]
+        );
+        assert_eq!(
+            factors[1]["safe_identifier"], "user1@example.com",
+            "the typed email, in full"
+        );
+        assert_eq!(
+            factors[1]["email_address_id"],
+            user["email_addresses"][0]["id"]
+        );
+        assert_eq!(
+            factors[3]["safe_identifier"], "+*********01",
+            "the phone, masked"
         );
         assert_eq!(si["user_data"]["first_name"], "First1");
         assert_eq!(

@@ -1,0 +1,338 @@
+//! Preparing and attempting first factors: the password, codes by email or SMS, email links.
+
+use super::{
+    check_password, complete, load, parse_strategy, record_failure, respond, upgrade_password,
+    ClientWrite, SignInResponse,
+};
+use crate::error::ApiResult;
+use crate::identity::ClientIdentity;
+use crate::limits::{self, ClientIp};
+use crate::messages::{self, Secret};
+use crate::params::Params;
+use crate::passwords::Verified;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::Extension;
+use vestibule_crypto::{random_token, token_hash};
+use vestibule_model::rate_limit::LimitKey;
+use vestibule_model::sign_in::Progress;
+use vestibule_model::verification::{is_delivered, new_code, CodeVerification};
+use vestibule_model::{Error, IdentificationId, SignIn, Strategy, Timestamp, User, VerificationId};
+use vestibule_store::{sign_ins, verifications, Connection};
+
+/// Bytes of randomness in an email link's token (256 bits).
+const LINK_TOKEN_BYTES: usize = 32;
+
+/// Starts a code or link factor inside `tx`: stores the verification (only a keyed hash of the
+/// code, or a hash of the link's token) and queues the message carrying it, so the message exists
+/// exactly when the transaction commits. For an unknown account under enumeration protection
+/// nothing is sent, and what is stored can never be matched.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn start(
+    state: &AppState,
+    tx: &mut Connection,
+    si: &mut SignIn,
+    strategy: Strategy,
+    identification: IdentificationId,
+    user: Option<&User>,
+    redirect_url: Option<&str>,
+    now: Timestamp,
+) -> ApiResult<CodeVerification> {
+    let redirect_url = match (&strategy, redirect_url) {
+        (Strategy::EmailLink, Some(url)) => Some(allowed_redirect(state, url)?),
+        (Strategy::EmailLink, None) => return Err(Error::param_missing("redirect_url").into()),
+        _ => None,
+    };
+    let id = VerificationId::generate(state.rng.as_ref());
+    let v = si.prepare_first_factor(
+        strategy.clone(),
+        &identification,
+        user,
+        &state.settings,
+        now,
+        id,
+        redirect_url,
+    )?;
+    let lifetime = v.expire_at.millis().saturating_sub(now.millis()) / 1000;
+    let Some(to) = user.and_then(|u| u.identification_value(&identification)) else {
+        // No code at all: no guess can match.
+        verifications::insert(tx, &v, None, None).await?;
+        return Ok(v);
+    };
+    if strategy == Strategy::EmailLink {
+        let token = random_token(state.rng.as_ref(), LINK_TOKEN_BYTES);
+        verifications::insert(tx, &v, None, Some(&token_hash(&token))).await?;
+        let link = format!(
+            "{}/v1/verify?token={token}",
+            state.instance.frontend_api_url
+        );
+        messages::queue(state, tx, &strategy, to, Secret::Link(&link), lifetime).await?;
+    } else {
+        let code = zeroize::Zeroizing::new(new_code(state.rng.as_ref()));
+        verifications::insert(
+            tx,
+            &v,
+            Some(&state.secrets.code_hash(v.id.as_str(), &code)),
+            None,
+        )
+        .await?;
+        messages::queue(state, tx, &strategy, to, Secret::Code(&code), lifetime).await?;
+    }
+    Ok(v)
+}
+
+/// Where an email link may send the browser: an absolute http(s) URL on an origin this instance
+/// serves, so the link cannot be turned into an open redirect.
+fn allowed_redirect(state: &AppState, url: &str) -> ApiResult<String> {
+    let parsed = url::Url::parse(url)
+        .map_err(|_| Error::param_format_invalid("redirect_url", "must be an absolute URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || !state.instance.origin_allowed(url) {
+        return Err(Error::param_value_invalid(
+            "redirect_url",
+            "is not on an origin this instance allows",
+        )
+        .into());
+    }
+    if url.len() > 2048 {
+        return Err(
+            Error::param_value_invalid("redirect_url", "must be at most 2048 characters").into(),
+        );
+    }
+    Ok(parsed.to_string())
+}
+
+/// The email address or phone number a prepare call names.
+fn named_identification(params: &Params, strategy: &Strategy) -> ApiResult<IdentificationId> {
+    let param = if vestibule_model::verification::is_email(strategy) {
+        "email_address_id"
+    } else {
+        "phone_number_id"
+    };
+    let raw = params.required(param)?;
+    IdentificationId::parse(raw)
+        .ok_or_else(|| Error::param_format_invalid(param, "is not an identification id").into())
+}
+
+/// `POST /v1/client/sign_ins/{id}/prepare_first_factor`: sends a code or link.
+pub async fn prepare_first_factor(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<SignInResponse> {
+    let mut l = load(&state, &identity, &id).await?;
+    let strategy =
+        parse_strategy(&state, &params)?.ok_or_else(|| Error::param_missing("strategy"))?;
+    if !is_delivered(&strategy) {
+        return Err(Error::param_value_invalid(
+            "strategy",
+            format!(
+                "{} needs no preparation; attempt it directly",
+                strategy.as_str()
+            ),
+        )
+        .into());
+    }
+    let identification = named_identification(&params, &strategy)?;
+    limits::check(
+        &state,
+        LimitKey::MessagesToIdentification(identification.to_string()),
+    )
+    .await?;
+    let now = state.now();
+    let mut tx = state.store.begin().await?;
+    start(
+        &state,
+        &mut tx,
+        &mut l.si,
+        strategy,
+        identification,
+        l.user.as_ref(),
+        params.non_empty("redirect_url")?,
+        now,
+    )
+    .await?;
+    if !sign_ins::update(&mut tx, &l.si, l.version).await? {
+        return Err(Error::client_state("this sign-in was changed by another request").into());
+    }
+    tx.commit().await?;
+    messages::sent(&state);
+    respond(&state, &identity, &l.si, l.user.as_ref(), &l.client, None).await
+}
+
+/// `POST /v1/client/sign_ins/{id}/attempt_first_factor`
+pub async fn attempt_first_factor(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Extension(ip): Extension<ClientIp>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<SignInResponse> {
+    let l = load(&state, &identity, &id).await?;
+    let strategy =
+        parse_strategy(&state, &params)?.ok_or_else(|| Error::param_missing("strategy"))?;
+    limits::check(&state, LimitKey::AttemptByIp(ip.0.clone())).await?;
+    let target = match &l.user {
+        Some(u) => u.id.to_string(),
+        None => {
+            l.si.identifier
+                .as_ref()
+                .map(|i| i.value.clone())
+                .unwrap_or_default()
+        }
+    };
+    limits::check(&state, LimitKey::AttemptByUser(target)).await?;
+    match strategy {
+        Strategy::Password => attempt_password(&state, &identity, l, &params).await,
+        Strategy::EmailLink => Err(Error::param_value_invalid(
+            "strategy",
+            "an email link is verified by opening it",
+        )
+        .into()),
+        code_strategy => attempt_code(&state, &identity, l, code_strategy, &params).await,
+    }
+}
+
+async fn attempt_password(
+    state: &AppState,
+    identity: &ClientIdentity,
+    l: super::Loaded,
+    params: &Params,
+) -> ApiResult<SignInResponse> {
+    let super::Loaded {
+        mut client,
+        mut si,
+        version,
+        user,
+    } = l;
+    let password = params.required("password")?;
+    let Some(user) = user else {
+        if si.unknown_account {
+            // Enumeration protection: as costly and as wrong as a real account's wrong password.
+            check_password(state, None, password).await?;
+            return Err(Error::PasswordIncorrect.into());
+        }
+        return Err(Error::client_state("an identifier is needed first").into());
+    };
+    si.check_first_factor_attempt(&Strategy::Password, &user, &state.settings, state.now())?;
+    let needs_rehash = match check_password(state, Some(&user), password).await? {
+        Verified::Mismatch => {
+            record_failure(state, &user).await?;
+            return Err(Error::PasswordIncorrect.into());
+        }
+        Verified::Match { needs_rehash } => needs_rehash,
+    };
+    let now = state.now();
+    let progress = si.first_factor_verified(Strategy::Password, &user, now)?;
+    let mut tx = state.store.begin().await?;
+    let sessions = match progress {
+        Progress::ReadyForSession => Some(
+            complete(
+                state,
+                identity,
+                &mut tx,
+                &mut si,
+                &user,
+                &mut client,
+                ClientWrite::Rotate,
+                now,
+            )
+            .await?,
+        ),
+        Progress::NeedsMore => None,
+    };
+    // Last, and conditional: if another request changed the sign-in meanwhile, nothing above counts.
+    if !sign_ins::update(&mut tx, &si, version).await? {
+        return Err(Error::client_state("this sign-in was changed by another request").into());
+    }
+    tx.commit().await?;
+    if needs_rehash {
+        upgrade_password(state, &user, password).await;
+    }
+    respond(state, identity, &si, Some(&user), &client, sessions).await
+}
+
+/// Checks a guessed code. The guess is counted before it is compared, in one conditional
+/// statement, so parallel guesses cannot exceed the code's limit; a right guess then wins the
+/// verification in another conditional statement, so exactly one of several right guesses counts.
+async fn attempt_code(
+    state: &AppState,
+    identity: &ClientIdentity,
+    l: super::Loaded,
+    strategy: Strategy,
+    params: &Params,
+) -> ApiResult<SignInResponse> {
+    let super::Loaded {
+        mut client,
+        mut si,
+        version,
+        user,
+    } = l;
+    let guess = params.required("code")?.trim().to_owned();
+    let now = state.now();
+    let vid = si.check_code_attempt(&strategy, user.as_ref(), now)?;
+    let counted = {
+        let mut conn = state.store.write().await?;
+        verifications::count_attempt(&mut conn, &vid, now).await?
+    };
+    let Some(counted) = counted else {
+        // No guess may be checked: say why.
+        let mut conn = state.store.read().await?;
+        let stored = verifications::get(&mut conn, &vid)
+            .await?
+            .ok_or(Error::VerificationMissing)?;
+        stored.check_attempt(now)?;
+        return Err(Error::VerificationFailed.into());
+    };
+    let right = user.is_some()
+        && guess.len() <= 16
+        && state
+            .secrets
+            .code_matches(vid.as_str(), &guess, &counted.code_hash);
+    if !right {
+        if counted.attempts >= counted.max_attempts {
+            let mut conn = state.store.write().await?;
+            verifications::fail_if_exhausted(&mut conn, &vid).await?;
+        }
+        if let Some(u) = &user {
+            record_failure(state, u).await?;
+        }
+        return Err(Error::CodeIncorrect.into());
+    }
+    let Some(user) = user else {
+        return Err(Error::CodeIncorrect.into());
+    };
+    let stored = {
+        let mut conn = state.store.read().await?;
+        verifications::get(&mut conn, &vid)
+            .await?
+            .ok_or(Error::VerificationMissing)?
+    };
+    let now = state.now();
+    let progress = si.code_verified(&stored, &user, now)?;
+    let mut tx = state.store.begin().await?;
+    if !verifications::mark_verified(&mut tx, &vid, now, Some(&client.id)).await? {
+        return Err(Error::VerificationAlreadyVerified.into());
+    }
+    let sessions = match progress {
+        Progress::ReadyForSession => Some(
+            complete(
+                state,
+                identity,
+                &mut tx,
+                &mut si,
+                &user,
+                &mut client,
+                ClientWrite::Rotate,
+                now,
+            )
+            .await?,
+        ),
+        Progress::NeedsMore => None,
+    };
+    if !sign_ins::update(&mut tx, &si, version).await? {
+        return Err(Error::client_state("this sign-in was changed by another request").into());
+    }
+    tx.commit().await?;
+    respond(state, identity, &si, Some(&user), &client, sessions).await
+}

@@ -1,0 +1,497 @@
+//! Sign-in endpoints. Each handler reads, lets the domain decide, verifies expensive factors
+//! outside any transaction, then writes everything in one transaction that is conditional on the
+//! sign-in's version, so two racing attempts cannot both take effect.
+
+mod factors;
+mod first_factor;
+mod reset;
+mod second_factor;
+
+pub use first_factor::{attempt_first_factor, prepare_first_factor};
+pub use reset::reset_password;
+pub use second_factor::{attempt_second_factor, prepare_second_factor};
+
+pub(crate) use factors::offered;
+
+use super::view::{self, Parts};
+use crate::error::{ApiError, ApiResult};
+use crate::identity::ClientIdentity;
+use crate::limits::{self, ClientIp};
+use crate::params::Params;
+use crate::passwords::Verified;
+use crate::present;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use vestibule_model::rate_limit::LimitKey;
+use vestibule_model::sign_in::{Progress, SignedInSession};
+use vestibule_model::verification::{is_delivered, is_email};
+use vestibule_model::{
+    Client, ClientId, Error, Identifier, IdentifierKind, Session, SessionId, SignIn, SignInId,
+    Strategy, Timestamp, User,
+};
+use vestibule_store::{clients, sessions, sign_ins, users, verifications, Connection};
+use vestibule_wire as wire;
+
+pub(crate) type SignInResponse = Json<wire::Envelope<wire::SignIn>>;
+
+/// Strategies this server verifies. Others are Clerk's names for things not offered here.
+fn offered_strategy(state: &AppState, s: &Strategy) -> bool {
+    let f = &state.settings.factors;
+    match s {
+        Strategy::Password => state.settings.password.enabled,
+        Strategy::EmailCode => f.email_code,
+        Strategy::EmailLink => f.email_link,
+        Strategy::PhoneCode => f.phone_code,
+        Strategy::ResetPasswordEmailCode | Strategy::ResetPasswordPhoneCode => {
+            f.reset_password && state.settings.password.enabled
+        }
+        _ => false,
+    }
+}
+
+pub(super) fn parse_strategy(state: &AppState, params: &Params) -> ApiResult<Option<Strategy>> {
+    let Some(name) = params.non_empty("strategy")? else {
+        return Ok(None);
+    };
+    let strategy = Strategy::parse(name).ok_or_else(|| {
+        Error::param_value_invalid("strategy", format!("{name:?} is not a known strategy"))
+    })?;
+    if !offered_strategy(state, &strategy) {
+        return Err(Error::param_value_invalid(
+            "strategy",
+            format!("{name:?} is not enabled on this instance"),
+        )
+        .into());
+    }
+    Ok(Some(strategy))
+}
+
+fn signed_in(state: &AppState, sessions: Vec<Session>, now: Timestamp) -> Vec<Session> {
+    sessions
+        .into_iter()
+        .filter(|s| s.is_signed_in_at(now, &state.settings.sessions))
+        .collect()
+}
+
+fn held(sessions: &[Session]) -> Vec<SignedInSession> {
+    sessions
+        .iter()
+        .map(|s| SignedInSession {
+            session_id: s.id.clone(),
+            user_id: s.user_id.clone(),
+        })
+        .collect()
+}
+
+/// Verifies a password for `user`, or burns the same time when there is no user.
+pub(super) async fn check_password(
+    state: &AppState,
+    user: Option<&User>,
+    password: &str,
+) -> ApiResult<Verified> {
+    match user.and_then(|u| u.password.as_ref()) {
+        Some(digest) => Ok(state.passwords.verify(password, digest).await?),
+        None => {
+            state.passwords.dummy(password).await?;
+            Ok(Verified::Mismatch)
+        }
+    }
+}
+
+/// Counts a failed verification against the account's lockout (one atomic statement).
+pub(super) async fn record_failure(state: &AppState, user: &User) -> ApiResult<()> {
+    let lockout = &state.settings.lockout;
+    if !lockout.enabled {
+        return Ok(());
+    }
+    let now = state.now();
+    let mut conn = state.store.write().await?;
+    if let Some((_, Some(until))) = users::record_failure(
+        &mut conn,
+        &user.id,
+        now,
+        lockout.threshold(),
+        lockout.lock_until(now),
+    )
+    .await?
+    {
+        if until > now {
+            tracing::info!(user = %user.id, "account locked after repeated failed verifications");
+        }
+    }
+    Ok(())
+}
+
+/// Replaces a digest from an import or weaker parameters by a current argon2id one. Best effort:
+/// the sign-in already succeeded, and the next one tries again.
+pub(super) async fn upgrade_password(state: &AppState, user: &User, password: &str) {
+    let Some(old) = &user.password else { return };
+    let Ok(new) = state.passwords.hash(password).await else {
+        return;
+    };
+    let result = async {
+        let mut tx = state.store.begin().await?;
+        users::upgrade_password(&mut tx, &user.id, &old.digest, &new).await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(user = %user.id, error = %e, "password digest upgrade failed");
+    }
+}
+
+/// How a completed sign-in writes its client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientWrite {
+    /// Created by this request; the caller inserts it afterwards.
+    Fresh,
+    /// Written with a new token, against session fixation.
+    Rotate,
+    /// Written as is: the sign-in was completed from elsewhere (an email link opened in another
+    /// browser), which cannot hand the client a new token.
+    Keep,
+}
+
+/// Creates the session for a sign-in whose factors are all in, inside `tx`, and points the client
+/// at it; returns all of the client's signed-in sessions, the new one last. An existing client is
+/// written first (on PostgreSQL that locks its row, serialising concurrent sign-ins on one client);
+/// then what it holds is checked again.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn complete(
+    state: &AppState,
+    identity: &ClientIdentity,
+    tx: &mut Connection,
+    si: &mut SignIn,
+    user: &User,
+    client: &mut Client,
+    write: ClientWrite,
+    now: Timestamp,
+) -> ApiResult<Vec<Session>> {
+    let session = Session::new(
+        SessionId::generate(state.rng.as_ref()),
+        client.id.clone(),
+        user.id.clone(),
+        now,
+        &state.settings.sessions,
+        si.first_factor_verified_at.unwrap_or(now),
+        si.second_factor_verified_at,
+    );
+    si.complete(session.id.clone(), now);
+    client.last_active_session_id = Some(session.id.clone());
+    client.sign_in_id = Some(si.id.clone());
+    client.updated_at = now;
+    let mut sessions = Vec::new();
+    if write != ClientWrite::Fresh {
+        if write == ClientWrite::Rotate {
+            identity.save_with_new_token(state, tx, client).await?;
+        } else if !clients::update(tx, client).await? {
+            return Err(Error::ClientNotFound.into());
+        }
+        sessions = signed_in(state, sessions::for_client(tx, &client.id).await?, now);
+        SignIn::check_client_may_sign_in(&state.settings, &held(&sessions), Some(&user.id))?;
+    }
+    sessions::insert(tx, &session).await?;
+    users::record_sign_in(tx, &user.id, now).await?;
+    sessions.push(session);
+    Ok(sessions)
+}
+
+/// The sign-in and its client. `sessions` are the client's signed-in sessions when the handler
+/// knows them all; otherwise the client is read back.
+pub(super) async fn respond(
+    state: &AppState,
+    identity: &ClientIdentity,
+    si: &SignIn,
+    user: Option<&User>,
+    client: &Client,
+    sessions: Option<Vec<Session>>,
+) -> ApiResult<SignInResponse> {
+    let mut conn = state.store.read().await?;
+    let origin = identity.origin.as_deref();
+    let wire_sign_in = present_sign_in(state, &mut conn, si, user).await?;
+    let wire_client = match sessions {
+        Some(sessions) => {
+            let parts = Parts {
+                client,
+                sessions,
+                sign_in: Some(si.clone()),
+                users: user.into_iter().cloned().collect(),
+            };
+            view::build(state, &mut conn, parts, origin).await?
+        }
+        None => view::client_view(state, &mut conn, client, origin).await?,
+    };
+    Ok(Json(wire::Envelope {
+        response: wire_sign_in,
+        client: Some(wire_client),
+    }))
+}
+
+/// A sign-in in wire form, with its factors and the stored state of its current code or link.
+pub(crate) async fn present_sign_in(
+    state: &AppState,
+    conn: &mut Connection,
+    si: &SignIn,
+    user: Option<&User>,
+) -> ApiResult<wire::SignIn> {
+    let stored = match si
+        .first_factor_verification
+        .as_ref()
+        .and_then(|v| v.verification_id.as_ref())
+    {
+        Some(id) => verifications::get(conn, id).await?,
+        None => None,
+    };
+    Ok(present::sign_in(
+        si,
+        offered(state, si, user),
+        user,
+        &state.settings,
+        stored.as_ref(),
+        state.now(),
+    ))
+}
+
+/// The caller's client, its sign-in `id` with the version read, and the sign-in's user.
+/// Someone else's sign-in is "not found".
+pub(super) struct Loaded {
+    pub client: Client,
+    pub si: SignIn,
+    pub version: i64,
+    pub user: Option<User>,
+}
+
+pub(super) async fn load(
+    state: &AppState,
+    identity: &ClientIdentity,
+    id: &str,
+) -> ApiResult<Loaded> {
+    let not_found = || ApiError(Error::not_found_id("sign in", id));
+    let client = identity.client(state).await?.ok_or_else(not_found)?;
+    let sign_in_id = SignInId::parse(id).ok_or_else(not_found)?;
+    let mut conn = state.store.read().await?;
+    let (si, version) = sign_ins::get(&mut conn, &sign_in_id)
+        .await?
+        .ok_or_else(not_found)?;
+    if si.client_id != client.id {
+        return Err(not_found());
+    }
+    let user = match &si.user_id {
+        Some(uid) => Some(users::get(&mut conn, uid).await?.ok_or_else(|| {
+            Error::client_state("the account of this sign-in no longer exists; start over")
+        })?),
+        None => None,
+    };
+    Ok(Loaded {
+        client,
+        si,
+        version,
+        user,
+    })
+}
+
+/// The email address or phone number a delivered strategy named at creation goes to: the one
+/// typed when it fits the channel, else the user's primary one.
+fn identification_for(
+    strategy: &Strategy,
+    typed: &Identifier,
+    user: &User,
+) -> Option<vestibule_model::IdentificationId> {
+    let email = is_email(strategy);
+    let typed_id = match typed.kind {
+        IdentifierKind::EmailAddress if email => user
+            .email_addresses
+            .iter()
+            .find(|e| e.email_address == typed.value)
+            .map(|e| e.id.clone()),
+        IdentifierKind::PhoneNumber if !email => user
+            .phone_numbers
+            .iter()
+            .find(|p| p.phone_number == typed.value)
+            .map(|p| p.id.clone()),
+        _ => None,
+    };
+    typed_id.or_else(|| {
+        if email {
+            user.primary_email_address_id.clone()
+        } else {
+            user.primary_phone_number_id.clone()
+        }
+    })
+}
+
+/// `POST /v1/client/sign_ins`
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Extension(ip): Extension<ClientIp>,
+    params: Params,
+) -> ApiResult<SignInResponse> {
+    let now = state.now();
+    let strategy = parse_strategy(&state, &params)?;
+    let identifier = params.non_empty("identifier")?;
+    let password = params.non_empty("password")?;
+    let redirect_url = params.non_empty("redirect_url")?;
+    if password.is_some() && identifier.is_none() {
+        return Err(Error::param_missing("identifier").into());
+    }
+    if password.is_some() && strategy.as_ref().is_some_and(|s| s != &Strategy::Password) {
+        return Err(Error::param_value_invalid(
+            "password",
+            "is only used with the password strategy",
+        )
+        .into());
+    }
+    let delivered = strategy.clone().filter(is_delivered);
+    if delivered.is_some() && identifier.is_none() {
+        return Err(Error::param_missing("identifier").into());
+    }
+    limits::check(&state, LimitKey::SignInCreateByIp(ip.0.clone())).await?;
+    let ident = identifier.map(Identifier::classify).transpose()?;
+    if let Some(i) = &ident {
+        limits::check(&state, LimitKey::SignInCreateByIdentifier(i.value.clone())).await?;
+    }
+
+    let existing = identity.client(&state).await?;
+    let mut conn = state.store.read().await?;
+    let holding = match &existing {
+        Some(c) => signed_in(&state, sessions::for_client(&mut conn, &c.id).await?, now),
+        None => Vec::new(),
+    };
+    SignIn::check_client_may_sign_in(&state.settings, &held(&holding), None)?;
+
+    let fresh = existing.is_none();
+    let mut client =
+        existing.unwrap_or_else(|| Client::new(ClientId::generate(state.rng.as_ref()), now));
+    let mut si = SignIn::new(
+        SignInId::generate(state.rng.as_ref()),
+        client.id.clone(),
+        now,
+        &state.settings,
+    );
+
+    let mut user = None;
+    if let Some(ident) = ident.clone() {
+        let found = users::find_by_identifier(&mut conn, &ident).await?;
+        if found.is_none() {
+            if let Some(pw) = password {
+                // Unknown accounts cost what wrong passwords cost.
+                check_password(&state, None, pw).await?;
+            }
+        }
+        si.identify(ident, found.as_ref(), &state.settings, now)?;
+        if let Some(u) = &found {
+            SignIn::check_client_may_sign_in(&state.settings, &held(&holding), Some(&u.id))?;
+        }
+        user = found;
+    }
+    drop(conn);
+
+    let mut progress = Progress::NeedsMore;
+    let mut upgrade = None;
+    if let Some(pw) = password {
+        limits::check(&state, LimitKey::AttemptByIp(ip.0.clone())).await?;
+        let Some(u) = user.as_ref() else {
+            // An unknown account under enumeration protection: the password is simply wrong.
+            return Err(Error::PasswordIncorrect.into());
+        };
+        limits::check(&state, LimitKey::AttemptByUser(u.id.to_string())).await?;
+        si.check_first_factor_attempt(&Strategy::Password, u, &state.settings, now)?;
+        match check_password(&state, Some(u), pw).await? {
+            Verified::Mismatch => {
+                record_failure(&state, u).await?;
+                return Err(Error::PasswordIncorrect.into());
+            }
+            Verified::Match { needs_rehash } => {
+                progress = si.first_factor_verified(Strategy::Password, u, state.now())?;
+                if needs_rehash {
+                    upgrade = Some(pw);
+                }
+            }
+        }
+    }
+
+    // `create` with a code or link strategy prepares it in the same step.
+    let mut start = None;
+    if let (Some(strategy), Some(typed)) = (&delivered, &ident) {
+        let identification = match &user {
+            Some(u) => {
+                identification_for(strategy, typed, u).ok_or(Error::StrategyForUserInvalid)?
+            }
+            None => state.secrets.unknown_identification_id(&typed.value),
+        };
+        limits::check(
+            &state,
+            LimitKey::MessagesToIdentification(identification.to_string()),
+        )
+        .await?;
+        start = Some((strategy.clone(), identification));
+    }
+
+    let now = state.now();
+    client.sign_in_id = Some(si.id.clone());
+    client.updated_at = now;
+    let mut tx = state.store.begin().await?;
+    if let Some((strategy, identification)) = start {
+        first_factor::start(
+            &state,
+            &mut tx,
+            &mut si,
+            strategy,
+            identification,
+            user.as_ref(),
+            redirect_url,
+            now,
+        )
+        .await?;
+    }
+    let sessions = match (progress, user.as_ref()) {
+        (Progress::ReadyForSession, Some(u)) => {
+            let write = if fresh {
+                ClientWrite::Fresh
+            } else {
+                ClientWrite::Rotate
+            };
+            Some(
+                complete(
+                    &state,
+                    &identity,
+                    &mut tx,
+                    &mut si,
+                    u,
+                    &mut client,
+                    write,
+                    now,
+                )
+                .await?,
+            )
+        }
+        _ if fresh => Some(Vec::new()),
+        _ => {
+            clients::update(&mut tx, &client).await?;
+            Some(holding)
+        }
+    };
+    sign_ins::insert(&mut tx, &si).await?;
+    if fresh {
+        identity.insert_client(&state, &mut tx, &client).await?;
+    }
+    tx.commit().await?;
+    crate::messages::sent(&state);
+
+    if let (Some(pw), Some(u)) = (upgrade, user.as_ref()) {
+        upgrade_password(&state, u, pw).await;
+    }
+    respond(&state, &identity, &si, user.as_ref(), &client, sessions).await
+}
+
+/// `GET /v1/client/sign_ins/{id}`: also what clerk-js polls while an email link is out.
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Path(id): Path<String>,
+) -> ApiResult<SignInResponse> {
+    let l = load(&state, &identity, &id).await?;
+    respond(&state, &identity, &l.si, l.user.as_ref(), &l.client, None).await
+}

@@ -1,0 +1,137 @@
+//! Keys derived from the instance's data key: one random secret, generated on first start and
+//! shared by every node through the store, from which each use gets its own key.
+
+use base64::Engine;
+use ring::hmac;
+use vestibule_model::rng::base62;
+use vestibule_model::{IdentificationId, Rng};
+use vestibule_store::{instance, Store};
+
+const DATA_KEY: &str = "data_key";
+
+pub struct Secrets {
+    codes: hmac::Key,
+    unknown_accounts: hmac::Key,
+    seal_key: [u8; 32],
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(<redacted>)")
+    }
+}
+
+fn derive(root: &[u8], label: &str) -> [u8; 32] {
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, root), label.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
+impl Secrets {
+    pub fn from_data_key(root: &[u8]) -> Secrets {
+        Secrets {
+            codes: hmac::Key::new(
+                hmac::HMAC_SHA256,
+                &derive(root, "vestibule one-time code hashes"),
+            ),
+            unknown_accounts: hmac::Key::new(
+                hmac::HMAC_SHA256,
+                &derive(root, "vestibule unknown account identifiers"),
+            ),
+            seal_key: derive(root, "vestibule outbox sealing"),
+        }
+    }
+
+    /// Loads the data key, generating it on first start (every node agrees on the first one stored).
+    pub async fn load(store: &Store, rng: &dyn Rng) -> Result<Secrets, String> {
+        let mut fresh = [0u8; 32];
+        rng.fill(&mut fresh);
+        let candidate = base64::engine::general_purpose::STANDARD.encode(fresh);
+        let mut tx = store.begin().await.map_err(|e| e.to_string())?;
+        let stored = instance::get_or_insert(&mut tx, DATA_KEY, &candidate)
+            .await
+            .map_err(|e| e.to_string())?;
+        tx.commit().await.map_err(|e| e.to_string())?;
+        let root = base64::engine::general_purpose::STANDARD
+            .decode(stored)
+            .map_err(|_| "the stored data key is not base64".to_owned())?;
+        Ok(Secrets::from_data_key(&root))
+    }
+
+    /// What the store keeps of a code: a keyed hash bound to its verification, so a stolen
+    /// database does not let anyone test the 10^6 possible codes offline.
+    pub fn code_hash(&self, verification_id: &str, code: &str) -> String {
+        let tag = hmac::sign(&self.codes, format!("{verification_id}:{code}").as_bytes());
+        hex::encode(tag.as_ref())
+    }
+
+    /// Constant-time check of a guess against a stored code hash.
+    pub fn code_matches(&self, verification_id: &str, guess: &str, stored_hash: &str) -> bool {
+        let Ok(expected) = hex::decode(stored_hash) else {
+            return false;
+        };
+        hmac::verify(
+            &self.codes,
+            format!("{verification_id}:{guess}").as_bytes(),
+            &expected,
+        )
+        .is_ok()
+    }
+
+    /// A stable, made-up identification id for an identifier that names no account, so enumeration
+    /// protection answers with the same id every time.
+    pub fn unknown_identification_id(&self, identifier: &str) -> IdentificationId {
+        let tag = hmac::sign(&self.unknown_accounts, identifier.as_bytes());
+        let seeded = SeededRng(
+            tag.as_ref().to_vec(),
+            std::sync::atomic::AtomicUsize::new(0),
+        );
+        IdentificationId::from_trusted(format!("idn_{}", base62(&seeded, 27)))
+    }
+
+    pub fn seal_key(&self) -> [u8; 32] {
+        self.seal_key
+    }
+}
+
+/// Bytes from a tag, repeated, for deriving ids deterministically.
+struct SeededRng(Vec<u8>, std::sync::atomic::AtomicUsize);
+
+impl Rng for SeededRng {
+    fn fill(&self, buf: &mut [u8]) {
+        for b in buf {
+            let i = self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            *b = self.0[i % self.0.len()].wrapping_add((i / self.0.len()) as u8);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_hashes_are_bound_to_their_verification() {
+        let s = Secrets::from_data_key(b"root key for tests");
+        let h = s.code_hash("ver_1", "123456");
+        assert!(s.code_matches("ver_1", "123456", &h));
+        assert!(!s.code_matches("ver_1", "123457", &h));
+        assert!(
+            !s.code_matches("ver_2", "123456", &h),
+            "a code of one verification fits no other"
+        );
+        assert!(!s.code_matches("ver_1", "123456", "not hex"));
+        let other = Secrets::from_data_key(b"another root");
+        assert!(!other.code_matches("ver_1", "123456", &h));
+    }
+
+    #[test]
+    fn unknown_ids_are_stable_and_well_formed() {
+        let s = Secrets::from_data_key(b"root");
+        let a = s.unknown_identification_id("nobody@example.com");
+        assert_eq!(a, s.unknown_identification_id("nobody@example.com"));
+        assert_ne!(a, s.unknown_identification_id("other@example.com"));
+        assert!(IdentificationId::parse(a.as_str()).is_some());
+    }
+}

@@ -1,0 +1,389 @@
+//! Brute force and enumeration: lockout, rate limits, races against the counters, and answers
+//! that do not reveal which accounts exist.
+
+use crate::harness::*;
+use std::sync::Arc;
+use vestibule_model::rate_limit::{Limit, RateLimitSettings};
+use vestibule_model::Settings;
+
+async fn failed_attempts(server: &TestServer, user: &serde_json::Value) -> u32 {
+    let id = vestibule_model::UserId::parse(user["id"].as_str().expect("id")).expect("user id");
+    let mut conn = server.state.store.read().await.expect("read");
+    vestibule_store::users::get(&mut conn, &id)
+        .await
+        .expect("get")
+        .expect("user")
+        .failed_verification_attempts
+}
+
+#[tokio::test]
+async fn ten_failures_lock_for_an_hour_even_against_the_right_password() {
+    each_backend(|b| async move {
+        let server = TestServer::start(b).await;
+        let user = server.user(1).await;
+        let fapi = server.native();
+        for _ in 0..10 {
+            fapi.post(
+                "/v1/client/sign_ins",
+                &[("identifier", "user1"), ("password", "wrong wrong wrong")],
+            )
+            .await
+            .err(422, "form_password_incorrect");
+        }
+        let r = fapi
+            .post(
+                "/v1/client/sign_ins",
+                &[("identifier", "user1"), ("password", PASSWORD)],
+            )
+            .await;
+        r.err(403, "user_locked");
+        assert_eq!(
+            r.body["errors"][0]["meta"]["lockout_expires_in_seconds"],
+            3600
+        );
+        // Codes count too, and a locked account is sent none.
+        fapi.post(
+            "/v1/client/sign_ins",
+            &[
+                ("identifier", "user1@example.com"),
+                ("strategy", "email_code"),
+            ],
+        )
+        .await
+        .err(403, "user_locked");
+        server.clock.advance_seconds(1800);
+        let r = fapi
+            .post(
+                "/v1/client/sign_ins",
+                &[("identifier", "user1"), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(
+            r.body["errors"][0]["meta"]["lockout_expires_in_seconds"],
+            1800
+        );
+        server.clock.advance_seconds(1800);
+        fapi.sign_in("user1").await;
+        assert_eq!(
+            failed_attempts(&server, &user).await,
+            0,
+            "success resets the count"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_codes_count_and_an_operator_can_unlock() {
+    each_backend(|b| async move {
+        let server = TestServer::start(b).await;
+        let user = server.user(2).await;
+        let id = user["id"].as_str().expect("id").to_owned();
+        let fapi = server.native();
+        let r = fapi
+            .post(
+                "/v1/client/sign_ins",
+                &[
+                    ("identifier", "user2@example.com"),
+                    ("strategy", "email_code"),
+                ],
+            )
+            .await;
+        let sign_in = r.ok()["response"]["id"].as_str().expect("id").to_owned();
+        let code = server.latest_code("user2@example.com").await;
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for _ in 0..3 {
+            fapi.post(
+                &format!("/v1/client/sign_ins/{sign_in}/attempt_first_factor"),
+                &[("strategy", "email_code"), ("code", wrong)],
+            )
+            .await
+            .err(422, "form_code_incorrect");
+        }
+        assert_eq!(failed_attempts(&server, &user).await, 3);
+        for _ in 0..7 {
+            fapi.post(
+                "/v1/client/sign_ins",
+                &[("identifier", "user2"), ("password", "nope nope nope")],
+            )
+            .await
+            .err(422, "form_password_incorrect");
+        }
+        fapi.post(
+            "/v1/client/sign_ins",
+            &[("identifier", "user2"), ("password", PASSWORD)],
+        )
+        .await
+        .err(403, "user_locked");
+        let (_, u) = server
+            .bapi(reqwest::Method::GET, &format!("/v1/users/{id}"), None)
+            .await;
+        assert_eq!(
+            (
+                u["locked"].as_bool(),
+                u["lockout_expires_in_seconds"].as_i64()
+            ),
+            (Some(true), Some(3600))
+        );
+        let (s, _) = server
+            .bapi(
+                reqwest::Method::POST,
+                &format!("/v1/users/{id}/unlock"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200);
+        fapi.sign_in("user2").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fifty_parallel_wrong_passwords_are_counted_exactly() {
+    each_backend(|b| async move {
+        let mut settings = Settings::default();
+        settings.lockout.max_attempts = 100;
+        let server = TestServer::with_settings(b, settings).await;
+        let user = server.user(3).await;
+        let mut handles = Vec::new();
+        for _ in 0..50 {
+            let fapi = server.native();
+            handles.push(tokio::spawn(async move {
+                fapi.post(
+                    "/v1/client/sign_ins",
+                    &[("identifier", "user3"), ("password", "not the password")],
+                )
+                .await
+                .status
+                .as_u16()
+            }));
+        }
+        for h in handles {
+            assert_eq!(h.await.expect("join"), 422);
+        }
+        assert_eq!(failed_attempts(&server, &user).await, 50);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fifty_parallel_right_codes_complete_the_sign_in_once() {
+    each_backend(|b| async move {
+        let mut settings = Settings::default();
+        // Every guess may be checked: the race is between right guesses, not against the limit.
+        settings.codes.max_attempts = 10;
+        let server = TestServer::with_settings(b, settings).await;
+        server.user(4).await;
+        let fapi = Arc::new(server.native());
+        let r = fapi
+            .post(
+                "/v1/client/sign_ins",
+                &[
+                    ("identifier", "user4@example.com"),
+                    ("strategy", "email_code"),
+                ],
+            )
+            .await;
+        let id = r.ok()["response"]["id"].as_str().expect("id").to_owned();
+        let code = server.latest_code("user4@example.com").await;
+        let mut handles = Vec::new();
+        for _ in 0..50 {
+            let fapi = Arc::clone(&fapi);
+            let path = format!("/v1/client/sign_ins/{id}/attempt_first_factor");
+            let code = code.clone();
+            handles.push(tokio::spawn(async move {
+                let r = fapi
+                    .post(&path, &[("strategy", "email_code"), ("code", &code)])
+                    .await;
+                (r.status.as_u16(), r.code().to_owned())
+            }));
+        }
+        let mut outcomes = Vec::new();
+        for h in handles {
+            outcomes.push(h.await.expect("join"));
+        }
+        assert_eq!(
+            outcomes.iter().filter(|(s, _)| *s == 200).count(),
+            1,
+            "{outcomes:?}"
+        );
+        assert!(
+            outcomes.iter().all(|(s, _)| *s == 200 || *s == 400),
+            "{outcomes:?}"
+        );
+        let client = fapi.get("/v1/client").await;
+        assert_eq!(
+            client.ok()["response"]["sessions"]
+                .as_array()
+                .expect("sessions")
+                .len(),
+            1
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    each_backend(|b| async move {
+        let store = Arc::new(vestibule_store::testing::fresh(b).await);
+        let mut c = config("unused", Settings::default());
+        c.settings.rate_limits = RateLimitSettings {
+            sign_in_create_per_ip: Limit::new(5, 10),
+            attempts_per_ip: Limit::new(3, 10),
+            ..RateLimitSettings::default()
+        };
+        let server =
+            TestServer::on_store(store, c, vestibule_model::TestClock::starting_now()).await;
+        server.user(5).await;
+        let fapi = server.native();
+        for _ in 0..5 {
+            fapi.post("/v1/client/sign_ins", &[("identifier", "user5")])
+                .await
+                .ok();
+        }
+        let r = fapi
+            .post("/v1/client/sign_ins", &[("identifier", "user5")])
+            .await;
+        r.err(429, "too_many_requests");
+        let retry: u64 = r
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .expect("Retry-After");
+        assert!((1..=10).contains(&retry), "{retry}");
+        server.clock.advance_seconds(10);
+        let r = fapi
+            .post("/v1/client/sign_ins", &[("identifier", "user5")])
+            .await;
+        let id = r.ok()["response"]["id"].as_str().expect("id").to_owned();
+        let attempt = format!("/v1/client/sign_ins/{id}/attempt_first_factor");
+        for _ in 0..3 {
+            fapi.post(
+                &attempt,
+                &[("strategy", "password"), ("password", "wrong wrong wrong")],
+            )
+            .await
+            .err(422, "form_password_incorrect");
+        }
+        fapi.post(
+            &attempt,
+            &[("strategy", "password"), ("password", PASSWORD)],
+        )
+        .await
+        .err(429, "too_many_requests");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn enumeration_protection_answers_unknown_identifiers_like_real_ones() {
+    each_backend(|b| async move {
+        let mut settings = Settings::default();
+        settings.sign_in.enumeration_protection = true;
+        let server = TestServer::with_settings(b, settings).await;
+        server.user(6).await;
+        let known = server
+            .native()
+            .post(
+                "/v1/client/sign_ins",
+                &[("identifier", "user6@example.com")],
+            )
+            .await;
+        let unknown = server
+            .native()
+            .post(
+                "/v1/client/sign_ins",
+                &[("identifier", "ghost@example.com")],
+            )
+            .await;
+        let (k, u) = (&known.ok()["response"], &unknown.ok()["response"]);
+        assert_eq!(k["status"], u["status"]);
+        let shape = |si: &serde_json::Value| -> Vec<String> {
+            si["supported_first_factors"]
+                .as_array()
+                .expect("factors")
+                .iter()
+                .map(|f| f["strategy"].as_str().unwrap_or("").to_owned())
+                .collect()
+        };
+        assert_eq!(
+            shape(k)[..3],
+            shape(u)[..3],
+            "password, email code, email link for both"
+        );
+        assert_eq!(
+            u["supported_first_factors"][1]["safe_identifier"],
+            "ghost@example.com"
+        );
+
+        // Every attempt fails as a wrong answer would; no message goes out.
+        let fapi = server.native();
+        let r = fapi
+            .post(
+                "/v1/client/sign_ins",
+                &[("identifier", "ghost@example.com")],
+            )
+            .await;
+        let si = r.ok()["response"].clone();
+        let id = si["id"].as_str().expect("id");
+        let email_id = si["supported_first_factors"][1]["email_address_id"]
+            .as_str()
+            .expect("id");
+        fapi.post(
+            &format!("/v1/client/sign_ins/{id}/attempt_first_factor"),
+            &[("strategy", "password"), ("password", PASSWORD)],
+        )
+        .await
+        .err(422, "form_password_incorrect");
+        fapi.post(
+            &format!("/v1/client/sign_ins/{id}/prepare_first_factor"),
+            &[("strategy", "email_code"), ("email_address_id", email_id)],
+        )
+        .await
+        .ok();
+        fapi.post(
+            &format!("/v1/client/sign_ins/{id}/attempt_first_factor"),
+            &[("strategy", "email_code"), ("code", "123456")],
+        )
+        .await
+        .err(422, "form_code_incorrect");
+        let (_, inbox) = server
+            .bapi(
+                reqwest::Method::GET,
+                "/v1/dev/messages?recipient=ghost%40example.com",
+                None,
+            )
+            .await;
+        assert_eq!(
+            inbox["data"].as_array().map(Vec::len),
+            Some(0),
+            "nothing sent to an address with no account"
+        );
+        // One step with a password: the same error as a wrong password.
+        server
+            .native()
+            .post(
+                "/v1/client/sign_ins",
+                &[("identifier", "ghost@example.com"), ("password", PASSWORD)],
+            )
+            .await
+            .err(422, "form_password_incorrect");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn common_passwords_are_refused_where_passwords_are_set() {
+    each_backend(|b| async move {
+        let server = TestServer::start(b).await;
+        let (s, v) = server
+            .bapi(reqwest::Method::POST, "/v1/users", Some(serde_json::json!({"email_address": ["p@example.com"], "password": "password123"})))
+            .await;
+        assert_eq!((s.as_u16(), v["errors"][0]["code"].as_str()), (422, Some("form_password_pwned")));
+        let env = server.native().get("/v1/environment").await;
+        assert_eq!(env.ok()["user_settings"]["password_settings"]["disable_hibp"], false);
+    })
+    .await;
+}
