@@ -24,16 +24,23 @@ export function newCredentials(label) {
 /**
  * clerk-js as the native wrappers (Expo, Chrome extension) run it: no cookies, `_is_native=1`,
  * the client token in the `authorization` request header, and the `authorization` response header
- * stored as the new client token. Resolves after `load({standardBrowser: false})`.
+ * stored as the new client token. Resolves after `load({standardBrowser: false})`. With
+ * `clientToken`, it starts as an app restarted with that stored token.
+ *
+ * clerk-js keeps one Clerk per page: each new instance becomes the one every resource object
+ * (SignIn, Session, …) sends its requests through. Use a Clerk's resources before loading the next.
  */
-export async function loadNativeClerk(server) {
+export async function loadNativeClerk(server, { clientToken = null } = {}) {
   const clerk = new Clerk(server.publishableKey, { proxyUrl: server.url });
   const native = {
     clerk,
     /** The client token last returned in the `authorization` response header. */
-    clientToken: null,
+    clientToken,
     /** Every client token the server handed out, in order. */
     issuedTokens: [],
+    /** The last response clerk-js read: `{status, payload}` (the parsed JSON body). clerk-js's
+     *  errors keep only some of an error's `meta` keys; the payload has them all. */
+    lastResponse: null,
   };
   clerk.__internal_onBeforeRequest((req) => {
     req.credentials = 'omit';
@@ -41,6 +48,7 @@ export async function loadNativeClerk(server) {
     if (native.clientToken) req.headers.set('authorization', native.clientToken);
   });
   clerk.__internal_onAfterResponse((_req, res) => {
+    native.lastResponse = { status: res?.status, payload: res?.payload ?? null };
     const token = res?.headers.get('authorization');
     if (token) {
       if (token !== native.clientToken) native.issuedTokens.push(token);

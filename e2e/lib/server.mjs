@@ -3,7 +3,7 @@
 
 import { spawn, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,15 +63,22 @@ function parseBanner(text) {
 /**
  * Starts `vestibule serve`. Options:
  * - `args`: extra flags, e.g. `['--mode', 'production', '--allowed-origins', 'http://a:1']`;
- * - `env`: extra environment variables.
+ * - `env`: extra environment variables;
+ * - `config`: the text of a TOML configuration file (e.g. `[settings.…]` sections), written to
+ *   the server's directory and passed with `--config` to `serve` and `keys show`.
  * Resolves once the server answers `GET /v1/environment`.
  */
-export async function startServer({ args = [], env = {} } = {}) {
+export async function startServer({ args = [], env = {}, config } = {}) {
   const mode = modeOf(args);
   const dir = await mkdtemp(join(tmpdir(), 'vestibule-e2e-'));
   const databaseUrl = `sqlite://${join(dir, 'v.db')}`;
   const secretKey = randomSecretKey(mode);
   const common = ['--database-url', databaseUrl, '--secret-key', secretKey];
+  if (config !== undefined) {
+    const configPath = join(dir, 'vestibule.toml');
+    await writeFile(configPath, config);
+    common.push('--config', configPath);
+  }
   const fullArgs = ['serve', '--listen', '127.0.0.1:0', ...common, ...args];
 
   const child = spawn(VESTIBULE_BIN, fullArgs, {
@@ -226,6 +233,20 @@ export async function startServer({ args = [], env = {} } = {}) {
   await waitUntilReady(server);
   return server;
 }
+
+/**
+ * Per-IP rate limits high enough for a test file whose every request comes from 127.0.0.1. The
+ * per-identifier and per-user limits keep their defaults: each test uses its own user.
+ */
+export const RELAXED_IP_RATE_LIMITS = `
+[settings.rate_limits.sign_in_create_per_ip]
+max = 100000
+window_seconds = 10
+
+[settings.rate_limits.attempts_per_ip]
+max = 100000
+window_seconds = 10
+`;
 
 /** Flags of `serve` that `keys show` needs too (the Frontend API URL is passed explicitly). */
 function passThroughKeyArg(args, i) {

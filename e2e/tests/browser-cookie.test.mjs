@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { verifyToken } from '@clerk/backend';
 import { chromium } from 'playwright-core';
 import { startServer, withServerLog } from '../lib/server.mjs';
+import { codeIn, startSmtpSink } from '../lib/sinks.mjs';
 import {
   assertErrorResponse,
   backendClient,
@@ -307,7 +308,16 @@ async function signOutInPage(s, sessionId) {
 }
 
 describe('development instance, cookie mode', () => {
-  const s = scenario();
+  // Mail leaves over SMTP to a server in this process (registered before the scenario's hooks,
+  // so it listens before the Vestibule server starts).
+  let smtp;
+  before(async () => {
+    smtp = await startSmtpSink();
+  });
+  after(async () => {
+    await smtp?.close();
+  });
+  const s = scenario(() => ['--smtp-url', smtp.url, '--email-from', 'Vestibule <no-reply@vestibule.test>']);
 
   s.it('password sign-in, setActive, getToken, reload, signOut', async (t) => {
     let clientCookie;
@@ -354,6 +364,54 @@ describe('development instance, cookie mode', () => {
     assertErrorResponse(afterSignOut, 401, 'signed_out', 'minting with the __client cookie after signOut');
 
     if (s.blocked.length) t.diagnostic(`requests to other hosts were blocked: ${s.blocked.join(', ')}`);
+  });
+
+  s.it('email_code sign-in driven from the page: the code from the SMTP server, a wrong then the right one', async () => {
+    const { email } = newCredentials('browsercode');
+    const user = await s.bapi.users.createUser({ emailAddress: [email], firstName: 'Grace', skipPasswordRequirement: true });
+    assert.equal(user.passwordEnabled, false);
+
+    const loaded = await s.open();
+    assert.equal(loaded.sessionId, null, 'signed out before this test');
+    const si = await s.call('createSignIn', { identifier: email });
+    assert.equal(si.status, 'needs_first_factor');
+    assert.ok(!si.supportedFirstFactors.includes('password'), 'a user without a password is offered none');
+    const emailCode = si.firstFactors.find((f) => f.strategy === 'email_code');
+    assert.ok(emailCode?.emailAddressId, `no email_code factor: ${JSON.stringify(si.firstFactors)}`);
+
+    const prepared = await s.call('prepareFirstFactor', { strategy: 'email_code', emailAddressId: emailCode.emailAddressId });
+    assert.deepEqual(prepared.firstFactorVerification, { strategy: 'email_code', status: 'unverified' });
+    const code = codeIn(await smtp.next(email));
+
+    const wrong = await s.callFailing('attemptFirstFactor', {
+      strategy: 'email_code',
+      code: code === '000000' ? '111111' : '000000',
+    });
+    assert.equal(wrong.status, 422, JSON.stringify(wrong));
+    assert.equal(wrong.errors?.[0]?.code, 'form_code_incorrect', JSON.stringify(wrong));
+    assert.equal(wrong.errors?.[0]?.meta?.paramName, 'code', JSON.stringify(wrong));
+
+    const done = await s.call('attemptFirstFactor', { strategy: 'email_code', code });
+    assert.equal(done.status, 'complete');
+    assert.equal(done.firstFactorVerification.status, 'verified');
+    const sessionId = done.createdSessionId;
+    const active = await s.call('setActive', sessionId);
+    assert.equal(active.userId, user.id);
+
+    const token = await s.call('getToken');
+    const payload = await verifyToken(token, {
+      jwtKey: s.keys.publicKeyPem,
+      authorizedParties: [s.app.origin],
+      issuer: s.server.fapiUrl,
+    });
+    assert.equal(payload.sub, user.id);
+    assert.equal(payload.sid, sessionId);
+    assert.equal(payload.azp, s.app.origin);
+    // The HttpOnly __client cookie carries the session to the Frontend API.
+    const { __client: clientCookie } = await s.cookies();
+    const byCookie = await requestSessionToken(s.server, sessionId, { cookie: clientCookie.value });
+    assert.equal(byCookie.status, 200, JSON.stringify(byCookie.body));
+    await signOutInPage(s, sessionId);
   });
 });
 
