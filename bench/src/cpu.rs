@@ -1,12 +1,64 @@
-//! Where the CPU went during a measurement window: this load generator, the server, and everything
-//! else on the machine, all from `/proc` (no `unsafe`, one clock for all three).
+//! Where the CPU went during a measurement window: this load generator, the server (split by the
+//! kind of thread that spent it), and everything else on the machine, all from `/proc` (no
+//! `unsafe`, one clock for all of them).
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// `/proc` reports CPU time in USER_HZ ticks, which Linux fixes at 100 per second for user space.
 const TICKS_PER_SECOND: f64 = 100.0;
 
-#[derive(Debug, Clone, Copy)]
+/// The server's threads by what they run, from their names (`/proc/<pid>/task/<tid>/comm`, at
+/// most 15 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// Tokio's workers (`tokio-rt-worker`, older Tokio `tokio-runtime-w`): HTTP, handlers, JSON,
+    /// JWT signing, the courier loop, and the PostgreSQL wire protocol.
+    Runtime,
+    /// sqlx's SQLite connection threads (`sqlx-sqlite-wor`): the SQLite engine itself, every
+    /// statement's parse, plan, execution and commit.
+    Sqlite,
+    /// The password-hashing pool (`vestibule-hash-N`): argon2id.
+    Hash,
+    /// Anything else, including threads that ended during the window.
+    Other,
+}
+
+impl Threads {
+    pub const ALL: [Threads; 4] = [
+        Threads::Runtime,
+        Threads::Sqlite,
+        Threads::Hash,
+        Threads::Other,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Threads::Runtime => "runtime",
+            Threads::Sqlite => "sqlite",
+            Threads::Hash => "argon2",
+            Threads::Other => "other",
+        }
+    }
+
+    fn of(comm: &str) -> Threads {
+        if comm.starts_with("tokio-r") {
+            Threads::Runtime
+        } else if comm.starts_with("sqlx-sqlite") {
+            Threads::Sqlite
+        } else if comm.starts_with("vestibule-hash") {
+            Threads::Hash
+        } else {
+            Threads::Other
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     at: Instant,
     /// utime + stime of this process, ticks.
@@ -22,6 +74,8 @@ pub struct Snapshot {
     server_switches: u64,
     /// Minor page faults of the server (memory it touched for the first time, or again).
     server_faults: u64,
+    /// Each server thread by id: its kind, utime + stime, and stime alone.
+    server_threads: HashMap<u32, (Threads, u64, u64)>,
 }
 
 /// `database`: also count processes named `postgres` (the server's database, when it runs on
@@ -37,6 +91,7 @@ pub fn snapshot(server_pid: u32, database: bool) -> Snapshot {
         machine_busy,
         machine_total,
         server_switches: context_switches(server_pid),
+        server_threads: thread_ticks(server_pid),
     }
 }
 
@@ -56,6 +111,14 @@ pub struct Usage {
     pub server_switches: u64,
     /// Minor page faults of the server.
     pub server_faults: u64,
+    /// The server's CPU-seconds by kind of thread ([`Threads`] order); they add up to `server`.
+    pub server_threads: [f64; 4],
+    /// The part of each that was spent in the kernel (stime: system calls, waking and switching
+    /// threads, I/O). Threads that ended during the window are not in it.
+    pub server_threads_kernel: [f64; 4],
+    /// CPU-seconds of the busiest SQLite thread. All writes go through one connection, so on
+    /// SQLite under a write-heavy load this is the writer's thread.
+    pub sqlite_busiest: f64,
 }
 
 impl Usage {
@@ -65,6 +128,24 @@ impl Usage {
         let bench = secs(a.bench, b.bench);
         let server = secs(a.server, b.server);
         let database = secs(a.database, b.database);
+        let mut server_threads = [0.0; 4];
+        let mut server_threads_kernel = [0.0; 4];
+        let mut sqlite_busiest: f64 = 0.0;
+        for (tid, (kind, end, end_kernel)) in &b.server_threads {
+            // A thread started during the window counts from zero.
+            let (begin, begin_kernel) = a
+                .server_threads
+                .get(tid)
+                .map_or((0, 0), |(_, t, k)| (*t, *k));
+            server_threads[kind.index()] += secs(begin, *end);
+            server_threads_kernel[kind.index()] += secs(begin_kernel, *end_kernel);
+            if *kind == Threads::Sqlite {
+                sqlite_busiest = sqlite_busiest.max(secs(begin, *end));
+            }
+        }
+        // Threads that ended during the window are in the process's total only.
+        let counted: f64 = server_threads.iter().sum();
+        server_threads[Threads::Other.index()] += (server - counted).max(0.0);
         let busy = secs(a.machine_busy, b.machine_busy);
         let total = secs(a.machine_total, b.machine_total);
         Usage {
@@ -76,6 +157,9 @@ impl Usage {
             idle: (total - busy).max(0.0),
             server_switches: b.server_switches.saturating_sub(a.server_switches),
             server_faults: b.server_faults.saturating_sub(a.server_faults),
+            server_threads,
+            server_threads_kernel,
+            sqlite_busiest,
         }
     }
 
@@ -138,6 +222,24 @@ fn machine_ticks() -> Option<(u64, u64)> {
     let idle = get(3) + get(4);
     let busy = get(0) + get(1) + get(2) + get(5) + get(6) + get(7);
     Some((busy, busy + idle))
+}
+
+/// Kind, utime + stime, and stime of every thread of `pid`.
+fn thread_ticks(pid: u32) -> HashMap<u32, (Threads, u64, u64)> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return HashMap::new();
+    };
+    tasks
+        .filter_map(|t| t.ok())
+        .filter_map(|t| {
+            let tid = t.file_name().into_string().ok()?;
+            let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            let path = format!("{pid}/task/{tid}");
+            let kernel = stat_field(&path, 15)?;
+            let ticks = stat_field(&path, 14)? + kernel;
+            Some((tid.parse().ok()?, (Threads::of(comm.trim()), ticks, kernel)))
+        })
+        .collect()
 }
 
 /// Voluntary and involuntary context switches summed over every thread of `pid`.

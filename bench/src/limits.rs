@@ -187,6 +187,9 @@ pub struct Bound {
     pub cost: Duration,
     /// Operations per second on all cores at once, measured (informational).
     pub parallel_rate: f64,
+    /// How many times one scenario operation does the measured work (2 RS256 signatures per
+    /// email-code flow); 1 unless set with [`Bound::per_op`].
+    pub per_op: u32,
 }
 
 impl Bound {
@@ -199,12 +202,26 @@ impl Bound {
             samples: all.len(),
             cost: percentile(&mut all, COST_PERCENTILE),
             parallel_rate,
+            per_op: 1,
         }
     }
 
-    /// cores / cost, operations per second.
+    /// Each operation does the measured work `n` times.
+    pub fn per_op(self, n: u32) -> Bound {
+        Bound {
+            per_op: n.max(1),
+            ..self
+        }
+    }
+
+    /// The measured work one operation does: cost × per_op.
+    pub fn op_cost(&self) -> Duration {
+        self.cost * self.per_op
+    }
+
+    /// cores / (cost × per_op), operations per second.
     pub fn per_second(&self) -> f64 {
-        let c = self.cost.as_secs_f64();
+        let c = self.op_cost().as_secs_f64();
         if c > 0.0 {
             self.cores as f64 / c
         } else {

@@ -1,10 +1,12 @@
 //! `vestibule-bench`: starts `vestibule serve`, loads it through the Frontend API as native
 //! clients, and measures in the same run the machine's own limits (argon2id verification and
-//! RSA-2048 signing) so every throughput is printed as a ratio to what the hardware allows.
+//! RSA-2048 signing) so every throughput is printed as a ratio to what the hardware allows, and
+//! where the server's CPU went.
 //!
 //! See `bench/README.md` for what each scenario measures and how its bound is computed.
 
 mod cpu;
+mod email_code;
 mod http;
 mod limits;
 mod scenarios;
@@ -25,6 +27,7 @@ use std::time::{Duration, Instant};
 enum Scenario {
     Password,
     Tokens,
+    EmailCode,
     Rss,
     All,
 }
@@ -44,16 +47,25 @@ struct Args {
     /// Seconds of load before each measurement window opens.
     #[arg(long, default_value_t = 2)]
     warmup: u64,
-    /// Concurrent connections (= workers) for the load scenarios; default 16 for password
-    /// sign-in and 64 for token refresh.
+    /// Concurrent connections (= workers) for the load scenarios; default 16 for password and
+    /// email-code sign-in and 64 for token refresh.
     #[arg(long)]
     concurrency: Option<usize>,
-    /// Users created through the Backend API before the load.
+    /// Users with a password created through the Backend API before the password and token
+    /// scenarios.
     #[arg(long, default_value_t = 200)]
     users: usize,
+    /// Users without a password created through the Backend API for the email-code scenario
+    /// (at least one per worker).
+    #[arg(long, default_value_t = 2000)]
+    code_users: usize,
     /// Run the server on PostgreSQL (postgres://user:pass@host/db) instead of a fresh SQLite file.
     #[arg(long)]
     postgres: Option<String>,
+    /// Start the server with this TOML file instead of the bench's own (which raises every rate
+    /// limit above the load, see bench/README.md): for experiments, e.g. limits disabled.
+    #[arg(long)]
+    server_config: Option<PathBuf>,
     /// Use this server binary instead of building it with `cargo build --release -p vestibule`.
     #[arg(long)]
     server_bin: Option<PathBuf>,
@@ -65,6 +77,7 @@ struct Args {
 const PASSWORD_TARGET: f64 = 0.85;
 const TOKENS_TARGET: f64 = 0.7;
 const TOKENS_P99_TARGET_MS: f64 = 25.0;
+const EMAIL_CODE_TARGET: f64 = 300.0;
 const RSS_TARGET_MIB: f64 = 40.0;
 /// Other processes using more than this many cores make the machine too noisy to trust a ratio.
 const NOISE_CORES: f64 = 0.1;
@@ -111,6 +124,7 @@ struct Results {
     rss_after_load_kib: Option<u64>,
     rss_detail: String,
     password: Option<Run>,
+    email_code: Option<Run>,
     tokens: Option<Run>,
 }
 
@@ -151,7 +165,12 @@ async fn bench(
 ) -> Result<(), String> {
     let wants = |s: Scenario| args.scenario == s || args.scenario == Scenario::All;
     let started = Instant::now();
-    let server = Server::start(bin, dir, database_url, secret_key)?;
+    let config = match &args.server_config {
+        // The server runs in its own directory, so a relative path must be made absolute.
+        Some(c) => std::fs::canonicalize(c).map_err(|e| format!("{}: {e}", c.display()))?,
+        None => server::write_config(dir)?,
+    };
+    let server = Server::start(bin, dir, &config, database_url, secret_key)?;
     let store = if args.postgres.is_some() {
         "PostgreSQL"
     } else {
@@ -171,6 +190,7 @@ async fn bench(
         rss_after_load_kib: None,
         rss_detail: String::new(),
         password: None,
+        email_code: None,
         tokens: None,
     };
 
@@ -210,61 +230,93 @@ async fn bench(
         }
     );
 
-    let load = wants(Scenario::Password) || wants(Scenario::Tokens);
-    if load {
-        let password = format!("Bench-{}", random_alnum(16));
+    let password_load = wants(Scenario::Password) || wants(Scenario::Tokens);
+    let code_load = wants(Scenario::EmailCode);
+    let warmup = Duration::from_secs(args.warmup);
+    let duration = Duration::from_secs(args.duration.max(1));
+    let mut password_users = None;
+    let password = format!("Bench-{}", random_alnum(16));
+    if password_load {
         let t = Instant::now();
-        let users = scenarios::create_users(
-            server.addr,
-            &server.secret_key,
-            args.users.max(1),
-            tag,
-            &password,
-            8,
-        )
-        .await?;
+        let emails: Vec<String> = (0..args.users.max(1))
+            .map(|i| scenarios::email(i, tag))
+            .collect();
+        scenarios::create_users(server.addr, &server.secret_key, &emails, Some(&password), 8)
+            .await?;
         println!();
         println!(
-            "setup: {} users created through BAPI POST /v1/users in {:.1} s",
-            users.len(),
+            "setup: {} users with a password created through BAPI POST /v1/users in {:.1} s",
+            emails.len(),
             t.elapsed().as_secs_f64()
         );
-        let users = Arc::new(users);
-        let warmup = Duration::from_secs(args.warmup);
-        let duration = Duration::from_secs(args.duration.max(1));
+        password_users = Some(Arc::new(scenarios::password_users(&emails, &password)));
+    }
+    let mut code_users = None;
+    let code_concurrency = args.concurrency.unwrap_or(16).max(1);
+    if code_load {
+        let t = Instant::now();
+        let emails: Vec<String> = (0..args.code_users.max(code_concurrency))
+            .map(|i| email_code::email(i, tag))
+            .collect();
+        scenarios::create_users(server.addr, &server.secret_key, &emails, None, 8).await?;
+        println!();
+        println!(
+            "setup: {} users without a password created through BAPI POST /v1/users in {:.1} s",
+            emails.len(),
+            t.elapsed().as_secs_f64()
+        );
+        code_users = Some(Arc::new(email_code::users(&emails)?));
+    }
 
-        if wants(Scenario::Password) {
-            let c = args.concurrency.unwrap_or(16).max(1);
-            let run = scenarios::password(
-                server.addr,
-                server.pid,
-                args.postgres.is_some(),
-                Arc::clone(&users),
-                &password,
-                c,
-                warmup,
-                duration,
-            )
-            .await?;
-            print_password(&run, users.len());
-            results.password = Some(run);
-        }
-        if wants(Scenario::Tokens) {
-            let c = args.concurrency.unwrap_or(64).max(1);
-            let run = scenarios::tokens(
-                server.addr,
-                server.pid,
-                args.postgres.is_some(),
-                &server.frontend_api,
-                Arc::clone(&users),
-                c,
-                warmup,
-                duration,
-            )
-            .await?;
-            print_tokens(&run);
-            results.tokens = Some(run);
-        }
+    if let (true, Some(users)) = (wants(Scenario::Password), &password_users) {
+        let c = args.concurrency.unwrap_or(16).max(1);
+        let run = scenarios::password(
+            server.addr,
+            server.pid,
+            args.postgres.is_some(),
+            Arc::clone(users),
+            &password,
+            c,
+            warmup,
+            duration,
+        )
+        .await?;
+        print_password(&run, users.len());
+        results.password = Some(run);
+    }
+    if let Some(users) = &code_users {
+        let run = email_code::run(
+            server.addr,
+            server.pid,
+            args.postgres.is_some(),
+            &server.frontend_api,
+            &server.secret_key,
+            Arc::clone(users),
+            code_concurrency,
+            warmup,
+            duration,
+        )
+        .await?;
+        print_email_code(&run, users.len(), store);
+        results.email_code = Some(run);
+    }
+    if let (true, Some(users)) = (wants(Scenario::Tokens), &password_users) {
+        let c = args.concurrency.unwrap_or(64).max(1);
+        let run = scenarios::tokens(
+            server.addr,
+            server.pid,
+            args.postgres.is_some(),
+            &server.frontend_api,
+            Arc::clone(users),
+            c,
+            warmup,
+            duration,
+        )
+        .await?;
+        print_tokens(&run);
+        results.tokens = Some(run);
+    }
+    if password_load || code_load {
         results.rss_after_load_kib = server.status_kib("VmRSS");
         println!();
         println!(
@@ -305,6 +357,11 @@ fn print_common(run: &Run, unit: &str) {
     );
 }
 
+/// Operations completed over the CPU snapshots' wall time (the window's count, scaled to it).
+fn ops_in_usage(run: &Run) -> f64 {
+    run.outcome.completed.max(1) as f64 * run.usage.wall / run.window.as_secs_f64()
+}
+
 fn print_cpu(run: &Run, unit: &str) {
     let u = &run.usage;
     let database = if u.database > 0.0 {
@@ -321,7 +378,7 @@ fn print_cpu(run: &Run, unit: &str) {
         u.wall
     );
     // CPU time per completed operation, against the window's completions.
-    let n = run.outcome.completed.max(1) as f64 * u.wall / run.window.as_secs_f64();
+    let n = ops_in_usage(run);
     let database = if u.database > 0.0 {
         format!("   postgres {:.3} ms", u.database * 1000.0 / n)
     } else {
@@ -337,6 +394,35 @@ fn print_cpu(run: &Run, unit: &str) {
             0.0
         }
     );
+    let threads: Vec<String> = cpu::Threads::ALL
+        .iter()
+        .zip(u.server_threads)
+        .zip(u.server_threads_kernel)
+        .filter(|((t, secs), _)| *secs > 0.0 || **t == cpu::Threads::Runtime)
+        .map(|((t, secs), kernel)| {
+            format!(
+                "{} {:.2} ({:.3} ms, {:.0} % kernel)",
+                t.label(),
+                u.cores(secs),
+                secs * 1000.0 / n,
+                if secs > 0.0 {
+                    100.0 * kernel / secs
+                } else {
+                    0.0
+                }
+            )
+        })
+        .collect();
+    println!(
+        "  server by thread       {}   cores (ms per {unit}, share in the kernel)",
+        threads.join("   ")
+    );
+    if u.sqlite_busiest > 0.0 {
+        println!(
+            "  busiest SQLite thread  {:.2} cores (the writer's: every write goes through its one connection)",
+            u.cores(u.sqlite_busiest)
+        );
+    }
     println!(
         "  server context switches {:.1} per {unit} ({:.0}/s), minor page faults {:.0} per {unit}",
         u.server_switches as f64 / n,
@@ -408,6 +494,116 @@ fn print_password(run: &Run, users: usize) {
     }
     print_bound(run, "argon2id verify", "flows", PASSWORD_TARGET);
     print_cpu(run, "flow");
+}
+
+/// Where one email-code flow's server CPU goes, milliseconds: (store, signing, rest of the
+/// runtime threads, argon2 + other threads), and the total including PostgreSQL's.
+struct FlowSplit {
+    store: f64,
+    signing: f64,
+    runtime_rest: f64,
+    other: f64,
+    total: f64,
+}
+
+fn flow_split(run: &Run) -> FlowSplit {
+    let u = &run.usage;
+    let n = ops_in_usage(run);
+    let ms_per = |secs: f64| secs * 1000.0 / n;
+    let [runtime, sqlite, hash, other] = u.server_threads;
+    let signing = ms(run.bound.op_cost());
+    let runtime = ms_per(runtime);
+    FlowSplit {
+        store: ms_per(sqlite + u.database),
+        signing,
+        runtime_rest: (runtime - signing).max(0.0),
+        other: ms_per(hash + other),
+        total: ms_per(u.server + u.database),
+    }
+}
+
+fn pct(part: f64, whole: f64) -> f64 {
+    if whole > 0.0 {
+        100.0 * part / whole
+    } else {
+        0.0
+    }
+}
+
+fn print_email_code(run: &Run, users: usize, store: &str) {
+    println!();
+    println!(
+        "== email-code sign-in: create(strategy=email_code) → dev inbox → attempt_first_factor → tokens, new native client per flow (concurrency {}, {users} users, {store}) ==",
+        run.concurrency
+    );
+    print_common(run, "flows");
+    for (name, s) in email_code::STEPS.iter().zip(&run.outcome.steps) {
+        println!(
+            "    {name:<20} p50 {:.2} ms   p99 {:.2} ms   mean {:.2} ms",
+            s.percentile_ms(50.0),
+            s.percentile_ms(99.0),
+            s.mean_ms()
+        );
+    }
+    println!(
+        "  target                 ≥ {EMAIL_CODE_TARGET} flows/s: {}",
+        if run.throughput() >= EMAIL_CODE_TARGET {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+    let b = &run.bound;
+    println!(
+        "  RS256 sign (2048)      median {:.3} ms before, {:.3} ms after; cost = p{} of {} samples = {:.3} ms (single thread, in-process)",
+        ms(b.median_before),
+        ms(b.median_after),
+        limits::COST_PERCENTILE,
+        b.samples,
+        ms(b.cost)
+    );
+    println!(
+        "  signing ceiling        {} cores / ({} × {:.3} ms) = {:.1} flows/s if signing were all the work (all cores at once, measured: {:.1}/s); reached {:.3}",
+        b.cores,
+        b.per_op,
+        ms(b.cost),
+        b.per_second(),
+        b.parallel_rate / f64::from(b.per_op),
+        run.ratio()
+    );
+    print_cpu(run, "flow");
+    let f = flow_split(run);
+    println!(
+        "  server CPU per flow    {:.3} ms{} = store {:.3} ms ({:.0} %) + RS256 signing {:.3} ms ({:.0} %) + rest of runtime {:.3} ms ({:.0} %) + other threads {:.3} ms ({:.0} %)",
+        f.total,
+        if run.usage.database > 0.0 {
+            " (server + postgres)"
+        } else {
+            ""
+        },
+        f.store,
+        pct(f.store, f.total),
+        f.signing,
+        pct(f.signing, f.total),
+        f.runtime_rest,
+        pct(f.runtime_rest, f.total),
+        f.other,
+        pct(f.other, f.total)
+    );
+    println!(
+        "                         store = {}; signing = {} × the in-process cost (it runs on the runtime threads); rest of runtime = HTTP, routing, JSON, handlers, rate-limit and outbox bookkeeping, the courier, logging{}",
+        if run.usage.database > 0.0 {
+            "postgres processes + sqlite threads"
+        } else {
+            "sqlx's SQLite threads (the engine: every statement and commit)"
+        },
+        b.per_op,
+        if run.usage.database > 0.0 {
+            ", the PostgreSQL wire protocol"
+        } else {
+            ""
+        }
+    );
 }
 
 fn print_tokens(run: &Run) {
@@ -496,6 +692,55 @@ fn print_summary(r: &Results) {
             String::new(),
         ]);
     }
+    if let Some(run) = &r.email_code {
+        let o = &run.outcome;
+        let f = flow_split(run);
+        rows.push([
+            "email-code sign-in".into(),
+            "throughput".into(),
+            format!("{:.1} flows/s", run.throughput()),
+            format!(
+                "{:.0}/s = {}/({}×{:.3} ms) RS256 alone",
+                run.bound.per_second(),
+                run.bound.cores,
+                run.bound.per_op,
+                ms(run.bound.cost)
+            ),
+            format!("≥ {EMAIL_CODE_TARGET} flows/s"),
+            yes_no(run.throughput() >= EMAIL_CODE_TARGET),
+        ]);
+        rows.push([
+            String::new(),
+            "p50 / p99 flow".into(),
+            format!(
+                "{:.1} / {:.1} ms",
+                o.latency.percentile_ms(50.0),
+                o.latency.percentile_ms(99.0)
+            ),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+        rows.push([
+            String::new(),
+            "server CPU/flow".into(),
+            format!("{:.2} ms", f.total),
+            format!(
+                "store {:.2} · sign {:.2} · rest {:.2} · other {:.2}",
+                f.store, f.signing, f.runtime_rest, f.other
+            ),
+            String::new(),
+            String::new(),
+        ]);
+        rows.push([
+            String::new(),
+            "errors".into(),
+            o.errors.total().to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+    }
     if let Some(run) = &r.tokens {
         let o = &run.outcome;
         let p99 = o.latency.percentile_ms(99.0);
@@ -563,7 +808,11 @@ fn print_summary(r: &Results) {
             String::new(),
         ]);
     }
-    for (name, run) in [("password", &r.password), ("tokens", &r.tokens)] {
+    for (name, run) in [
+        ("password", &r.password),
+        ("email-code", &r.email_code),
+        ("tokens", &r.tokens),
+    ] {
         if let Some(run) = run {
             let u = &run.usage;
             let (label, database) = if u.database > 0.0 {

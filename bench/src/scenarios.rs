@@ -17,13 +17,13 @@ use tokio::task::JoinHandle;
 
 const SIGN_INS: &str = "/v1/client/sign_ins?_is_native=1";
 
-/// A bench user: the form body of its password sign-in, built once.
+/// A bench user of the password scenarios: the form body of its password sign-in, built once.
 pub struct User {
     form: Bytes,
 }
 
-/// Percent-encoding for form values (everything but unreserved characters).
-fn form_encode(s: &str) -> String {
+/// Percent-encoding for form values and query strings (everything but unreserved characters).
+pub(crate) fn form_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -35,40 +35,47 @@ fn form_encode(s: &str) -> String {
     out
 }
 
+/// The email address of password user `i` of run `tag`.
 pub fn email(i: usize, tag: &str) -> String {
     format!("u{i}.{tag}@bench.test")
 }
 
-/// Creates `n` users through `POST /v1/users` with `parallel` requests in flight. The server
-/// hashes each password (argon2id), so this takes about n × hash cost ÷ cores.
+/// Creates one user per address through `POST /v1/users` with `parallel` requests in flight,
+/// with `password` (the server hashes it with argon2id, so this takes about n × hash cost ÷
+/// cores) or without one (`skip_password_requirement`, a few milliseconds each).
 pub async fn create_users(
     addr: SocketAddr,
     secret_key: &str,
-    n: usize,
-    tag: &str,
-    password: &str,
+    emails: &[String],
+    password: Option<&str>,
     parallel: usize,
-) -> Result<Vec<User>, String> {
+) -> Result<(), String> {
     let auth = HeaderValue::from_str(&format!("Bearer {secret_key}"))
         .map_err(|e| format!("secret key header: {e}"))?;
     let uri = Uri::from_static("/v1/users");
+    let n = emails.len();
     let parallel = parallel.clamp(1, n.max(1));
+    let bodies: Arc<Vec<String>> = Arc::new(
+        emails
+            .iter()
+            .map(|e| {
+                match password {
+                    Some(pw) => serde_json::json!({ "email_address": [e], "password": pw }),
+                    None => serde_json::json!({
+                        "email_address": [e],
+                        "skip_password_requirement": true,
+                    }),
+                }
+                .to_string()
+            })
+            .collect(),
+    );
     let mut handles = Vec::with_capacity(parallel);
     for w in 0..parallel {
-        let (auth, uri, tag, password) = (
-            auth.clone(),
-            uri.clone(),
-            tag.to_owned(),
-            password.to_owned(),
-        );
+        let (auth, uri, bodies) = (auth.clone(), uri.clone(), Arc::clone(&bodies));
         handles.push(tokio::spawn(async move {
             let mut conn = Conn::new(addr);
             for i in (w..n).step_by(parallel) {
-                let body = serde_json::json!({
-                    "email_address": [email(i, &tag)],
-                    "password": password,
-                })
-                .to_string();
                 let mut tries = 0;
                 loop {
                     let r = conn
@@ -76,7 +83,7 @@ pub async fn create_users(
                             Method::POST,
                             &uri,
                             Some(&auth),
-                            Some((JSON, Bytes::from(body.clone()))),
+                            Some((JSON, Bytes::from(bodies[i].clone()))),
                         )
                         .await
                         .map_err(|e| format!("creating user {i}: {e}"))?;
@@ -96,26 +103,32 @@ pub async fn create_users(
     for h in handles {
         h.await.map_err(|e| format!("user setup task: {e}"))??;
     }
-    Ok((0..n)
-        .map(|i| User {
+    Ok(())
+}
+
+/// The password users' sign-in forms.
+pub fn password_users(emails: &[String], password: &str) -> Vec<User> {
+    emails
+        .iter()
+        .map(|e| User {
             form: Bytes::from(format!(
                 "identifier={}&password={}",
-                form_encode(&email(i, tag)),
+                form_encode(e),
                 form_encode(password)
             )),
         })
-        .collect())
+        .collect()
 }
 
 /// Why one operation failed: the step and the HTTP status or transport error.
-struct Fail {
+pub(crate) struct Fail {
     step: &'static str,
     what: String,
     detail: String,
 }
 
 impl Fail {
-    fn status(step: &'static str, r: &Reply) -> Fail {
+    pub(crate) fn status(step: &'static str, r: &Reply) -> Fail {
         Fail {
             step,
             what: r.status.to_string(),
@@ -123,7 +136,7 @@ impl Fail {
         }
     }
 
-    fn transport(step: &'static str, e: crate::http::Error) -> Fail {
+    pub(crate) fn transport(step: &'static str, e: crate::http::Error) -> Fail {
         Fail {
             step,
             what: "transport".into(),
@@ -131,7 +144,7 @@ impl Fail {
         }
     }
 
-    fn other(step: &'static str, what: &str, detail: String) -> Fail {
+    pub(crate) fn other(step: &'static str, what: &str, detail: String) -> Fail {
         Fail {
             step,
             what: what.into(),
@@ -166,6 +179,16 @@ struct TokenBody<'a> {
     jwt: Cow<'a, str>,
 }
 
+/// The session a sign-in response says it created: `status: complete` and `created_session_id`.
+pub(crate) fn created_session(step: &'static str, r: &Reply) -> Result<String, Fail> {
+    let parsed: SignInEnvelope<'_> = serde_json::from_slice(&r.body)
+        .map_err(|e| Fail::other(step, "unparsable", e.to_string()))?;
+    match (&*parsed.response.status, parsed.response.created_session_id) {
+        ("complete", Some(sid)) => Ok(sid.into_owned()),
+        (status, _) => Err(Fail::other(step, "incomplete", format!("status {status}"))),
+    }
+}
+
 struct SignedIn {
     session_id: String,
     authorization: HeaderValue,
@@ -181,18 +204,7 @@ async fn sign_in(conn: &mut Conn, uri: &Uri, user: &User) -> Result<SignedIn, Fa
     if r.status != 200 {
         return Err(Fail::status("sign_in", &r));
     }
-    let parsed: SignInEnvelope<'_> = serde_json::from_slice(&r.body)
-        .map_err(|e| Fail::other("sign_in", "unparsable", e.to_string()))?;
-    let session_id = match (&*parsed.response.status, parsed.response.created_session_id) {
-        ("complete", Some(sid)) => sid.into_owned(),
-        (status, _) => {
-            return Err(Fail::other(
-                "sign_in",
-                "incomplete",
-                format!("status {status}"),
-            ))
-        }
-    };
+    let session_id = created_session("sign_in", &r)?;
     let authorization = r.authorization.ok_or_else(|| {
         Fail::other(
             "sign_in",
@@ -206,7 +218,7 @@ async fn sign_in(conn: &mut Conn, uri: &Uri, user: &User) -> Result<SignedIn, Fa
     })
 }
 
-fn session_uri(session_id: &str, action: &str) -> Result<Uri, Fail> {
+pub(crate) fn session_uri(session_id: &str, action: &str) -> Result<Uri, Fail> {
     Uri::try_from(format!(
         "/v1/client/sessions/{session_id}/{action}?_is_native=1"
     ))
@@ -251,13 +263,13 @@ async fn password_flow(
 
 /// The measurement window: operations that complete inside it count.
 #[derive(Debug, Clone, Copy)]
-struct Window {
-    start: Instant,
-    end: Instant,
+pub(crate) struct Window {
+    pub(crate) start: Instant,
+    pub(crate) end: Instant,
 }
 
 impl Window {
-    fn contains(&self, t: Instant) -> bool {
+    pub(crate) fn contains(&self, t: Instant) -> bool {
         t >= self.start && t <= self.end
     }
 }
@@ -267,28 +279,24 @@ impl Window {
 pub struct Outcome {
     pub completed: u64,
     pub latency: Latencies,
-    /// Password flow only: sign_in, touch, tokens.
-    pub steps: [Latencies; 3],
+    /// Flows only: each step's latency (password: sign_in, touch, tokens).
+    pub steps: Vec<Latencies>,
     pub errors: Errors,
     pub first_error: Option<String>,
     pub connections: u64,
 }
 
 impl Outcome {
-    fn with_capacity(n: usize, steps: bool) -> Outcome {
-        let s = if steps { n } else { 0 };
+    /// Room for `n` operations of `steps` timed steps each.
+    pub(crate) fn with_capacity(n: usize, steps: usize) -> Outcome {
         Outcome {
             latency: Latencies::with_capacity(n),
-            steps: [
-                Latencies::with_capacity(s),
-                Latencies::with_capacity(s),
-                Latencies::with_capacity(s),
-            ],
+            steps: (0..steps).map(|_| Latencies::with_capacity(n)).collect(),
             ..Outcome::default()
         }
     }
 
-    fn fail(&mut self, f: Fail) {
+    pub(crate) fn fail(&mut self, f: Fail) {
         if self.first_error.is_none() {
             self.first_error = Some(format!("{}: {}", f.label(), f.detail));
         }
@@ -298,6 +306,9 @@ impl Outcome {
     fn merge(&mut self, o: Outcome) {
         self.completed += o.completed;
         self.latency.merge(o.latency);
+        if self.steps.len() < o.steps.len() {
+            self.steps.resize_with(o.steps.len(), Latencies::default);
+        }
         for (a, b) in self.steps.iter_mut().zip(o.steps) {
             a.merge(b);
         }
@@ -346,7 +357,7 @@ impl Run {
     pub fn efficiency(&self) -> f64 {
         let per_op = self.server_cpu_per_op();
         if per_op > 0.0 {
-            self.bound.cost.as_secs_f64() / per_op
+            self.bound.op_cost().as_secs_f64() / per_op
         } else {
             0.0
         }
@@ -364,7 +375,7 @@ impl Run {
 
 /// Starts workers for a window beginning after `warmup`, samples CPU at both edges, and merges
 /// what the workers report.
-async fn measure(
+pub(crate) async fn measure(
     server_pid: u32,
     database: bool,
     warmup: Duration,
@@ -413,7 +424,7 @@ pub async fn password(
                 tokio::spawn(async move {
                     let uri = Uri::from_static(SIGN_INS);
                     let mut conn = Conn::new(addr);
-                    let mut out = Outcome::with_capacity(expected, true);
+                    let mut out = Outcome::with_capacity(expected, 3);
                     let mut steps = [0u128; 3];
                     let mut k = w;
                     while Instant::now() < window.end {
@@ -480,7 +491,7 @@ pub async fn tokens(
             .map(|(uri, authorization)| {
                 tokio::spawn(async move {
                     let mut conn = Conn::new(addr);
-                    let mut out = Outcome::with_capacity(expected, false);
+                    let mut out = Outcome::with_capacity(expected, 0);
                     while Instant::now() < window.end {
                         let t = Instant::now();
                         let r = conn

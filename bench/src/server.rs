@@ -40,6 +40,52 @@ pub fn build(workspace: &Path) -> Result<PathBuf, String> {
     found.ok_or_else(|| "cargo reported no vestibule executable".into())
 }
 
+/// The server's configuration for a benchmark. All load comes from 127.0.0.1 and flows reuse
+/// users, so every rate limit is raised far above what the load can reach; they stay enabled, so
+/// what counting them costs (one upsert each) is part of what is measured. Codes may be asked for
+/// again at once (the cooldown is per sign-in step, so fresh sign-ins never meet it, but a
+/// scenario reusing one must not wait either).
+pub const CONFIG: &str = "\
+# Written by vestibule-bench.
+[settings.rate_limits]
+enabled = true
+
+[settings.rate_limits.sign_in_create_per_ip]
+max = 1000000
+window_seconds = 10
+
+[settings.rate_limits.attempts_per_ip]
+max = 1000000
+window_seconds = 10
+
+[settings.rate_limits.sign_in_create_per_identifier]
+max = 1000000
+window_seconds = 10
+
+[settings.rate_limits.attempts_per_user]
+max = 1000000
+window_seconds = 10
+
+[settings.rate_limits.messages_per_identification]
+max = 1000000
+window_seconds = 10
+
+[settings.codes]
+resend_cooldown_seconds = 0
+
+# The password scenarios sign in from a new client each time; client trust would turn every one
+# into an email-code flow.
+[settings.sign_in]
+client_trust = false
+";
+
+/// Writes [`CONFIG`] to `dir/bench.toml`.
+pub fn write_config(dir: &Path) -> Result<PathBuf, String> {
+    let path = dir.join("bench.toml");
+    std::fs::write(&path, CONFIG).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
 pub struct Server {
     child: Child,
     pub pid: u32,
@@ -51,21 +97,34 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `bin serve` on a free loopback port, in `dir` (so no stray `./vestibule.toml` is
-    /// read), with its log (stderr) going to `dir/server.log`. Waits for the startup banner.
+    /// Starts `bin serve --config <config>` on a free loopback port, in `dir` (so no stray
+    /// `./vestibule.toml` is read), with its log (stderr) going to `dir/server.log`. Waits for the
+    /// startup banner.
     pub fn start(
         bin: &Path,
         dir: &Path,
+        config: &Path,
         database_url: &str,
         secret_key: &str,
     ) -> Result<Server, String> {
         let log = dir.join("server.log");
         let log_file =
             std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let mut child = Command::new(bin)
+        let mut command = Command::new(bin);
+        // Only the flags and the file above configure it (a stray VESTIBULE_SMTP_URL or
+        // VESTIBULE_MODE would change what is measured, or close the development inbox);
+        // VESTIBULE_LOG passes through.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("VESTIBULE_") && name != "VESTIBULE_LOG" {
+                command.env_remove(&*name);
+            }
+        }
+        let mut child = command
             .current_dir(dir)
+            .args(["serve", "--config"])
+            .arg(config)
             .args([
-                "serve",
                 "--listen",
                 "127.0.0.1:0",
                 "--database-url",

@@ -65,10 +65,16 @@ function parseBanner(text) {
  * - `args`: extra flags, e.g. `['--mode', 'production', '--allowed-origins', 'http://a:1']`;
  * - `env`: extra environment variables;
  * - `config`: the text of a TOML configuration file (e.g. `[settings.…]` sections), written to
- *   the server's directory and passed with `--config` to `serve` and `keys show`.
+ *   the server's directory and passed with `--config` to `serve` and `keys show`;
+ * - `clientTrust`: keep client trust on (the server's default). Off unless asked for, so a password
+ *   from the test's fresh client completes the sign-in; the client-trust tests turn it on.
  * Resolves once the server answers `GET /v1/environment`.
  */
-export async function startServer({ args = [], env = {}, config } = {}) {
+export async function startServer({ args = [], env = {}, config, clientTrust = false } = {}) {
+  if (!clientTrust) config = `${config ?? ''}
+[settings.sign_in]
+client_trust = false
+`;
   const mode = modeOf(args);
   const dir = await mkdtemp(join(tmpdir(), 'vestibule-e2e-'));
   const databaseUrl = `sqlite://${join(dir, 'v.db')}`;

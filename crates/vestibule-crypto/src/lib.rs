@@ -13,6 +13,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod jwt;
+pub mod otp;
 pub mod password;
 pub mod pool;
 pub mod seal;

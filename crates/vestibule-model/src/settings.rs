@@ -37,6 +37,7 @@ pub struct Settings {
     pub email_link: EmailLinkSettings,
     pub lockout: LockoutSettings,
     pub rate_limits: RateLimitSettings,
+    pub mfa: MfaSettings,
 }
 
 impl Default for Settings {
@@ -53,6 +54,7 @@ impl Default for Settings {
             email_link: EmailLinkSettings::default(),
             lockout: LockoutSettings::default(),
             rate_limits: RateLimitSettings::default(),
+            mfa: MfaSettings::default(),
         }
     }
 }
@@ -234,6 +236,10 @@ pub struct SignInSettings {
     /// Off (Clerk's default): an unknown identifier is `form_identifier_not_found`. On: unknown
     /// identifiers get the same answers as real accounts, and every attempt simply fails.
     pub enumeration_protection: bool,
+    /// Client trust (Clerk's "device trust", on by default as in Clerk): a right password from a
+    /// client that never signed this account in, for an account without MFA, must be confirmed
+    /// with a code sent to the account's email or phone.
+    pub client_trust: bool,
 }
 
 impl Default for SignInSettings {
@@ -241,6 +247,7 @@ impl Default for SignInSettings {
         SignInSettings {
             abandon_after_seconds: 24 * 3600,
             enumeration_protection: false,
+            client_trust: true,
         }
     }
 }
@@ -273,6 +280,32 @@ impl FactorSettings {
     }
     pub fn needs_sms(&self) -> bool {
         self.phone_code || self.reset_password
+    }
+}
+
+/// Second factors users may enrol, and whether everyone must.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MfaSettings {
+    /// Every user must have a second factor: sessions of users without one are `pending` with the
+    /// `setup-mfa` task until they enrol one.
+    pub required: bool,
+    pub authenticator_app: bool,
+    pub backup_codes: bool,
+    pub phone_code: bool,
+    /// Sensitive changes (enrolling or removing factors) need a factor verified this recently.
+    pub reverification_seconds: i64,
+}
+
+impl Default for MfaSettings {
+    fn default() -> Self {
+        MfaSettings {
+            required: false,
+            authenticator_app: true,
+            backup_codes: true,
+            phone_code: true,
+            reverification_seconds: 600,
+        }
     }
 }
 

@@ -214,6 +214,27 @@ pub struct SignIn {
     /// step looks the same and every attempt fails.
     #[serde(default)]
     pub unknown_account: bool,
+    /// Whether this client signed the account in before (client trust); set once identified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_trust_state: Option<ClientTrustState>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientTrustState {
+    /// The account has not had a session on this client before.
+    New,
+    /// It has.
+    Known,
+}
+
+impl ClientTrustState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientTrustState::New => "new",
+            ClientTrustState::Known => "known",
+        }
+    }
 }
 
 /// What a successful step leads to.
@@ -249,6 +270,7 @@ impl SignIn {
             updated_at: now,
             abandon_at: now.plus_seconds(settings.sign_in.abandon_after_seconds),
             unknown_account: false,
+            client_trust_state: None,
         }
     }
 
@@ -329,6 +351,17 @@ impl SignIn {
         Ok(())
     }
 
+    /// Records whether this client completed a sign-in for the identified account before.
+    pub fn note_client_trust(&mut self, known: bool) {
+        if self.user_id.is_some() || self.unknown_account {
+            self.client_trust_state = Some(if known {
+                ClientTrustState::Known
+            } else {
+                ClientTrustState::New
+            });
+        }
+    }
+
     /// Whether `strategy` may be attempted now, checked before any expensive verification.
     /// A locked account is refused here, so even the right password gets `user_locked`.
     pub fn check_first_factor_attempt(
@@ -361,25 +394,238 @@ impl SignIn {
         Ok(())
     }
 
-    /// The first factor was proven. Banned users stop here; users with a second factor go on to it.
+    /// The first factor was proven. Banned users stop here; users with a second factor go on to
+    /// it. A password from a client new to an account without MFA must be confirmed (client
+    /// trust), if the account has an email address or phone number to confirm it with.
     pub fn first_factor_verified(
         &mut self,
         strategy: Strategy,
         user: &User,
+        settings: &Settings,
         now: Timestamp,
     ) -> Result<Progress, Error> {
         self.ensure_open(now)?;
         if user.banned {
             return Err(Error::UserBanned);
         }
-        self.first_factor_verification = Some(self.verified_from_prepared(strategy));
+        let new_client = self.client_trust_state == Some(ClientTrustState::New);
+        self.first_factor_verification = Some(self.verified_from_prepared(strategy.clone()));
         self.first_factor_verified_at = Some(now);
         self.updated_at = now;
         if user.has_second_factor() {
             self.status = SignInStatus::NeedsSecondFactor;
             Ok(Progress::NeedsMore)
+        } else if strategy == Strategy::Password
+            && settings.sign_in.client_trust
+            && new_client
+            && !user.client_trust_factors(settings).is_empty()
+        {
+            self.status = SignInStatus::NeedsClientTrust;
+            Ok(Progress::NeedsMore)
         } else {
             Ok(Progress::ReadyForSession)
+        }
+    }
+
+    /// The second factors this sign-in waits for: the account's own, or, for client trust, the
+    /// codes that confirm a new client.
+    pub fn awaited_second_factors(
+        &self,
+        user: &User,
+        settings: &Settings,
+    ) -> Vec<crate::user::Factor> {
+        match self.status {
+            SignInStatus::NeedsSecondFactor => user.second_factors(settings),
+            SignInStatus::NeedsClientTrust => user.client_trust_factors(settings),
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn ensure_second_factor_awaited(&self, now: Timestamp) -> Result<(), Error> {
+        self.ensure_open(now)?;
+        if !matches!(
+            self.status,
+            SignInStatus::NeedsSecondFactor | SignInStatus::NeedsClientTrust
+        ) {
+            return Err(Error::client_state(format!(
+                "a second factor is not awaited; the sign-in status is {}",
+                self.status.as_str()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Sends a second-factor code (or, for client trust, an email link) to one of the addresses
+    /// the awaited factors name.
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare_second_factor(
+        &mut self,
+        strategy: Strategy,
+        identification: &IdentificationId,
+        user: &User,
+        settings: &Settings,
+        now: Timestamp,
+        id: VerificationId,
+        redirect_url: Option<String>,
+    ) -> Result<CodeVerification, Error> {
+        self.ensure_second_factor_awaited(now)?;
+        if self.user_id.as_ref() != Some(&user.id) {
+            return Err(Error::internal("sign-in user mismatch"));
+        }
+        if !is_delivered(&strategy) {
+            return Err(Error::param_value_invalid(
+                "strategy",
+                format!("{} needs no preparation", strategy.as_str()),
+            ));
+        }
+        let awaited = self.awaited_second_factors(user, settings);
+        let named = |f: &crate::user::Factor| {
+            f.strategy == strategy
+                && (f.email_address_id.as_ref() == Some(identification)
+                    || f.phone_number_id.as_ref() == Some(identification))
+        };
+        if !awaited.iter().any(named) {
+            return Err(Error::StrategyForUserInvalid);
+        }
+        if let LockState::Locked(expires_in_seconds) = user.lock_state(now) {
+            return Err(Error::UserLocked { expires_in_seconds });
+        }
+        if let Some(v) = &self.second_factor_verification {
+            let same_step =
+                v.strategy == strategy && v.identification_id.as_ref() == Some(identification);
+            if let (true, Some(created)) = (same_step, v.created_at) {
+                let until = created.plus_seconds(settings.codes.resend_cooldown_seconds);
+                if now < until {
+                    return Err(Error::TooManyRequests {
+                        retry_after_seconds: u64::try_from(now.seconds_until(until))
+                            .unwrap_or(1)
+                            .max(1),
+                    });
+                }
+            }
+        }
+        let (lifetime, max_attempts) = if strategy == Strategy::EmailLink {
+            (settings.email_link.lifetime_seconds, 1)
+        } else {
+            (settings.codes.lifetime_seconds, settings.codes.max_attempts)
+        };
+        let verification = CodeVerification {
+            id: id.clone(),
+            sign_in_id: self.id.clone(),
+            user_id: self.user_id.clone(),
+            slot: Slot::SecondFactor,
+            strategy: strategy.clone(),
+            identification_id: Some(identification.clone()),
+            attempts: 0,
+            max_attempts,
+            status: VerificationStatus::Unverified,
+            expire_at: now.plus_seconds(lifetime),
+            created_at: now,
+            verified_at: None,
+            redirect_url,
+            verified_by_client_id: None,
+        };
+        self.second_factor_verification = Some(Verification {
+            status: VerificationStatus::Unverified,
+            strategy,
+            attempts: Some(0),
+            expire_at: Some(verification.expire_at),
+            verification_id: Some(id),
+            identification_id: Some(identification.clone()),
+            created_at: Some(now),
+        });
+        self.updated_at = now;
+        Ok(verification)
+    }
+
+    /// Whether `strategy` may be attempted as the second factor now. For codes sent by the
+    /// server, returns the stored verification to check the guess against; TOTP and backup codes
+    /// need none. A locked account is refused before any guess is looked at.
+    pub fn check_second_factor_attempt(
+        &self,
+        strategy: &Strategy,
+        user: &User,
+        settings: &Settings,
+        now: Timestamp,
+    ) -> Result<Option<VerificationId>, Error> {
+        self.ensure_second_factor_awaited(now)?;
+        if !self
+            .awaited_second_factors(user, settings)
+            .iter()
+            .any(|f| &f.strategy == strategy)
+        {
+            return Err(Error::StrategyForUserInvalid);
+        }
+        if let LockState::Locked(expires_in_seconds) = user.lock_state(now) {
+            return Err(Error::UserLocked { expires_in_seconds });
+        }
+        if !is_delivered(strategy) {
+            return Ok(None);
+        }
+        self.second_factor_verification
+            .as_ref()
+            .filter(|v| &v.strategy == strategy)
+            .and_then(|v| v.verification_id.clone())
+            .map(Some)
+            .ok_or(Error::VerificationMissing)
+    }
+
+    /// The second factor (or the client-trust confirmation) was proven.
+    pub fn second_factor_verified(
+        &mut self,
+        strategy: Strategy,
+        user: &User,
+        now: Timestamp,
+    ) -> Result<Progress, Error> {
+        self.ensure_second_factor_awaited(now)?;
+        if user.banned {
+            return Err(Error::UserBanned);
+        }
+        let mut verified = Verification::verified(strategy.clone());
+        if let Some(prepared) = self
+            .second_factor_verification
+            .as_ref()
+            .filter(|p| p.strategy == strategy)
+        {
+            verified.verification_id = prepared.verification_id.clone();
+            verified.identification_id = prepared.identification_id.clone();
+            verified.created_at = prepared.created_at;
+        }
+        self.second_factor_verification = Some(verified);
+        self.second_factor_verified_at = Some(now);
+        self.updated_at = now;
+        Ok(Progress::ReadyForSession)
+    }
+
+    /// A code sent for the second factor (or to confirm a new client) was right, or its email link
+    /// was opened.
+    pub fn second_factor_code_verified(
+        &mut self,
+        verification: &CodeVerification,
+        user: &User,
+        now: Timestamp,
+    ) -> Result<Progress, Error> {
+        let pointed = self
+            .second_factor_verification
+            .as_ref()
+            .and_then(|v| v.verification_id.as_ref());
+        if pointed != Some(&verification.id) {
+            return Err(Error::VerificationMissing);
+        }
+        self.second_factor_verified(verification.strategy.clone(), user, now)
+    }
+
+    /// A delivered code or link was right, for whichever step it was sent.
+    pub fn delivered_verified(
+        &mut self,
+        verification: &CodeVerification,
+        user: &User,
+        settings: &Settings,
+        now: Timestamp,
+    ) -> Result<Progress, Error> {
+        match verification.slot {
+            Slot::FirstFactor => self.code_verified(verification, user, settings, now),
+            Slot::SecondFactor => self.second_factor_code_verified(verification, user, now),
         }
     }
 
@@ -511,6 +757,7 @@ impl SignIn {
         &mut self,
         verification: &CodeVerification,
         user: &User,
+        settings: &Settings,
         now: Timestamp,
     ) -> Result<Progress, Error> {
         let pointed = self
@@ -521,7 +768,7 @@ impl SignIn {
             return Err(Error::VerificationMissing);
         }
         if !is_reset(&verification.strategy) {
-            return self.first_factor_verified(verification.strategy.clone(), user, now);
+            return self.first_factor_verified(verification.strategy.clone(), user, settings, now);
         }
         self.ensure_open(now)?;
         if user.banned {
@@ -601,7 +848,7 @@ mod tests {
             .expect("password allowed");
         clock.advance_seconds(3);
         let progress = si
-            .first_factor_verified(Strategy::Password, &user, clock.now())
+            .first_factor_verified(Strategy::Password, &user, &settings, clock.now())
             .expect("verified");
         assert_eq!(progress, Progress::ReadyForSession);
         assert_eq!(si.first_factor_verified_at, Some(clock.now()));
@@ -691,7 +938,7 @@ mod tests {
         si.identify(email(), Some(&user), &settings, clock.now())
             .expect("identify");
         assert_eq!(
-            si.first_factor_verified(Strategy::Password, &user, clock.now()),
+            si.first_factor_verified(Strategy::Password, &user, &settings, clock.now()),
             Err(Error::UserBanned)
         );
         assert_eq!(si.status, SignInStatus::NeedsFirstFactor);
@@ -848,11 +1095,11 @@ mod tests {
         );
         // The older code is no longer the one the sign-in waits for.
         assert_eq!(
-            si.code_verified(&v, &user, clock.now()),
+            si.code_verified(&v, &user, &settings, clock.now()),
             Err(Error::VerificationMissing)
         );
         assert_eq!(
-            si.code_verified(&v2, &user, clock.now()),
+            si.code_verified(&v2, &user, &settings, clock.now()),
             Ok(Progress::ReadyForSession)
         );
         assert_eq!(si.first_factor_verified_at, Some(clock.now()));
@@ -934,7 +1181,7 @@ mod tests {
             )
             .expect("prepare");
         assert_eq!(
-            si.code_verified(&v, &user, clock.now()),
+            si.code_verified(&v, &user, &settings, clock.now()),
             Ok(Progress::NeedsMore)
         );
         assert_eq!(si.status, SignInStatus::NeedsNewPassword);
@@ -991,5 +1238,261 @@ mod tests {
         assert_eq!(Strategy::parse("oauth_"), None);
         assert_eq!(Strategy::parse("oauth_Evil!"), None);
         assert_eq!(Strategy::parse("hunter2"), None);
+    }
+
+    fn identified(clock: &TestClock, settings: &Settings, user: &User, known: bool) -> SignIn {
+        let mut si = start(clock, settings);
+        si.identify(email(), Some(user), settings, clock.now())
+            .expect("identify");
+        si.note_client_trust(known);
+        si
+    }
+
+    fn phone_for_mfa(id: &str, default: bool) -> crate::user::PhoneNumber {
+        crate::user::PhoneNumber {
+            id: IdentificationId::from_trusted(id.into()),
+            phone_number: "+15550100000".into(),
+            verified: true,
+            verification_strategy: Some("admin".into()),
+            reserved_for_second_factor: true,
+            default_second_factor: default,
+            created_at: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn totp_user_needs_a_second_factor_and_gets_a_session_only_after_it() {
+        let clock = TestClock::new(Timestamp(1_700_000_000_000));
+        let settings = Settings::default();
+        let mut user = user_with_password();
+        user.totp_enabled = true;
+        user.backup_codes_remaining = 10;
+        let mut si = identified(&clock, &settings, &user, false);
+        let progress = si
+            .first_factor_verified(Strategy::Password, &user, &settings, clock.now())
+            .expect("password");
+        assert_eq!(progress, Progress::NeedsMore);
+        assert_eq!(
+            si.status,
+            SignInStatus::NeedsSecondFactor,
+            "MFA takes precedence over client trust"
+        );
+        let offered: Vec<Strategy> = si
+            .awaited_second_factors(&user, &settings)
+            .into_iter()
+            .map(|f| f.strategy)
+            .collect();
+        assert_eq!(offered, vec![Strategy::Totp, Strategy::BackupCode]);
+        assert_eq!(
+            si.check_second_factor_attempt(&Strategy::Totp, &user, &settings, clock.now()),
+            Ok(None)
+        );
+        assert_eq!(
+            si.check_second_factor_attempt(&Strategy::PhoneCode, &user, &settings, clock.now()),
+            Err(Error::StrategyForUserInvalid)
+        );
+        assert!(si
+            .check_first_factor_attempt(&Strategy::Password, &user, &settings, clock.now())
+            .is_err());
+        clock.advance_seconds(20);
+        assert_eq!(
+            si.second_factor_verified(Strategy::Totp, &user, clock.now()),
+            Ok(Progress::ReadyForSession)
+        );
+        assert_eq!(si.second_factor_verified_at, Some(clock.now()));
+        assert_eq!(
+            si.second_factor_verification.as_ref().map(|v| v.status),
+            Some(VerificationStatus::Verified)
+        );
+    }
+
+    #[test]
+    fn locked_or_banned_users_cannot_pass_the_second_factor() {
+        let clock = TestClock::new(Timestamp(0));
+        let settings = Settings::default();
+        let mut user = user_with_password();
+        user.totp_enabled = true;
+        let mut si = identified(&clock, &settings, &user, true);
+        si.first_factor_verified(Strategy::Password, &user, &settings, clock.now())
+            .expect("password");
+        user.locked_until = Some(clock.now().plus_seconds(60));
+        assert_eq!(
+            si.check_second_factor_attempt(&Strategy::Totp, &user, &settings, clock.now()),
+            Err(Error::UserLocked {
+                expires_in_seconds: Some(60)
+            })
+        );
+        user.locked_until = None;
+        user.banned = true;
+        assert_eq!(
+            si.second_factor_verified(Strategy::Totp, &user, clock.now()),
+            Err(Error::UserBanned)
+        );
+    }
+
+    #[test]
+    fn phone_second_factor_is_prepared_then_verified_by_its_own_code() {
+        let clock = TestClock::new(Timestamp(0));
+        let settings = Settings::default();
+        let mut user = user_with_password();
+        user.phone_numbers.push(phone_for_mfa("idn_phone", false));
+        let phone = IdentificationId::from_trusted("idn_phone".into());
+        assert!(
+            !user
+                .first_factors(&settings, None)
+                .iter()
+                .any(|f| f.phone_number_id.as_ref() == Some(&phone)),
+            "a phone kept for MFA is not a first factor"
+        );
+        let mut si = identified(&clock, &settings, &user, true);
+        si.first_factor_verified(Strategy::Password, &user, &settings, clock.now())
+            .expect("password");
+        let factors = si.awaited_second_factors(&user, &settings);
+        assert_eq!(factors[0].phone_number_id.as_ref(), Some(&phone));
+        assert_eq!(
+            factors[0].default,
+            Some(true),
+            "the only phone is the default"
+        );
+        let email_id = IdentificationId::from_trusted("idn_email1".into());
+        assert_eq!(
+            si.prepare_second_factor(
+                Strategy::EmailCode,
+                &email_id,
+                &user,
+                &settings,
+                clock.now(),
+                VerificationId::from_trusted("ver_x".into()),
+                None
+            ),
+            Err(Error::StrategyForUserInvalid),
+            "an email code is no second factor for this user"
+        );
+        let v = si
+            .prepare_second_factor(
+                Strategy::PhoneCode,
+                &phone,
+                &user,
+                &settings,
+                clock.now(),
+                VerificationId::from_trusted("ver_1".into()),
+                None,
+            )
+            .expect("prepared");
+        assert_eq!(v.slot, Slot::SecondFactor);
+        assert_eq!(v.max_attempts, settings.codes.max_attempts);
+        assert!(matches!(
+            si.prepare_second_factor(
+                Strategy::PhoneCode,
+                &phone,
+                &user,
+                &settings,
+                clock.now(),
+                VerificationId::from_trusted("ver_2".into()),
+                None
+            ),
+            Err(Error::TooManyRequests { .. })
+        ));
+        assert_eq!(
+            si.check_second_factor_attempt(&Strategy::PhoneCode, &user, &settings, clock.now()),
+            Ok(Some(v.id.clone()))
+        );
+        let mut stale = v.clone();
+        stale.id = VerificationId::from_trusted("ver_other".into());
+        assert_eq!(
+            si.delivered_verified(&stale, &user, &settings, clock.now()),
+            Err(Error::VerificationMissing)
+        );
+        assert_eq!(
+            si.delivered_verified(&v, &user, &settings, clock.now()),
+            Ok(Progress::ReadyForSession)
+        );
+    }
+
+    #[test]
+    fn a_new_client_must_confirm_a_password_sign_in() {
+        let clock = TestClock::new(Timestamp(0));
+        let settings = Settings::default();
+        assert!(settings.sign_in.client_trust, "on by default, as in Clerk");
+        let user = user_with_password();
+        let mut si = identified(&clock, &settings, &user, false);
+        assert_eq!(si.client_trust_state, Some(ClientTrustState::New));
+        assert_eq!(
+            si.first_factor_verified(Strategy::Password, &user, &settings, clock.now()),
+            Ok(Progress::NeedsMore)
+        );
+        assert_eq!(si.status, SignInStatus::NeedsClientTrust);
+        let offered: Vec<Strategy> = si
+            .awaited_second_factors(&user, &settings)
+            .into_iter()
+            .map(|f| f.strategy)
+            .collect();
+        assert_eq!(offered, vec![Strategy::EmailCode, Strategy::EmailLink]);
+        let email_id = IdentificationId::from_trusted("idn_email1".into());
+        let v = si
+            .prepare_second_factor(
+                Strategy::EmailCode,
+                &email_id,
+                &user,
+                &settings,
+                clock.now(),
+                VerificationId::from_trusted("ver_1".into()),
+                None,
+            )
+            .expect("prepared");
+        assert_eq!(
+            si.delivered_verified(&v, &user, &settings, clock.now()),
+            Ok(Progress::ReadyForSession)
+        );
+        assert_eq!(si.second_factor_verified_at, Some(clock.now()));
+    }
+
+    #[test]
+    fn client_trust_spares_known_clients_codes_and_disabled_instances() {
+        let clock = TestClock::new(Timestamp(0));
+        let mut settings = Settings::default();
+        settings.sign_in.client_trust = true;
+        let user = user_with_password();
+        let mut known = identified(&clock, &settings, &user, true);
+        assert_eq!(
+            known.first_factor_verified(Strategy::Password, &user, &settings, clock.now()),
+            Ok(Progress::ReadyForSession)
+        );
+        let mut by_code = identified(&clock, &settings, &user, false);
+        assert_eq!(
+            by_code.first_factor_verified(Strategy::EmailCode, &user, &settings, clock.now()),
+            Ok(Progress::ReadyForSession),
+            "only passwords need a trusted client"
+        );
+        let mut nothing_to_confirm_with = user.clone();
+        nothing_to_confirm_with.email_addresses[0].verified = false;
+        let mut si = identified(&clock, &settings, &nothing_to_confirm_with, false);
+        assert_eq!(
+            si.first_factor_verified(
+                Strategy::Password,
+                &nothing_to_confirm_with,
+                &settings,
+                clock.now()
+            ),
+            Ok(Progress::ReadyForSession)
+        );
+        settings.sign_in.client_trust = false;
+        let mut off = identified(&clock, &settings, &user, false);
+        assert_eq!(
+            off.first_factor_verified(Strategy::Password, &user, &settings, clock.now()),
+            Ok(Progress::ReadyForSession)
+        );
+    }
+
+    #[test]
+    fn second_factor_steps_are_refused_when_not_awaited() {
+        let clock = TestClock::new(Timestamp(0));
+        let settings = Settings::default();
+        let user = user_with_password();
+        let si = identified(&clock, &settings, &user, true);
+        assert!(matches!(
+            si.check_second_factor_attempt(&Strategy::Totp, &user, &settings, clock.now()),
+            Err(Error::ClientStateInvalid { .. })
+        ));
     }
 }

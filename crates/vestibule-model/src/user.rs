@@ -26,6 +26,12 @@ pub struct User {
     /// Until when sign-in is refused; `Some(Timestamp(i64::MAX))` means until an operator unlocks.
     pub locked_until: Option<Timestamp>,
     pub failed_verification_attempts: u32,
+    /// An authenticator app is enrolled and verified.
+    #[serde(default)]
+    pub totp_enabled: bool,
+    /// Unused backup codes.
+    #[serde(default)]
+    pub backup_codes_remaining: u32,
     pub last_sign_in_at: Option<Timestamp>,
     pub last_active_at: Option<Timestamp>,
     pub created_at: Timestamp,
@@ -118,9 +124,16 @@ impl User {
         self.password.is_some()
     }
 
-    /// Second factors come with issue-4 enrolment; until a user has one this is false.
+    /// Whether sign-in needs a second factor: an authenticator app, or a verified phone number
+    /// reserved for second factors. Backup codes alone are a way back in, not a factor.
     pub fn has_second_factor(&self) -> bool {
-        false
+        self.totp_enabled || self.second_factor_phones().next().is_some()
+    }
+
+    pub fn second_factor_phones(&self) -> impl Iterator<Item = &PhoneNumber> {
+        self.phone_numbers
+            .iter()
+            .filter(|p| p.verified && p.reserved_for_second_factor)
     }
 
     pub fn lock_state(&self, now: Timestamp) -> LockState {
@@ -161,7 +174,12 @@ impl User {
         };
         let emails: Vec<&EmailAddress> =
             self.email_addresses.iter().filter(|e| e.verified).collect();
-        let phones: Vec<&PhoneNumber> = self.phone_numbers.iter().filter(|p| p.verified).collect();
+        // A phone kept for second factors is not also a first factor: one device would be both.
+        let phones: Vec<&PhoneNumber> = self
+            .phone_numbers
+            .iter()
+            .filter(|p| p.verified && !p.reserved_for_second_factor)
+            .collect();
         let email_factor = |strategy: Strategy, e: &EmailAddress| Factor {
             strategy,
             safe_identifier: Some(shown(IdentifierKind::EmailAddress, &e.email_address)),
@@ -205,6 +223,67 @@ impl User {
                     .iter()
                     .map(|p| phone_factor(Strategy::ResetPasswordPhoneCode, p)),
             );
+        }
+        factors
+    }
+
+    /// The second factors this user has, in the order Clerk's UI tries them: the authenticator
+    /// app, phone codes (the default phone first), then backup codes.
+    pub fn second_factors(&self, settings: &Settings) -> Vec<Factor> {
+        let m = &settings.mfa;
+        let mut factors = Vec::new();
+        if m.authenticator_app && self.totp_enabled {
+            factors.push(Factor::bare(Strategy::Totp));
+        }
+        if m.phone_code {
+            let mut phones: Vec<&PhoneNumber> = self.second_factor_phones().collect();
+            phones.sort_by_key(|p| !p.default_second_factor);
+            let any_default = phones.iter().any(|p| p.default_second_factor);
+            for (i, p) in phones.iter().enumerate() {
+                factors.push(Factor {
+                    strategy: Strategy::PhoneCode,
+                    safe_identifier: Some(mask(IdentifierKind::PhoneNumber, &p.phone_number)),
+                    email_address_id: None,
+                    phone_number_id: Some(p.id.clone()),
+                    primary: None,
+                    default: Some(p.default_second_factor || (!any_default && i == 0)),
+                });
+            }
+        }
+        if m.backup_codes && self.backup_codes_remaining > 0 && self.has_second_factor() {
+            factors.push(Factor::bare(Strategy::BackupCode));
+        }
+        factors
+    }
+
+    /// How a new client is confirmed (client trust): a code to one of the account's verified
+    /// email addresses or phone numbers, or an email link.
+    pub fn client_trust_factors(&self, settings: &Settings) -> Vec<Factor> {
+        let f = &settings.factors;
+        let mut factors = Vec::new();
+        for e in self.email_addresses.iter().filter(|e| e.verified) {
+            let make = |strategy| Factor {
+                strategy,
+                safe_identifier: Some(mask(IdentifierKind::EmailAddress, &e.email_address)),
+                email_address_id: Some(e.id.clone()),
+                phone_number_id: None,
+                primary: Some(self.primary_email_address_id.as_ref() == Some(&e.id)),
+                default: None,
+            };
+            factors.push(make(Strategy::EmailCode));
+            if f.email_link {
+                factors.push(make(Strategy::EmailLink));
+            }
+        }
+        for p in self.phone_numbers.iter().filter(|p| p.verified) {
+            factors.push(Factor {
+                strategy: Strategy::PhoneCode,
+                safe_identifier: Some(mask(IdentifierKind::PhoneNumber, &p.phone_number)),
+                email_address_id: None,
+                phone_number_id: Some(p.id.clone()),
+                primary: Some(self.primary_phone_number_id.as_ref() == Some(&p.id)),
+                default: None,
+            });
         }
         factors
     }
@@ -275,6 +354,8 @@ pub(crate) mod fixtures {
             banned: false,
             locked_until: None,
             failed_verification_attempts: 0,
+            totp_enabled: false,
+            backup_codes_remaining: 0,
             last_sign_in_at: None,
             last_active_at: None,
             created_at: Timestamp(0),

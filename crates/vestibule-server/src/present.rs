@@ -108,8 +108,8 @@ pub fn user(u: &User, audience: Audience, now: Timestamp) -> wire::User {
         passkeys: Vec::new(),
         organization_memberships: Vec::new(),
         password_enabled: u.has_password(),
-        totp_enabled: false,
-        backup_code_enabled: false,
+        totp_enabled: u.totp_enabled,
+        backup_code_enabled: u.backup_codes_remaining > 0,
         two_factor_enabled: u.has_second_factor(),
         public_metadata: u.public_metadata.clone(),
         unsafe_metadata: u.unsafe_metadata.clone(),
@@ -144,6 +144,15 @@ fn public_user_data(u: &User) -> wire::PublicUserData {
     }
 }
 
+/// What a pending session waits for. The only task here is enrolling a second factor.
+fn tasks(s: &Session) -> Option<Vec<wire::SessionTask>> {
+    (s.status == SessionStatus::Pending).then(|| {
+        vec![wire::SessionTask {
+            key: "setup-mfa".into(),
+        }]
+    })
+}
+
 /// A session as its owner sees it (FAPI), with the current token when it is signed in.
 pub fn session_for_owner(
     s: &Session,
@@ -164,7 +173,7 @@ pub fn session_for_owner(
         last_active_organization_id: None,
         last_active_token: token.map(wire::Token::new),
         actor: None,
-        tasks: None,
+        tasks: tasks(s),
         factor_verification_age: Some(s.factor_verification_age(now)),
         user: Some(user(u, Audience::Frontend, now)),
         public_user_data: Some(public_user_data(u)),
@@ -187,7 +196,7 @@ pub fn session_for_operator(s: &Session, settings: &Settings, now: Timestamp) ->
         last_active_organization_id: None,
         last_active_token: None,
         actor: None,
-        tasks: None,
+        tasks: tasks(s),
         factor_verification_age: None,
         user: None,
         public_user_data: None,
@@ -219,26 +228,44 @@ fn verification(v: &DomainVerification) -> wire::Verification {
     }
 }
 
-/// A sign-in in wire form. `factors` are those it offers; `stored` is the code or link it waits
-/// for, whose attempts, expiry and status are shown as stored.
+/// A step's verification; for a code or link, with attempts, expiry and status as stored.
+fn step_verification(
+    v: &DomainVerification,
+    stored: &[CodeVerification],
+    now: Timestamp,
+) -> wire::Verification {
+    let mut w = verification(v);
+    if let Some(row) = stored
+        .iter()
+        .find(|row| Some(&row.id) == v.verification_id.as_ref())
+    {
+        w.status = row.status_at(now).as_str().into();
+        w.attempts = Some(row.attempts);
+        w.expire_at = Some(row.expire_at.millis());
+        w.verified_at_client = row.verified_by_client_id.as_ref().map(ToString::to_string);
+    }
+    w
+}
+
+/// A sign-in in wire form. `factors` are the first factors it offers and `second_factors` those
+/// of its second step; `stored` are the codes or links its steps wait for.
 pub fn sign_in(
     si: &SignIn,
     factors: Vec<Factor>,
+    second_factors: Option<Vec<Factor>>,
     u: Option<&User>,
     settings: &Settings,
-    stored: Option<&CodeVerification>,
+    stored: &[CodeVerification],
     now: Timestamp,
 ) -> wire::SignIn {
-    let first = si.first_factor_verification.as_ref().map(|v| {
-        let mut w = verification(v);
-        if let Some(row) = stored.filter(|row| Some(&row.id) == v.verification_id.as_ref()) {
-            w.status = row.status_at(now).as_str().into();
-            w.attempts = Some(row.attempts);
-            w.expire_at = Some(row.expire_at.millis());
-            w.verified_at_client = row.verified_by_client_id.as_ref().map(ToString::to_string);
-        }
-        w
-    });
+    let first = si
+        .first_factor_verification
+        .as_ref()
+        .map(|v| step_verification(v, stored, now));
+    let second = si
+        .second_factor_verification
+        .as_ref()
+        .map(|v| step_verification(v, stored, now));
     wire::SignIn {
         object: "sign_in".into(),
         id: si.id.to_string(),
@@ -251,9 +278,9 @@ pub fn sign_in(
             .collect(),
         identifier: si.identifier.as_ref().map(|i| i.value.clone()),
         supported_first_factors: Some(factors.iter().map(factor).collect()),
-        supported_second_factors: None,
+        supported_second_factors: second_factors.map(|f| f.iter().map(factor).collect()),
         first_factor_verification: first,
-        second_factor_verification: si.second_factor_verification.as_ref().map(verification),
+        second_factor_verification: second,
         user_data: u.map(|u| wire::UserData {
             first_name: u.first_name.clone(),
             last_name: u.last_name.clone(),
@@ -262,7 +289,7 @@ pub fn sign_in(
         }),
         created_session_id: si.created_session_id.as_ref().map(ToString::to_string),
         abandon_at: si.abandon_at.millis(),
-        client_trust_state: None,
+        client_trust_state: si.client_trust_state.map(|s| s.as_str().to_owned()),
     }
 }
 
@@ -307,22 +334,40 @@ pub fn environment(settings: &Settings, instance: &Instance) -> wire::Environmen
         "email_address".into(),
         attribute(ids.email_address, true, Vec::new()),
     );
+    let m = &settings.mfa;
+    let mut phone = attribute(
+        ids.phone_number || m.phone_code,
+        ids.phone_number,
+        Vec::new(),
+    );
+    if m.phone_code {
+        phone.used_for_second_factor = true;
+        phone.second_factors = vec!["phone_code".into()];
+        phone.verifications = vec!["phone_code".into()];
+    }
+    attributes.insert("phone_number".into(), phone);
+    let second_factor = |enabled: bool, strategy: &str, verifications: Vec<String>| {
+        let mut a = attribute(enabled, false, Vec::new());
+        if enabled {
+            a.used_for_second_factor = true;
+            a.second_factors = vec![strategy.into()];
+            a.verifications = verifications;
+        }
+        a
+    };
     attributes.insert(
-        "phone_number".into(),
-        attribute(ids.phone_number, true, Vec::new()),
+        "authenticator_app".into(),
+        second_factor(m.authenticator_app, "totp", vec!["totp".into()]),
+    );
+    attributes.insert(
+        "backup_code".into(),
+        second_factor(m.backup_codes, "backup_code", Vec::new()),
     );
     attributes.insert("username".into(), attribute(ids.username, true, Vec::new()));
     let mut password = attribute(settings.password.enabled, false, Vec::new());
     password.required = settings.password.enabled;
     attributes.insert("password".into(), password);
-    for disabled in [
-        "web3_wallet",
-        "first_name",
-        "last_name",
-        "authenticator_app",
-        "backup_code",
-        "passkey",
-    ] {
+    for disabled in ["web3_wallet", "first_name", "last_name", "passkey"] {
         attributes.insert(disabled.into(), attribute(false, false, Vec::new()));
     }
     let p = &settings.password;
@@ -367,10 +412,11 @@ pub fn environment(settings: &Settings, instance: &Instance) -> wire::Environmen
         user_settings: wire::UserSettings {
             attributes,
             social: BTreeMap::new(),
-            sign_in: serde_json::json!({"second_factor": {"required": false, "enabled": false}}),
+            sign_in: serde_json::json!({"second_factor": {"required": false,
+                "enabled": m.authenticator_app || m.phone_code}}),
             // Sign-up is not offered: accounts are created by operators through the Backend API.
             sign_up: serde_json::json!({"captcha_enabled": false, "progressive": true, "mode": "restricted",
-                "legal_consent_enabled": false, "allowlist_only": false, "mfa": {"required": false}}),
+                "legal_consent_enabled": false, "allowlist_only": false, "mfa": {"required": m.required}}),
             password_settings: wire::PasswordSettings {
                 min_length: p.min_length,
                 max_length: p.max_length,

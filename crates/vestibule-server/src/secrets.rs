@@ -13,6 +13,7 @@ pub struct Secrets {
     codes: hmac::Key,
     unknown_accounts: hmac::Key,
     seal_key: [u8; 32],
+    totp: vestibule_crypto::Sealer,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -40,6 +41,7 @@ impl Secrets {
                 &derive(root, "vestibule unknown account identifiers"),
             ),
             seal_key: derive(root, "vestibule outbox sealing"),
+            totp: vestibule_crypto::Sealer::new(derive(root, "vestibule totp secrets")),
         }
     }
 
@@ -88,6 +90,21 @@ impl Secrets {
             std::sync::atomic::AtomicUsize::new(0),
         );
         IdentificationId::from_trusted(format!("idn_{}", base62(&seeded, 27)))
+    }
+
+    /// A TOTP secret as stored: sealed, so a copy of the database alone yields no codes.
+    pub fn seal_totp(&self, secret: &[u8], rng: &dyn Rng) -> Vec<u8> {
+        self.totp.seal(secret, rng)
+    }
+
+    pub fn open_totp(
+        &self,
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, vestibule_model::Error> {
+        self.totp
+            .open(sealed)
+            .map(zeroize::Zeroizing::new)
+            .map_err(|e| vestibule_model::Error::internal(format!("opening a TOTP secret: {e}")))
     }
 
     pub fn seal_key(&self) -> [u8; 32] {

@@ -15,6 +15,7 @@ mod migrate;
 pub mod outbox;
 pub mod rate_limits;
 pub mod rows;
+pub mod second_factors;
 pub mod sessions;
 pub mod sign_ins;
 pub mod testing;

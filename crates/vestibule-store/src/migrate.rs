@@ -23,6 +23,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_codes_outbox_limits.sql"),
         postgres: include_str!("../migrations/postgres/0002_codes_outbox_limits.sql"),
     },
+    Migration {
+        version: 3,
+        name: "second_factors",
+        sqlite: include_str!("../migrations/sqlite/0003_second_factors.sql"),
+        postgres: include_str!("../migrations/postgres/0003_second_factors.sql"),
+    },
 ];
 
 /// Any constant; it only has to be the same on every node.

@@ -366,7 +366,17 @@ async fn assemble(conn: &mut Connection, rows: Vec<AnyRow>) -> Result<Vec<User>>
             });
         }
     }
+    let ids: Vec<UserId> = users.iter().map(|u| u.id.clone()).collect();
+    let factors: HashMap<UserId, (bool, u32)> = crate::second_factors::summaries(conn, &ids)
+        .await?
+        .into_iter()
+        .map(|(id, totp, backup)| (id, (totp, backup)))
+        .collect();
     for u in &mut users {
+        if let Some((totp, backup)) = factors.get(&u.id) {
+            u.totp_enabled = *totp;
+            u.backup_codes_remaining = *backup;
+        }
         u.email_addresses = emails.remove(u.id.as_str()).unwrap_or_default();
         u.phone_numbers = phones.remove(u.id.as_str()).unwrap_or_default();
     }
@@ -402,6 +412,8 @@ fn user_from_row(row: &AnyRow) -> Result<User> {
         locked_until: opt_ts(row, "locked_until")?,
         failed_verification_attempts: u32::try_from(int(row, "failed_verification_attempts")?)
             .unwrap_or(u32::MAX),
+        totp_enabled: false,
+        backup_codes_remaining: 0,
         last_sign_in_at: opt_ts(row, "last_sign_in_at")?,
         last_active_at: opt_ts(row, "last_active_at")?,
         created_at: ts(row, "created_at")?,

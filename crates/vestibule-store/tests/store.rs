@@ -59,6 +59,8 @@ fn user(n: u32) -> User {
         banned: false,
         locked_until: None,
         failed_verification_attempts: 0,
+        totp_enabled: false,
+        backup_codes_remaining: 0,
         last_sign_in_at: None,
         last_active_at: None,
         created_at: t(i64::from(n) * 1000),
@@ -586,7 +588,7 @@ async fn migrations_are_idempotent() {
             .expect("reopen");
         let mut c = again.read().await.expect("read");
         let count: i64 = sqlx_count(&mut c).await;
-        assert_eq!(count, 2, "both migrations recorded once");
+        assert_eq!(count, 3, "every migration recorded once");
     })
     .await;
 }
@@ -1015,6 +1017,136 @@ async fn rate_limit_windows_count_and_reset() {
             2
         );
         tx.commit().await.expect("commit");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn totp_steps_and_backup_codes_are_used_once_even_in_parallel() {
+    use vestibule_store::second_factors as sf;
+    on_every_backend(|ts| async move {
+        let u = user(1);
+        let mut tx = ts.store.begin().await.expect("begin");
+        users::insert(&mut tx, &u).await.expect("insert");
+        let factor = sf::TotpFactor {
+            id: "totp_1".into(),
+            user_id: u.id.clone(),
+            secret: vec![1, 2, 3],
+            verified: false,
+            last_used_step: None,
+            created_at: t(0),
+            updated_at: t(0),
+        };
+        assert!(sf::put_unverified_totp(&mut tx, &factor)
+            .await
+            .expect("put"));
+        // Not verified yet: sign-in codes are refused, the enrolment code verifies it.
+        assert!(!sf::use_totp_step(&mut tx, &u.id, 100, false, t(1))
+            .await
+            .expect("use"));
+        assert!(sf::use_totp_step(&mut tx, &u.id, 100, true, t(1))
+            .await
+            .expect("verify"));
+        assert!(
+            !sf::put_unverified_totp(&mut tx, &factor)
+                .await
+                .expect("put"),
+            "a verified factor stays"
+        );
+        tx.commit().await.expect("commit");
+
+        // Ten parallel uses of the same step: one wins; older steps never.
+        let mut handles = Vec::new();
+        for _ in 0..10 {
+            let store = ts.store.clone();
+            let id = u.id.clone();
+            handles.push(tokio::spawn(async move {
+                let mut tx = store.begin().await.expect("begin");
+                let won = sf::use_totp_step(&mut tx, &id, 101, false, t(2))
+                    .await
+                    .expect("use");
+                tx.commit().await.expect("commit");
+                won
+            }));
+        }
+        let mut wins = 0;
+        for h in handles {
+            wins += usize::from(h.await.expect("join"));
+        }
+        assert_eq!(wins, 1);
+        let mut tx = ts.store.begin().await.expect("begin");
+        assert!(!sf::use_totp_step(&mut tx, &u.id, 100, false, t(3))
+            .await
+            .expect("older"));
+        let hashes: Vec<String> = (0..10).map(|n| format!("hash-{n}")).collect();
+        sf::replace_backup_codes(&mut tx, &u.id, "bcode_1", "salt", &hashes, t(3))
+            .await
+            .expect("codes");
+        tx.commit().await.expect("commit");
+
+        let mut handles = Vec::new();
+        for _ in 0..10 {
+            let store = ts.store.clone();
+            let id = u.id.clone();
+            handles.push(tokio::spawn(async move {
+                let mut tx = store.begin().await.expect("begin");
+                let won = sf::use_backup_code(&mut tx, &id, "hash-3", t(4))
+                    .await
+                    .expect("use");
+                tx.commit().await.expect("commit");
+                won
+            }));
+        }
+        let mut wins = 0;
+        for h in handles {
+            wins += usize::from(h.await.expect("join"));
+        }
+        assert_eq!(wins, 1, "a backup code works once");
+
+        let mut c = ts.store.read().await.expect("read");
+        assert_eq!(
+            sf::backup_codes(&mut c, &u.id).await.expect("codes"),
+            Some(("salt".into(), 9))
+        );
+        let loaded = users::get(&mut c, &u.id).await.expect("get").expect("user");
+        assert!(loaded.totp_enabled);
+        assert_eq!(loaded.backup_codes_remaining, 9);
+        assert!(
+            !sf::is_trusted(&mut c, &ClientId::from_trusted("client_1".into()), &u.id)
+                .await
+                .expect("trusted")
+        );
+        drop(c);
+        let mut tx = ts.store.begin().await.expect("begin");
+        sf::trust(
+            &mut tx,
+            &ClientId::from_trusted("client_1".into()),
+            &u.id,
+            t(5),
+        )
+        .await
+        .expect("trust");
+        sf::trust(
+            &mut tx,
+            &ClientId::from_trusted("client_1".into()),
+            &u.id,
+            t(6),
+        )
+        .await
+        .expect("twice is fine");
+        assert!(
+            sf::is_trusted(&mut tx, &ClientId::from_trusted("client_1".into()), &u.id)
+                .await
+                .expect("trusted")
+        );
+        assert!(sf::delete_totp(&mut tx, &u.id).await.expect("delete"));
+        assert!(sf::delete_backup_codes(&mut tx, &u.id)
+            .await
+            .expect("delete"));
+        tx.commit().await.expect("commit");
+        let mut c = ts.store.read().await.expect("read");
+        let loaded = users::get(&mut c, &u.id).await.expect("get").expect("user");
+        assert!(!loaded.totp_enabled && loaded.backup_codes_remaining == 0);
     })
     .await;
 }

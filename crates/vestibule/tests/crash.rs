@@ -64,7 +64,13 @@ struct Sink {
 }
 
 impl mailin_embedded::Handler for Sink {
-    fn data_start(&mut self, _: &str, _: &str, _: bool, to: &[String]) -> mailin_embedded::Response {
+    fn data_start(
+        &mut self,
+        _: &str,
+        _: &str,
+        _: bool,
+        to: &[String],
+    ) -> mailin_embedded::Response {
         self.to = to.to_vec();
         self.data.clear();
         mailin_embedded::response::OK
@@ -75,7 +81,10 @@ impl mailin_embedded::Handler for Sink {
     }
     fn data_end(&mut self) -> mailin_embedded::Response {
         let text = String::from_utf8_lossy(&std::mem::take(&mut self.data)).into_owned();
-        self.received.lock().expect("lock").push((std::mem::take(&mut self.to), text));
+        self.received
+            .lock()
+            .expect("lock")
+            .push((std::mem::take(&mut self.to), text));
         mailin_embedded::response::OK
     }
 }
@@ -120,7 +129,10 @@ async fn a_committed_message_survives_sigkill_and_is_delivered_once() {
     assert_eq!(created.status(), 200);
     let r = http
         .post(format!("{}/v1/client/sign_ins?_is_native=1", first.url))
-        .form(&[("identifier", "crash@example.com"), ("strategy", "email_code")])
+        .form(&[
+            ("identifier", "crash@example.com"),
+            ("strategy", "email_code"),
+        ])
         .send()
         .await
         .expect("sign in");
@@ -134,7 +146,10 @@ async fn a_committed_message_survives_sigkill_and_is_delivered_once() {
 
     let deadline = Instant::now() + Duration::from_secs(90);
     while received.lock().expect("lock").is_empty() {
-        assert!(Instant::now() < deadline, "the message was not delivered after the restart");
+        assert!(
+            Instant::now() < deadline,
+            "the message was not delivered after the restart"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // And only once, even as the courier keeps polling.
@@ -142,6 +157,9 @@ async fn a_committed_message_survives_sigkill_and_is_delivered_once() {
     let mails = received.lock().expect("lock").clone();
     assert_eq!(mails.len(), 1, "delivered exactly once");
     assert_eq!(mails[0].0, vec!["crash@example.com".to_owned()]);
-    let has_code = mails[0].1.split(|c: char| !c.is_ascii_digit()).any(|w| w.len() == 6);
+    let has_code = mails[0]
+        .1
+        .split(|c: char| !c.is_ascii_digit())
+        .any(|w| w.len() == 6);
     assert!(has_code, "the mail carries the six-digit code");
 }

@@ -232,6 +232,8 @@ pub async fn create(State(state): State<AppState>, params: Params) -> UserRespon
         banned: false,
         locked_until: None,
         failed_verification_attempts: 0,
+        totp_enabled: false,
+        backup_codes_remaining: 0,
         last_sign_in_at: None,
         last_active_at: None,
         created_at: now,

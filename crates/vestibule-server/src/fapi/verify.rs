@@ -150,7 +150,7 @@ async fn finish(
 ) -> Result<Option<SessionId>, crate::error::ApiError> {
     let now = state.now();
     let visitor = identity.client(state).await?.map(|c| c.id);
-    let progress = si.code_verified(v, user, now)?;
+    let progress = si.delivered_verified(v, user, &state.settings, now)?;
     let mut tx = state.store.begin().await?;
     if !verifications::mark_verified(&mut tx, &v.id, now, visitor.as_ref()).await? {
         return Err(vestibule_model::Error::VerificationAlreadyVerified.into());

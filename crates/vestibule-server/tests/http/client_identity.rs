@@ -168,7 +168,7 @@ async fn dev_browser_mode_binds_rotates_and_rejects_unknown_tokens() {
 #[tokio::test]
 async fn environment_reflects_the_settings_and_accepts_the_tunnelled_patch() {
     each_backend(|b| async move {
-        let mut settings = Settings::default();
+        let mut settings = crate::harness::test_settings();
         settings.password.min_length = 12;
         settings.password.require_numbers = true;
         settings.identifiers.phone_number = false;
@@ -194,7 +194,15 @@ async fn environment_reflects_the_settings_and_accepts_the_tunnelled_patch() {
             assert_eq!(ps["require_numbers"], true);
             let attrs = &env["user_settings"]["attributes"];
             assert_eq!(attrs["email_address"]["used_for_first_factor"], true);
-            assert_eq!(attrs["phone_number"]["enabled"], false);
+            assert_eq!(attrs["phone_number"]["used_for_first_factor"], false);
+            assert_eq!(
+                attrs["phone_number"]["second_factors"],
+                serde_json::json!(["phone_code"])
+            );
+            assert_eq!(
+                attrs["authenticator_app"]["second_factors"],
+                serde_json::json!(["totp"])
+            );
             assert_eq!(attrs["password"]["enabled"], true);
             assert!(
                 env.get("commerce_settings").is_none(),
@@ -274,7 +282,7 @@ async fn production_instances_use_secure_cookies_and_configured_origins_only() {
         let store = std::sync::Arc::new(vestibule_store::testing::fresh(b).await);
         let settings = Settings {
             mode: InstanceMode::Production,
-            ..Settings::default()
+            ..crate::harness::test_settings()
         };
         let mut config = config("unused", settings);
         config.secret_key = Some("sk_live_0123456789abcdefghijklmnopqrstuv".into());

@@ -3,7 +3,6 @@
 
 use crate::harness::*;
 use serde_json::Value;
-use vestibule_model::Settings;
 
 /// The id of the first factor with `strategy` in a sign-in response.
 fn factor_id(si: &Value, strategy: &str) -> String {
@@ -351,7 +350,7 @@ async fn email_link_verifies_in_another_browser_and_the_first_one_polls_to_compl
 #[tokio::test]
 async fn email_links_expire_and_can_require_the_same_browser() {
     each_backend(|b| async move {
-        let mut settings = Settings::default();
+        let mut settings = crate::harness::test_settings();
         settings.email_link.require_same_client = true;
         let server = TestServer::with_settings(b, settings).await;
         server.user(7).await;
@@ -497,7 +496,7 @@ async fn codes_travel_by_real_smtp_and_the_signed_sms_webhook() {
         let smtp = SmtpSink::start();
         let sms = SmsSink::start().await;
         let store = std::sync::Arc::new(vestibule_store::testing::fresh(b).await);
-        let mut c = config("unused", Settings::default());
+        let mut c = config("unused", crate::harness::test_settings());
         c.courier.email.smtp_url = Some(smtp.url());
         c.courier.email.from = Some("Vestibule <no-reply@vestibule.test>".into());
         c.courier.sms.webhook_url = Some(sms.url.clone());

@@ -320,7 +320,7 @@ async fn unknown_routes_and_methods_answer_in_the_envelope() {
 async fn a_full_hashing_queue_answers_429_at_once() {
     each_backend(|b| async move {
         let store = std::sync::Arc::new(vestibule_store::testing::fresh(b).await);
-        let mut c = config("unused", vestibule_model::Settings::default());
+        let mut c = config("unused", crate::harness::test_settings());
         c.hashing.threads = 1;
         c.hashing.queue = 1;
         // Slow hashes keep the single thread busy while the burst arrives.

@@ -29,6 +29,14 @@ impl Drop for TestServer {
     }
 }
 
+/// The instance settings tests start from: Clerk's defaults, except that client trust is off, so
+/// a password from a new client completes the sign-in (client trust has tests of its own).
+pub fn test_settings() -> Settings {
+    let mut s = Settings::default();
+    s.sign_in.client_trust = false;
+    s
+}
+
 pub fn config(url: &str, settings: Settings) -> Config {
     let mut c = Config {
         database_url: url.to_owned(),
@@ -52,7 +60,7 @@ pub fn config(url: &str, settings: Settings) -> Config {
 
 impl TestServer {
     pub async fn start(backend: Backend) -> TestServer {
-        Self::with_settings(backend, Settings::default()).await
+        Self::with_settings(backend, test_settings()).await
     }
 
     pub async fn with_settings(backend: Backend, settings: Settings) -> TestServer {

@@ -56,7 +56,7 @@ async fn touch_and_tokens_with_clerk_claims() {
 #[tokio::test]
 async fn ended_removed_and_all_removed_sessions_mint_no_more_tokens() {
     each_backend(|b| async move {
-        let mut settings = vestibule_model::Settings::default();
+        let mut settings = crate::harness::test_settings();
         settings.sessions.single_session_mode = false;
         let server = TestServer::with_settings(b, settings).await;
         for n in 2..=4 {

@@ -2,7 +2,6 @@
 
 use crate::harness::*;
 use serde_json::Value;
-use vestibule_model::Settings;
 
 #[tokio::test]
 async fn identifier_first_then_password() {
@@ -222,7 +221,7 @@ async fn single_session_mode_refuses_a_second_sign_in() {
 #[tokio::test]
 async fn multi_session_mode_allows_other_accounts_but_not_the_same_twice() {
     each_backend(|b| async move {
-        let mut settings = Settings::default();
+        let mut settings = crate::harness::test_settings();
         settings.sessions.single_session_mode = false;
         let server = TestServer::with_settings(b, settings).await;
         server.user(7).await;

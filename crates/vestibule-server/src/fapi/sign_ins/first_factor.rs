@@ -1,8 +1,8 @@
 //! Preparing and attempting first factors: the password, codes by email or SMS, email links.
 
 use super::{
-    check_password, complete, load, parse_strategy, record_failure, respond, upgrade_password,
-    ClientWrite, SignInResponse,
+    check_password, conclude, load, parse_strategy, record_failure, respond, upgrade_password,
+    SignInResponse,
 };
 use crate::error::ApiResult;
 use crate::identity::ClientIdentity;
@@ -15,7 +15,6 @@ use axum::extract::{Path, State};
 use axum::Extension;
 use vestibule_crypto::{random_token, token_hash};
 use vestibule_model::rate_limit::LimitKey;
-use vestibule_model::sign_in::Progress;
 use vestibule_model::verification::{is_delivered, new_code, CodeVerification};
 use vestibule_model::{Error, IdentificationId, SignIn, Strategy, Timestamp, User, VerificationId};
 use vestibule_store::{sign_ins, verifications, Connection};
@@ -53,37 +52,58 @@ pub(super) async fn start(
         id,
         redirect_url,
     )?;
+    deliver(
+        state,
+        tx,
+        &v,
+        user.and_then(|u| u.identification_value(&identification)),
+        now,
+    )
+    .await?;
+    Ok(v)
+}
+
+/// Stores a prepared verification (only a keyed hash of its code, or a hash of its link's token)
+/// and queues the message carrying the code or link to `to`. Without `to`, nothing is sent and
+/// no guess can ever match.
+pub(super) async fn deliver(
+    state: &AppState,
+    tx: &mut Connection,
+    v: &CodeVerification,
+    to: Option<&str>,
+    now: Timestamp,
+) -> ApiResult<()> {
     let lifetime = v.expire_at.millis().saturating_sub(now.millis()) / 1000;
-    let Some(to) = user.and_then(|u| u.identification_value(&identification)) else {
-        // No code at all: no guess can match.
-        verifications::insert(tx, &v, None, None).await?;
-        return Ok(v);
+    let strategy = &v.strategy;
+    let Some(to) = to else {
+        verifications::insert(tx, v, None, None).await?;
+        return Ok(());
     };
-    if strategy == Strategy::EmailLink {
+    if strategy == &Strategy::EmailLink {
         let token = random_token(state.rng.as_ref(), LINK_TOKEN_BYTES);
-        verifications::insert(tx, &v, None, Some(&token_hash(&token))).await?;
+        verifications::insert(tx, v, None, Some(&token_hash(&token))).await?;
         let link = format!(
             "{}/v1/verify?token={token}",
             state.instance.frontend_api_url
         );
-        messages::queue(state, tx, &strategy, to, Secret::Link(&link), lifetime).await?;
+        messages::queue(state, tx, strategy, to, Secret::Link(&link), lifetime).await?;
     } else {
         let code = zeroize::Zeroizing::new(new_code(state.rng.as_ref()));
         verifications::insert(
             tx,
-            &v,
+            v,
             Some(&state.secrets.code_hash(v.id.as_str(), &code)),
             None,
         )
         .await?;
-        messages::queue(state, tx, &strategy, to, Secret::Code(&code), lifetime).await?;
+        messages::queue(state, tx, strategy, to, Secret::Code(&code), lifetime).await?;
     }
-    Ok(v)
+    Ok(())
 }
 
 /// Where an email link may send the browser: an absolute http(s) URL on an origin this instance
 /// serves, so the link cannot be turned into an open redirect.
-fn allowed_redirect(state: &AppState, url: &str) -> ApiResult<String> {
+pub(super) fn allowed_redirect(state: &AppState, url: &str) -> ApiResult<String> {
     let parsed = url::Url::parse(url)
         .map_err(|_| Error::param_format_invalid("redirect_url", "must be an absolute URL"))?;
     if !matches!(parsed.scheme(), "http" | "https") || !state.instance.origin_allowed(url) {
@@ -102,7 +122,10 @@ fn allowed_redirect(state: &AppState, url: &str) -> ApiResult<String> {
 }
 
 /// The email address or phone number a prepare call names.
-fn named_identification(params: &Params, strategy: &Strategy) -> ApiResult<IdentificationId> {
+pub(super) fn named_identification(
+    params: &Params,
+    strategy: &Strategy,
+) -> ApiResult<IdentificationId> {
     let param = if vestibule_model::verification::is_email(strategy) {
         "email_address_id"
     } else {
@@ -223,29 +246,19 @@ async fn attempt_password(
         Verified::Match { needs_rehash } => needs_rehash,
     };
     let now = state.now();
-    let progress = si.first_factor_verified(Strategy::Password, &user, now)?;
-    let mut tx = state.store.begin().await?;
-    let sessions = match progress {
-        Progress::ReadyForSession => Some(
-            complete(
-                state,
-                identity,
-                &mut tx,
-                &mut si,
-                &user,
-                &mut client,
-                ClientWrite::Rotate,
-                now,
-            )
-            .await?,
-        ),
-        Progress::NeedsMore => None,
-    };
-    // Last, and conditional: if another request changed the sign-in meanwhile, nothing above counts.
-    if !sign_ins::update(&mut tx, &si, version).await? {
-        return Err(Error::client_state("this sign-in was changed by another request").into());
-    }
-    tx.commit().await?;
+    let progress = si.first_factor_verified(Strategy::Password, &user, &state.settings, now)?;
+    let tx = state.store.begin().await?;
+    let sessions = conclude(
+        state,
+        identity,
+        tx,
+        &mut client,
+        &mut si,
+        version,
+        &user,
+        progress,
+    )
+    .await?;
     if needs_rehash {
         upgrade_password(state, &user, password).await;
     }
@@ -268,17 +281,51 @@ async fn attempt_code(
         version,
         user,
     } = l;
-    let guess = params.required("code")?.trim().to_owned();
+    let guess = params.required("code")?;
+    let vid = si.check_code_attempt(&strategy, user.as_ref(), state.now())?;
+    let stored = check_code(state, &vid, guess, user.as_ref()).await?;
+    let Some(user) = user else {
+        return Err(Error::CodeIncorrect.into());
+    };
     let now = state.now();
-    let vid = si.check_code_attempt(&strategy, user.as_ref(), now)?;
+    let progress = si.code_verified(&stored, &user, &state.settings, now)?;
+    let mut tx = state.store.begin().await?;
+    if !verifications::mark_verified(&mut tx, &vid, now, Some(&client.id)).await? {
+        return Err(Error::VerificationAlreadyVerified.into());
+    }
+    let sessions = conclude(
+        state,
+        identity,
+        tx,
+        &mut client,
+        &mut si,
+        version,
+        &user,
+        progress,
+    )
+    .await?;
+    respond(state, identity, &si, Some(&user), &client, sessions).await
+}
+
+/// Counts a guess at a delivered code and checks it: the stored verification when it is right.
+/// The guess is counted before it is compared, in one conditional statement, so parallel guesses
+/// cannot exceed the code's limit. A wrong guess counts toward the account's lockout.
+pub(super) async fn check_code(
+    state: &AppState,
+    vid: &VerificationId,
+    guess: &str,
+    user: Option<&User>,
+) -> ApiResult<CodeVerification> {
+    let guess = guess.trim();
+    let now = state.now();
     let counted = {
         let mut conn = state.store.write().await?;
-        verifications::count_attempt(&mut conn, &vid, now).await?
+        verifications::count_attempt(&mut conn, vid, now).await?
     };
     let Some(counted) = counted else {
         // No guess may be checked: say why.
         let mut conn = state.store.read().await?;
-        let stored = verifications::get(&mut conn, &vid)
+        let stored = verifications::get(&mut conn, vid)
             .await?
             .ok_or(Error::VerificationMissing)?;
         stored.check_attempt(now)?;
@@ -288,51 +335,19 @@ async fn attempt_code(
         && guess.len() <= 16
         && state
             .secrets
-            .code_matches(vid.as_str(), &guess, &counted.code_hash);
+            .code_matches(vid.as_str(), guess, &counted.code_hash);
     if !right {
         if counted.attempts >= counted.max_attempts {
             let mut conn = state.store.write().await?;
-            verifications::fail_if_exhausted(&mut conn, &vid).await?;
+            verifications::fail_if_exhausted(&mut conn, vid).await?;
         }
-        if let Some(u) = &user {
+        if let Some(u) = user {
             record_failure(state, u).await?;
         }
         return Err(Error::CodeIncorrect.into());
     }
-    let Some(user) = user else {
-        return Err(Error::CodeIncorrect.into());
-    };
-    let stored = {
-        let mut conn = state.store.read().await?;
-        verifications::get(&mut conn, &vid)
-            .await?
-            .ok_or(Error::VerificationMissing)?
-    };
-    let now = state.now();
-    let progress = si.code_verified(&stored, &user, now)?;
-    let mut tx = state.store.begin().await?;
-    if !verifications::mark_verified(&mut tx, &vid, now, Some(&client.id)).await? {
-        return Err(Error::VerificationAlreadyVerified.into());
-    }
-    let sessions = match progress {
-        Progress::ReadyForSession => Some(
-            complete(
-                state,
-                identity,
-                &mut tx,
-                &mut si,
-                &user,
-                &mut client,
-                ClientWrite::Rotate,
-                now,
-            )
-            .await?,
-        ),
-        Progress::NeedsMore => None,
-    };
-    if !sign_ins::update(&mut tx, &si, version).await? {
-        return Err(Error::client_state("this sign-in was changed by another request").into());
-    }
-    tx.commit().await?;
-    respond(state, identity, &si, Some(&user), &client, sessions).await
+    let mut conn = state.store.read().await?;
+    Ok(verifications::get(&mut conn, vid)
+        .await?
+        .ok_or(Error::VerificationMissing)?)
 }

@@ -27,10 +27,12 @@ use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::sign_in::{Progress, SignedInSession};
 use vestibule_model::verification::{is_delivered, is_email};
 use vestibule_model::{
-    Client, ClientId, Error, Identifier, IdentifierKind, Session, SessionId, SignIn, SignInId,
-    Strategy, Timestamp, User,
+    Client, ClientId, Error, Identifier, IdentifierKind, Session, SessionId, SessionStatus, SignIn,
+    SignInId, SignInStatus, Strategy, Timestamp, User,
 };
-use vestibule_store::{clients, sessions, sign_ins, users, verifications, Connection};
+use vestibule_store::{
+    clients, second_factors, sessions, sign_ins, users, verifications, Connection,
+};
 use vestibule_wire as wire;
 
 pub(crate) type SignInResponse = Json<wire::Envelope<wire::SignIn>>;
@@ -168,7 +170,7 @@ pub(crate) async fn complete(
     write: ClientWrite,
     now: Timestamp,
 ) -> ApiResult<Vec<Session>> {
-    let session = Session::new(
+    let mut session = Session::new(
         SessionId::generate(state.rng.as_ref()),
         client.id.clone(),
         user.id.clone(),
@@ -177,6 +179,10 @@ pub(crate) async fn complete(
         si.first_factor_verified_at.unwrap_or(now),
         si.second_factor_verified_at,
     );
+    if state.settings.mfa.required && !user.has_second_factor() {
+        // Signed in, but `pending` with the `setup-mfa` task until a second factor is enrolled.
+        session.status = SessionStatus::Pending;
+    }
     si.complete(session.id.clone(), now);
     client.last_active_session_id = Some(session.id.clone());
     client.sign_in_id = Some(si.id.clone());
@@ -193,7 +199,46 @@ pub(crate) async fn complete(
     }
     sessions::insert(tx, &session).await?;
     users::record_sign_in(tx, &user.id, now).await?;
+    second_factors::trust(tx, &client.id, &user.id, now).await?;
     sessions.push(session);
+    Ok(sessions)
+}
+
+/// Ends a verified step inside `tx` (which may already hold the step's own writes): creates the
+/// session when all factors are in, then writes the sign-in, last and conditionally on the version
+/// read, so that if another request changed it meanwhile nothing here counts. Returns the
+/// client's signed-in sessions when a session was created.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn conclude(
+    state: &AppState,
+    identity: &ClientIdentity,
+    mut tx: vestibule_store::Tx,
+    client: &mut Client,
+    si: &mut SignIn,
+    version: i64,
+    user: &User,
+    progress: Progress,
+) -> ApiResult<Option<Vec<Session>>> {
+    let sessions = match progress {
+        Progress::ReadyForSession => Some(
+            complete(
+                state,
+                identity,
+                &mut tx,
+                si,
+                user,
+                client,
+                ClientWrite::Rotate,
+                state.now(),
+            )
+            .await?,
+        ),
+        Progress::NeedsMore => None,
+    };
+    if !sign_ins::update(&mut tx, si, version).await? {
+        return Err(Error::client_state("this sign-in was changed by another request").into());
+    }
+    tx.commit().await?;
     Ok(sessions)
 }
 
@@ -235,20 +280,28 @@ pub(crate) async fn present_sign_in(
     si: &SignIn,
     user: Option<&User>,
 ) -> ApiResult<wire::SignIn> {
-    let stored = match si
-        .first_factor_verification
-        .as_ref()
-        .and_then(|v| v.verification_id.as_ref())
-    {
-        Some(id) => verifications::get(conn, id).await?,
-        None => None,
+    let mut stored = Vec::new();
+    for step in [
+        &si.first_factor_verification,
+        &si.second_factor_verification,
+    ] {
+        if let Some(id) = step.as_ref().and_then(|v| v.verification_id.as_ref()) {
+            stored.extend(verifications::get(conn, id).await?);
+        }
+    }
+    let second_factors = match (si.status, user) {
+        (SignInStatus::NeedsSecondFactor | SignInStatus::NeedsClientTrust, Some(u)) => {
+            Some(si.awaited_second_factors(u, &state.settings))
+        }
+        _ => None,
     };
     Ok(present::sign_in(
         si,
         offered(state, si, user),
+        second_factors,
         user,
         &state.settings,
-        stored.as_ref(),
+        &stored,
         state.now(),
     ))
 }
@@ -381,9 +434,14 @@ pub async fn create(
             }
         }
         si.identify(ident, found.as_ref(), &state.settings, now)?;
+        let mut known = false;
         if let Some(u) = &found {
             SignIn::check_client_may_sign_in(&state.settings, &held(&holding), Some(&u.id))?;
+            if !fresh {
+                known = second_factors::is_trusted(&mut conn, &client.id, &u.id).await?;
+            }
         }
+        si.note_client_trust(known);
         user = found;
     }
     drop(conn);
@@ -404,7 +462,8 @@ pub async fn create(
                 return Err(Error::PasswordIncorrect.into());
             }
             Verified::Match { needs_rehash } => {
-                progress = si.first_factor_verified(Strategy::Password, u, state.now())?;
+                progress =
+                    si.first_factor_verified(Strategy::Password, u, &state.settings, state.now())?;
                 if needs_rehash {
                     upgrade = Some(pw);
                 }

@@ -1,42 +1,321 @@
-//! Second factors arrive with enrolment (TOTP, backup codes, codes as MFA). Until a user can have
-//! one, no sign-in reaches `needs_second_factor`, and these steps answer as Clerk answers a step
-//! out of order.
+//! The second step of a sign-in: the account's second factor (`needs_second_factor`: TOTP, a
+//! backup code, or a code by SMS to a phone kept for MFA), or the confirmation of a client new to
+//! the account (`needs_client_trust`: a code or link to its email address or phone number).
+//! Every wrong guess counts toward the account's lockout, as first-factor guesses do.
 
-use super::{load, SignInResponse};
+use super::first_factor::{allowed_redirect, check_code, deliver, named_identification};
+use super::{conclude, load, record_failure, respond, Loaded, SignInResponse};
 use crate::error::ApiResult;
 use crate::identity::ClientIdentity;
+use crate::limits::{self, ClientIp};
+use crate::messages;
+use crate::params::Params;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Extension;
-use vestibule_model::Error;
+use vestibule_crypto::otp;
+use vestibule_model::rate_limit::LimitKey;
+use vestibule_model::verification::is_delivered;
+use vestibule_model::{Error, IdentificationId, Strategy, User, VerificationId};
+use vestibule_store::{second_factors, sign_ins, verifications};
 
-async fn not_awaited(
-    state: &AppState,
-    identity: &ClientIdentity,
-    id: &str,
-) -> ApiResult<SignInResponse> {
-    let l = load(state, identity, id).await?;
-    Err(Error::client_state(format!(
-        "a second factor is not awaited; the sign-in status is {}",
-        l.si.status.as_str()
-    ))
-    .into())
+/// The strategy of a second-factor call; anything else is a first factor or unknown.
+fn second_factor_strategy(params: &Params) -> ApiResult<Strategy> {
+    let name = params.required("strategy")?;
+    match Strategy::parse(name) {
+        Some(
+            s @ (Strategy::Totp
+            | Strategy::BackupCode
+            | Strategy::PhoneCode
+            | Strategy::EmailCode
+            | Strategy::EmailLink),
+        ) => Ok(s),
+        Some(_) => Err(Error::param_value_invalid(
+            "strategy",
+            format!("{name:?} is not a second factor"),
+        )
+        .into()),
+        None => Err(Error::param_value_invalid(
+            "strategy",
+            format!("{name:?} is not a known strategy"),
+        )
+        .into()),
+    }
 }
 
-/// `POST /v1/client/sign_ins/{id}/prepare_second_factor`
+/// The sign-in's account. A sign-in without one (not yet identified, or an unknown account under
+/// enumeration protection) never gets as far as a second factor.
+fn account(l: &Loaded) -> ApiResult<User> {
+    l.user.clone().ok_or_else(|| {
+        Error::client_state(format!(
+            "a second factor is not awaited; the sign-in status is {}",
+            l.si.status.as_str()
+        ))
+        .into()
+    })
+}
+
+/// The email address or phone number to send to: the one named, or else the default among the
+/// awaited factors of that strategy (clerk-js names it; other clients may not).
+fn target(
+    params: &Params,
+    strategy: &Strategy,
+    l: &Loaded,
+    user: &User,
+    state: &AppState,
+) -> ApiResult<IdentificationId> {
+    let param = if vestibule_model::verification::is_email(strategy) {
+        "email_address_id"
+    } else {
+        "phone_number_id"
+    };
+    if params.non_empty(param)?.is_some() {
+        return named_identification(params, strategy);
+    }
+    let awaited = l.si.awaited_second_factors(user, &state.settings);
+    let mut candidates = awaited.iter().filter(|f| &f.strategy == strategy);
+    let chosen = candidates
+        .clone()
+        .find(|f| f.default == Some(true) || f.primary == Some(true))
+        .or_else(|| candidates.next())
+        .ok_or(Error::StrategyForUserInvalid)?;
+    chosen
+        .email_address_id
+        .clone()
+        .or_else(|| chosen.phone_number_id.clone())
+        .ok_or_else(|| Error::param_missing(param).into())
+}
+
+/// `POST /v1/client/sign_ins/{id}/prepare_second_factor`: sends a code (or, to confirm a new
+/// client, a code or link). TOTP and backup codes need no preparation.
 pub async fn prepare_second_factor(
     State(state): State<AppState>,
     Extension(identity): Extension<ClientIdentity>,
     Path(id): Path<String>,
+    params: Params,
 ) -> ApiResult<SignInResponse> {
-    not_awaited(&state, &identity, &id).await
+    let mut l = load(&state, &identity, &id).await?;
+    l.si.ensure_second_factor_awaited(state.now())?;
+    let strategy = second_factor_strategy(&params)?;
+    let user = account(&l)?;
+    if !is_delivered(&strategy) {
+        return Err(Error::param_value_invalid(
+            "strategy",
+            format!(
+                "{} needs no preparation; attempt it directly",
+                strategy.as_str()
+            ),
+        )
+        .into());
+    }
+    let identification = target(&params, &strategy, &l, &user, &state)?;
+    let redirect_url = match strategy {
+        Strategy::EmailLink => Some(allowed_redirect(&state, params.required("redirect_url")?)?),
+        _ => None,
+    };
+    limits::check(
+        &state,
+        LimitKey::MessagesToIdentification(identification.to_string()),
+    )
+    .await?;
+    let now = state.now();
+    let v = l.si.prepare_second_factor(
+        strategy,
+        &identification,
+        &user,
+        &state.settings,
+        now,
+        VerificationId::generate(state.rng.as_ref()),
+        redirect_url,
+    )?;
+    let mut tx = state.store.begin().await?;
+    deliver(
+        &state,
+        &mut tx,
+        &v,
+        user.identification_value(&identification),
+        now,
+    )
+    .await?;
+    if !sign_ins::update(&mut tx, &l.si, l.version).await? {
+        return Err(Error::client_state("this sign-in was changed by another request").into());
+    }
+    tx.commit().await?;
+    messages::sent(&state);
+    respond(&state, &identity, &l.si, Some(&user), &l.client, None).await
 }
 
 /// `POST /v1/client/sign_ins/{id}/attempt_second_factor`
 pub async fn attempt_second_factor(
     State(state): State<AppState>,
     Extension(identity): Extension<ClientIdentity>,
+    Extension(ip): Extension<ClientIp>,
     Path(id): Path<String>,
+    params: Params,
 ) -> ApiResult<SignInResponse> {
-    not_awaited(&state, &identity, &id).await
+    let l = load(&state, &identity, &id).await?;
+    l.si.ensure_second_factor_awaited(state.now())?;
+    let strategy = second_factor_strategy(&params)?;
+    let user = account(&l)?;
+    limits::check(&state, LimitKey::AttemptByIp(ip.0.clone())).await?;
+    limits::check(&state, LimitKey::AttemptByUser(user.id.to_string())).await?;
+    if strategy == Strategy::EmailLink {
+        return Err(Error::param_value_invalid(
+            "strategy",
+            "an email link is verified by opening it",
+        )
+        .into());
+    }
+    let code = params.required("code")?;
+    let pending =
+        l.si.check_second_factor_attempt(&strategy, &user, &state.settings, state.now())?;
+    match strategy {
+        Strategy::Totp => attempt_totp(&state, &identity, l, user, code).await,
+        Strategy::BackupCode => attempt_backup_code(&state, &identity, l, user, code).await,
+        _ => {
+            let vid = pending.ok_or(Error::VerificationMissing)?;
+            attempt_code(&state, &identity, l, user, &vid, code).await
+        }
+    }
+}
+
+/// A TOTP code: right for the current step or one either side, and for a step later than any
+/// accepted before. Claiming the step is part of the sign-in's transaction, so of two requests
+/// carrying the same code exactly one succeeds.
+async fn attempt_totp(
+    state: &AppState,
+    identity: &ClientIdentity,
+    l: Loaded,
+    user: User,
+    code: &str,
+) -> ApiResult<SignInResponse> {
+    let Loaded {
+        mut client,
+        mut si,
+        version,
+        ..
+    } = l;
+    let factor = {
+        let mut conn = state.store.read().await?;
+        second_factors::totp(&mut conn, &user.id).await?
+    }
+    .filter(|f| f.verified)
+    .ok_or(Error::StrategyForUserInvalid)?;
+    let secret = state.secrets.open_totp(&factor.secret)?;
+    let now = state.now();
+    let Some(step) = otp::verify_totp(&secret, code, now.seconds(), factor.last_used_step) else {
+        record_failure(state, &user).await?;
+        return Err(Error::CodeIncorrect.into());
+    };
+    let progress = si.second_factor_verified(Strategy::Totp, &user, now)?;
+    let mut tx = state.store.begin().await?;
+    if !second_factors::use_totp_step(&mut tx, &user.id, step, false, now).await? {
+        // The same code (or a later one) was just accepted elsewhere.
+        drop(tx);
+        record_failure(state, &user).await?;
+        return Err(Error::CodeIncorrect.into());
+    }
+    let sessions = conclude(
+        state,
+        identity,
+        tx,
+        &mut client,
+        &mut si,
+        version,
+        &user,
+        progress,
+    )
+    .await?;
+    respond(state, identity, &si, Some(&user), &client, sessions).await
+}
+
+/// Longest input looked at as a backup code: generous for spaces and dashes, short enough that
+/// nobody makes the server hash megabytes.
+const MAX_BACKUP_CODE_INPUT: usize = 64;
+
+/// A backup code: hashed with the account's salt and used in the sign-in's transaction, so each
+/// code completes at most one sign-in.
+async fn attempt_backup_code(
+    state: &AppState,
+    identity: &ClientIdentity,
+    l: Loaded,
+    user: User,
+    code: &str,
+) -> ApiResult<SignInResponse> {
+    let Loaded {
+        mut client,
+        mut si,
+        version,
+        ..
+    } = l;
+    let (salt, _) = {
+        let mut conn = state.store.read().await?;
+        second_factors::backup_codes(&mut conn, &user.id).await?
+    }
+    .ok_or(Error::StrategyForUserInvalid)?;
+    let normalized = otp::normalize_backup_code(code);
+    if code.len() > MAX_BACKUP_CODE_INPUT || normalized.len() != otp::BACKUP_CODE_LENGTH {
+        record_failure(state, &user).await?;
+        return Err(Error::CodeIncorrect.into());
+    }
+    let hash =
+        tokio::task::spawn_blocking(move || otp::backup_code_hash(&normalized, salt.as_bytes()))
+            .await
+            .map_err(|e| Error::internal(format!("hashing a backup code: {e}")))?;
+    let now = state.now();
+    let progress = si.second_factor_verified(Strategy::BackupCode, &user, now)?;
+    let mut tx = state.store.begin().await?;
+    if !second_factors::use_backup_code(&mut tx, &user.id, &hash, now).await? {
+        drop(tx);
+        record_failure(state, &user).await?;
+        return Err(Error::CodeIncorrect.into());
+    }
+    let sessions = conclude(
+        state,
+        identity,
+        tx,
+        &mut client,
+        &mut si,
+        version,
+        &user,
+        progress,
+    )
+    .await?;
+    respond(state, identity, &si, Some(&user), &client, sessions).await
+}
+
+/// A code sent by email or SMS for this step.
+async fn attempt_code(
+    state: &AppState,
+    identity: &ClientIdentity,
+    l: Loaded,
+    user: User,
+    vid: &VerificationId,
+    code: &str,
+) -> ApiResult<SignInResponse> {
+    let Loaded {
+        mut client,
+        mut si,
+        version,
+        ..
+    } = l;
+    let stored = check_code(state, vid, code, Some(&user)).await?;
+    let now = state.now();
+    let progress = si.second_factor_code_verified(&stored, &user, now)?;
+    let mut tx = state.store.begin().await?;
+    if !verifications::mark_verified(&mut tx, vid, now, Some(&client.id)).await? {
+        return Err(Error::VerificationAlreadyVerified.into());
+    }
+    let sessions = conclude(
+        state,
+        identity,
+        tx,
+        &mut client,
+        &mut si,
+        version,
+        &user,
+        progress,
+    )
+    .await?;
+    respond(state, identity, &si, Some(&user), &client, sessions).await
 }
