@@ -83,6 +83,22 @@ pub enum Error {
     UserLocked { expires_in_seconds: Option<i64> },
     #[error("user banned")]
     UserBanned,
+    /// A sensitive change needs a factor verified within the reverification window.
+    #[error("reverification required")]
+    SessionReverificationRequired,
+
+    // --- second factors
+    #[error("an authenticator app is already enabled")]
+    TotpAlreadyEnabled,
+    #[error("no authenticator app enabled")]
+    TotpDisabled,
+    /// The Backend API's answer to a wrong TOTP code (the Frontend API uses `CodeIncorrect`).
+    #[error("TOTP code incorrect")]
+    TotpIncorrectCode,
+    #[error("backup codes need another second factor")]
+    BackupCodesNotAvailable,
+    #[error("the last second factor cannot be removed")]
+    SecondFactorDeletionNotAllowed,
 
     // --- limits and failures
     #[error("too many requests")]
@@ -221,6 +237,12 @@ impl Error {
             Error::ClientNotFound => "client_not_found",
             Error::UserLocked { .. } => "user_locked",
             Error::UserBanned => "user_banned",
+            Error::SessionReverificationRequired => "session_reverification_required",
+            Error::TotpAlreadyEnabled => "totp_already_enabled",
+            Error::TotpDisabled => "totp_disabled",
+            Error::TotpIncorrectCode => "totp_incorrect_code",
+            Error::BackupCodesNotAvailable => "backup_codes_not_available",
+            Error::SecondFactorDeletionNotAllowed => "second_factor_deletion_not_allowed",
             Error::TooManyRequests { .. } => "too_many_requests",
             Error::Internal { .. } => "internal_clerk_error",
             Error::Unavailable { .. } => "service_unavailable",
@@ -238,7 +260,11 @@ impl Error {
             | Error::VerificationAlreadyVerified
             | Error::VerificationMissing
             | Error::SessionExists
-            | Error::IdentifierAlreadySignedIn { .. } => 400,
+            | Error::IdentifierAlreadySignedIn { .. }
+            | Error::TotpAlreadyEnabled
+            | Error::TotpDisabled
+            | Error::BackupCodesNotAvailable
+            | Error::SecondFactorDeletionNotAllowed => 400,
             Error::BodyTooLarge { .. } => 413,
             Error::UnsupportedContentType => 415,
             Error::MethodNotAllowed => 405,
@@ -254,12 +280,14 @@ impl Error {
             | Error::PasswordPwned
             | Error::PasswordRuleNotMet(_)
             | Error::PasswordDigestInvalid { .. }
-            | Error::CodeIncorrect => 422,
+            | Error::CodeIncorrect
+            | Error::TotpIncorrectCode => 422,
             Error::ResourceNotFound { .. } => 404,
             Error::ResourceForbidden { .. }
             | Error::UserLocked { .. }
             | Error::UserBanned
-            | Error::OriginInvalid => 403,
+            | Error::OriginInvalid
+            | Error::SessionReverificationRequired => 403,
             Error::AuthenticationInvalid { .. }
             | Error::ClerkKeyInvalid
             | Error::DevBrowserUnauthenticated
@@ -307,6 +335,12 @@ impl Error {
             Error::ClientNotFound => "No client found".into(),
             Error::UserLocked { .. } => "Account locked".into(),
             Error::UserBanned => "Account banned".into(),
+            Error::SessionReverificationRequired => "Reverification required".into(),
+            Error::TotpAlreadyEnabled => "TOTP already enabled".into(),
+            Error::TotpDisabled => "TOTP is disabled".into(),
+            Error::TotpIncorrectCode => "Incorrect TOTP code".into(),
+            Error::BackupCodesNotAvailable => "Backup codes not available".into(),
+            Error::SecondFactorDeletionNotAllowed => "Second factor deletion not allowed".into(),
             Error::TooManyRequests { .. } => "Too many requests".into(),
             Error::Internal { .. } => "Oops, an unexpected error occurred".into(),
             Error::Unavailable { .. } => "Service unavailable".into(),
@@ -355,6 +389,12 @@ impl Error {
             ),
             Error::UserLocked { expires_in_seconds: None } => "Your account is locked. Please contact support for more information.".into(),
             Error::UserBanned => "You have been banned. If you think this was by mistake, please contact support.".into(),
+            Error::SessionReverificationRequired => "You need to provide additional verification to perform this operation".into(),
+            Error::TotpAlreadyEnabled => "You already have an authenticator app set up. Remove it before adding another.".into(),
+            Error::TotpDisabled => "This user has no authenticator app (TOTP) enabled.".into(),
+            Error::TotpIncorrectCode => "The provided TOTP code is incorrect".into(),
+            Error::BackupCodesNotAvailable => "In order to use backup codes, you have to enable any other Multi-factor method".into(),
+            Error::SecondFactorDeletionNotAllowed => "You are required to maintain at least one two-step verification method on your account.".into(),
             Error::TooManyRequests { retry_after_seconds } => format!("Too many requests. Please try again in {retry_after_seconds} seconds."),
             Error::Internal { .. } => {
                 "There was an internal error on our servers. Please try again.".into()
@@ -380,7 +420,9 @@ impl Error {
             | Error::PasswordRuleNotMet(_) => meta.param_name = Some("password".into()),
             Error::StrategyForUserInvalid => meta.param_name = Some("strategy".into()),
             Error::PasswordDigestInvalid { .. } => meta.param_name = Some("password_digest".into()),
-            Error::CodeIncorrect => meta.param_name = Some("code".into()),
+            Error::CodeIncorrect | Error::TotpIncorrectCode => {
+                meta.param_name = Some("code".into())
+            }
             Error::IdentifierAlreadySignedIn { session_id } => {
                 meta.session_id = Some(session_id.clone())
             }

@@ -10,6 +10,7 @@ pub mod instance;
 pub mod keys;
 pub mod limits;
 pub mod messages;
+pub mod mfa;
 pub mod params;
 pub mod passwords;
 pub mod present;

@@ -34,6 +34,20 @@ type CacheKey = (String, Option<String>);
 struct Cached {
     jwt: String,
     exp: i64,
+    /// What the token's `sts` and `fva` were made from: when the session changes (its
+    /// `setup-mfa` task done, a factor verified again), the cached token no longer says the truth.
+    made_from: (SessionStatus, Timestamp, Option<Timestamp>),
+}
+
+fn made_from(
+    session: &Session,
+    status: SessionStatus,
+) -> (SessionStatus, Timestamp, Option<Timestamp>) {
+    (
+        status,
+        session.first_factor_verified_at,
+        session.second_factor_verified_at,
+    )
 }
 
 pub struct Minter {
@@ -79,7 +93,7 @@ impl Minter {
             .active()
             .sign_jwt(&claims)
             .map_err(|e| Error::internal(format!("signing a session token: {e}")))?;
-        self.remember(session, azp, &jwt, claims.exp);
+        self.remember(session, status, azp, &jwt, claims.exp);
         Ok(jwt)
     }
 
@@ -95,7 +109,9 @@ impl Minter {
         let key = (session.id.as_str().to_owned(), azp.map(str::to_owned));
         if let Ok(cache) = self.cache.lock() {
             if let Some(c) = cache.get(&key) {
-                if c.exp - now.seconds() > self.lifetime_seconds / 2 {
+                if c.exp - now.seconds() > self.lifetime_seconds / 2
+                    && c.made_from == made_from(session, status)
+                {
                     return Ok(c.jwt.clone());
                 }
             }
@@ -103,7 +119,14 @@ impl Minter {
         self.mint(keys, session, status, azp, now)
     }
 
-    fn remember(&self, session: &Session, azp: Option<&str>, jwt: &str, exp: i64) {
+    fn remember(
+        &self,
+        session: &Session,
+        status: SessionStatus,
+        azp: Option<&str>,
+        jwt: &str,
+        exp: i64,
+    ) {
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
@@ -113,6 +136,7 @@ impl Minter {
                 Cached {
                     jwt: jwt.to_owned(),
                     exp,
+                    made_from: made_from(session, status),
                 },
             );
         }

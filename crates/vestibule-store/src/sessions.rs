@@ -200,6 +200,39 @@ pub async fn end_all_for_client(
     Ok(r.rows_affected())
 }
 
+/// A user's `pending` sessions become `active` (the `setup-mfa` task is done). Returns how many.
+pub async fn activate_pending(
+    conn: &mut Connection,
+    user_id: &UserId,
+    now: Timestamp,
+) -> Result<u64> {
+    let r = sqlx::query(
+        "UPDATE sessions SET status = 'active', updated_at = $2 WHERE user_id = $1 AND status = 'pending'",
+    )
+    .bind(user_id.as_str())
+    .bind(now.0)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// Records that the session's user just verified a second factor in it (`fva`'s second age
+/// restarts). False if the session is no longer signed in.
+pub async fn second_factor_verified(
+    conn: &mut Connection,
+    id: &SessionId,
+    now: Timestamp,
+) -> Result<bool> {
+    let r = sqlx::query(&format!(
+        "UPDATE sessions SET second_factor_verified_at = $2, updated_at = $2 WHERE id = $1 AND status IN {SIGNED_IN}"
+    ))
+    .bind(id.as_str())
+    .bind(now.0)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Marks activity (touch). False if the session is no longer signed in.
 pub async fn touch(conn: &mut Connection, id: &SessionId, now: Timestamp) -> Result<bool> {
     let r = sqlx::query(&format!(

@@ -101,6 +101,55 @@ pub async fn insert_phone(conn: &mut Connection, user_id: &UserId, p: &PhoneNumb
 
 /// Writes every column of the user row (not their email addresses or phone numbers).
 /// Returns false when the user no longer exists.
+/// Whether a phone number of `user` is kept for MFA, and whether it is the default one. Only
+/// verified numbers may be (false otherwise, or when the number is not the user's).
+pub async fn set_phone_second_factor(
+    conn: &mut Connection,
+    user_id: &UserId,
+    phone_id: &IdentificationId,
+    reserved: bool,
+    default: bool,
+) -> Result<bool> {
+    if default {
+        sqlx::query("UPDATE phone_numbers SET default_second_factor = 0 WHERE user_id = $1")
+            .bind(user_id.as_str())
+            .execute(&mut *conn)
+            .await?;
+    }
+    let r = sqlx::query(
+        "UPDATE phone_numbers SET reserved_for_second_factor = $3, default_second_factor = $4 \
+         WHERE id = $1 AND user_id = $2 AND verified = 1",
+    )
+    .bind(phone_id.as_str())
+    .bind(user_id.as_str())
+    .bind(b(reserved))
+    .bind(b(reserved && default))
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Who a phone number belongs to.
+pub async fn phone_owner(conn: &mut Connection, id: &IdentificationId) -> Result<Option<UserId>> {
+    let owner: Option<String> =
+        sqlx::query_scalar("SELECT user_id FROM phone_numbers WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(owner.map(UserId::from_trusted))
+}
+
+/// No phone number of `user` is kept for MFA any more (MFA disabled by an operator).
+pub async fn clear_second_factor_phones(conn: &mut Connection, user_id: &UserId) -> Result<u64> {
+    let r = sqlx::query(
+        "UPDATE phone_numbers SET reserved_for_second_factor = 0, default_second_factor = 0 WHERE user_id = $1",
+    )
+    .bind(user_id.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
 pub async fn update(conn: &mut Connection, user: &User) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE users SET external_id = $2, username = $3, first_name = $4, last_name = $5, \

@@ -312,6 +312,32 @@ pub struct IdentificationLink {
     pub kind: String,
 }
 
+/// An authenticator app being enrolled (`POST /v1/me/totp`, with `secret` and `uri` once) or
+/// verified (`…/attempt_verification`, with fresh `backup_codes` when they are enabled).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totp {
+    pub object: String,
+    pub id: String,
+    pub secret: Option<String>,
+    pub uri: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub verified: bool,
+    pub backup_codes: Option<Vec<String>>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A new set of backup codes (`POST /v1/me/backup_codes`), shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupCodes {
+    pub object: String,
+    pub id: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub codes: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 /// BAPI `DELETE` answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeletedObject {

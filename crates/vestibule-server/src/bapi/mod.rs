@@ -2,6 +2,7 @@
 //! Every route needs `Authorization: Bearer <secret key>`.
 
 mod dev;
+mod mfa;
 pub mod sessions;
 pub mod users;
 
@@ -33,6 +34,24 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/v1/users/{id}/unban", post(users::unban))
         .route("/v1/users/{id}/lock", post(users::lock))
         .route("/v1/users/{id}/unlock", post(users::unlock))
+        .route(
+            "/v1/users/{id}/mfa",
+            axum::routing::delete(mfa::disable_mfa),
+        )
+        .route(
+            "/v1/users/{id}/totp",
+            axum::routing::delete(mfa::delete_totp),
+        )
+        .route(
+            "/v1/users/{id}/backup_code",
+            axum::routing::delete(mfa::delete_backup_codes),
+        )
+        .route("/v1/users/{id}/verify_totp", post(mfa::verify_totp))
+        .route("/v1/phone_numbers", post(mfa::create_phone_number))
+        .route(
+            "/v1/phone_numbers/{id}",
+            axum::routing::patch(mfa::update_phone_number),
+        )
         .route("/v1/sessions", get(sessions::list))
         .route("/v1/sessions/{id}", get(sessions::get))
         .route("/v1/sessions/{id}/revoke", post(sessions::revoke))

@@ -25,7 +25,7 @@ fn respond(state: &AppState, u: &User) -> UserResponse {
     Ok(Json(present::user(u, Audience::Backend, state.now())))
 }
 
-async fn load(state: &AppState, id: &str) -> ApiResult<User> {
+pub(super) async fn load(state: &AppState, id: &str) -> ApiResult<User> {
     let not_found = || ApiError(Error::not_found_id("user", id));
     let uid = UserId::parse(id).ok_or_else(not_found)?;
     let mut conn = state.store.read().await?;

@@ -12,6 +12,7 @@ use crate::state::AppState;
 use axum::routing::{get, post};
 use axum::Router;
 
+pub(crate) use sign_ins::record_failure;
 pub use view::client_view;
 
 pub fn router(state: AppState) -> Router<AppState> {
@@ -30,6 +31,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/v1/verify", get(verify::verify))
         .route("/v1/me", get(me::get).patch(me::update))
         .route("/v1/me/metadata", axum::routing::patch(me::merge_metadata))
+        .route(
+            "/v1/me/totp",
+            post(me::mfa::create_totp).delete(me::mfa::delete_totp),
+        )
+        .route(
+            "/v1/me/totp/attempt_verification",
+            post(me::mfa::verify_totp),
+        )
+        .route("/v1/me/backup_codes", post(me::mfa::create_backup_codes))
+        .route("/v1/me/backup_codes/", post(me::mfa::create_backup_codes))
         .route("/v1/client/sign_ins", post(sign_ins::create))
         .route("/v1/client/sign_ins/{id}", get(sign_ins::get))
         .route(

@@ -381,9 +381,12 @@ async fn email_links_expire_and_can_require_the_same_browser() {
         assert!(location.contains("__clerk_status=verified"), "{location}");
 
         let other = server.cookie();
+        let seen = server.inbox("user7@example.com").await.len();
+        server.clock.advance_seconds(1);
         let (id2, si2) = started(&other, "user7@example.com").await;
         send_link(&other, &id2, &factor_id(&si2, "email_link")).await;
-        let link2 = server.latest_link("user7@example.com").await;
+        let text = server.next_text("user7@example.com", seen).await;
+        let link2 = crate::harness::link_in(&text).expect("link");
         server.clock.advance_seconds(601);
         let late = other.http.get(&link2).send().await.expect("open");
         let location = late

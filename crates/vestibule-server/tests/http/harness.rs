@@ -430,6 +430,26 @@ impl TestServer {
         code_in(text).unwrap_or_else(|| panic!("no code in {text:?}"))
     }
 
+    /// The text of the newest message to `recipient` once it has more than the `seen` it had.
+    /// The inbox lists newest first by time, so a test whose clock stands still must move it
+    /// between messages to the same recipient.
+    pub async fn next_text(&self, recipient: &str, seen: usize) -> String {
+        for _ in 0..200 {
+            let inbox = self.inbox(recipient).await;
+            if inbox.len() > seen {
+                return inbox[0]["text"].as_str().unwrap_or_default().to_owned();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("no new message to {recipient}")
+    }
+
+    /// The code in the next message to `recipient` (see [`TestServer::next_text`]).
+    pub async fn next_code(&self, recipient: &str, seen: usize) -> String {
+        let text = self.next_text(recipient, seen).await;
+        code_in(&text).unwrap_or_else(|| panic!("no code in {text:?}"))
+    }
+
     /// The link in the newest message to `recipient`.
     pub async fn latest_link(&self, recipient: &str) -> String {
         let inbox = self.inbox(recipient).await;

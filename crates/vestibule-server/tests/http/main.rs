@@ -9,5 +9,6 @@ mod codes;
 mod errors;
 mod multi_node;
 mod protection;
+mod second_factors;
 mod sessions;
 mod sign_in;

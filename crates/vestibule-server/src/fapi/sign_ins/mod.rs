@@ -102,7 +102,7 @@ pub(super) async fn check_password(
 }
 
 /// Counts a failed verification against the account's lockout (one atomic statement).
-pub(super) async fn record_failure(state: &AppState, user: &User) -> ApiResult<()> {
+pub(crate) async fn record_failure(state: &AppState, user: &User) -> ApiResult<()> {
     let lockout = &state.settings.lockout;
     if !lockout.enabled {
         return Ok(());

@@ -9,11 +9,11 @@ use crate::error::ApiResult;
 use crate::identity::ClientIdentity;
 use crate::limits::{self, ClientIp};
 use crate::messages;
+use crate::mfa::{self, BackupCodeGuess, TotpCheck};
 use crate::params::Params;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Extension;
-use vestibule_crypto::otp;
 use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::verification::is_delivered;
 use vestibule_model::{Error, IdentificationId, Strategy, User, VerificationId};
@@ -195,26 +195,17 @@ async fn attempt_totp(
         version,
         ..
     } = l;
-    let factor = {
-        let mut conn = state.store.read().await?;
-        second_factors::totp(&mut conn, &user.id).await?
-    }
-    .filter(|f| f.verified)
-    .ok_or(Error::StrategyForUserInvalid)?;
-    let secret = state.secrets.open_totp(&factor.secret)?;
-    let now = state.now();
-    let Some(step) = otp::verify_totp(&secret, code, now.seconds(), factor.last_used_step) else {
-        record_failure(state, &user).await?;
-        return Err(Error::CodeIncorrect.into());
-    };
-    let progress = si.second_factor_verified(Strategy::Totp, &user, now)?;
     let mut tx = state.store.begin().await?;
-    if !second_factors::use_totp_step(&mut tx, &user.id, step, false, now).await? {
-        // The same code (or a later one) was just accepted elsewhere.
-        drop(tx);
-        record_failure(state, &user).await?;
-        return Err(Error::CodeIncorrect.into());
+    match mfa::check_totp(state, &mut tx, &user.id, code, false).await? {
+        None => return Err(Error::StrategyForUserInvalid.into()),
+        Some(TotpCheck::Rejected) => {
+            drop(tx);
+            record_failure(state, &user).await?;
+            return Err(Error::CodeIncorrect.into());
+        }
+        Some(TotpCheck::Accepted) => {}
     }
+    let progress = si.second_factor_verified(Strategy::Totp, &user, state.now())?;
     let sessions = conclude(
         state,
         identity,
@@ -228,10 +219,6 @@ async fn attempt_totp(
     .await?;
     respond(state, identity, &si, Some(&user), &client, sessions).await
 }
-
-/// Longest input looked at as a backup code: generous for spaces and dashes, short enough that
-/// nobody makes the server hash megabytes.
-const MAX_BACKUP_CODE_INPUT: usize = 64;
 
 /// A backup code: hashed with the account's salt and used in the sign-in's transaction, so each
 /// code completes at most one sign-in.
@@ -248,20 +235,14 @@ async fn attempt_backup_code(
         version,
         ..
     } = l;
-    let (salt, _) = {
-        let mut conn = state.store.read().await?;
-        second_factors::backup_codes(&mut conn, &user.id).await?
-    }
-    .ok_or(Error::StrategyForUserInvalid)?;
-    let normalized = otp::normalize_backup_code(code);
-    if code.len() > MAX_BACKUP_CODE_INPUT || normalized.len() != otp::BACKUP_CODE_LENGTH {
-        record_failure(state, &user).await?;
-        return Err(Error::CodeIncorrect.into());
-    }
-    let hash =
-        tokio::task::spawn_blocking(move || otp::backup_code_hash(&normalized, salt.as_bytes()))
-            .await
-            .map_err(|e| Error::internal(format!("hashing a backup code: {e}")))?;
+    let hash = match mfa::backup_code_guess(state, &user.id, code).await? {
+        BackupCodeGuess::NoCodes => return Err(Error::StrategyForUserInvalid.into()),
+        BackupCodeGuess::Malformed => {
+            record_failure(state, &user).await?;
+            return Err(Error::CodeIncorrect.into());
+        }
+        BackupCodeGuess::Hash(hash) => hash,
+    };
     let now = state.now();
     let progress = si.second_factor_verified(Strategy::BackupCode, &user, now)?;
     let mut tx = state.store.begin().await?;

@@ -1,4 +1,7 @@
-//! `/v1/me`: the signed-in user reading and changing their own profile (clerk-js's `User`).
+//! `/v1/me`: the signed-in user reading and changing their own profile (clerk-js's `User`), and
+//! enrolling second factors ([`mfa`]).
+
+pub mod mfa;
 
 use super::view;
 use crate::error::{ApiError, ApiResult};
@@ -10,19 +13,35 @@ use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::{Extension, Json};
 use serde_json::Value;
-use vestibule_model::{Client, Error, SessionId, User};
+use vestibule_model::{Client, Error, Session, SessionId, User};
 use vestibule_store::{sessions, users};
 use vestibule_wire as wire;
 
 type UserResponse = Json<wire::Envelope<wire::User>>;
 
-/// The user a `/me` call acts for: the session clerk-js names in `_clerk_session_id`, or the
-/// client's last active one. It must be the caller's and signed in.
+/// Who a `/me` call acts for.
+pub(super) struct Me {
+    pub client: Client,
+    pub session: Session,
+    pub user: User,
+}
+
 async fn current_user(
     state: &AppState,
     identity: &ClientIdentity,
     query: Option<&str>,
 ) -> ApiResult<(Client, User)> {
+    let me = current(state, identity, query).await?;
+    Ok((me.client, me.user))
+}
+
+/// The session a `/me` call acts in: the one clerk-js names in `_clerk_session_id`, or the
+/// client's last active one. It must be the caller's and signed in (active, or pending a task).
+pub(super) async fn current(
+    state: &AppState,
+    identity: &ClientIdentity,
+    query: Option<&str>,
+) -> ApiResult<Me> {
     let client = identity.client(state).await?.ok_or(Error::SignedOut)?;
     let named = query.and_then(|q| {
         form_urlencoded::parse(q.as_bytes())
@@ -47,7 +66,11 @@ async fn current_user(
     let user = users::get(&mut conn, &session.user_id)
         .await?
         .ok_or(Error::SignedOut)?;
-    Ok((client, user))
+    Ok(Me {
+        client,
+        session,
+        user,
+    })
 }
 
 async fn respond(

@@ -1,0 +1,205 @@
+//! Enrolling, checking and removing second factors: shared by the user's own calls
+//! (`/v1/me/totp`, `/v1/me/backup_codes`) and the operator's (Backend API).
+
+use crate::error::ApiResult;
+use crate::state::AppState;
+use vestibule_crypto::otp;
+use vestibule_model::rng::base62;
+use vestibule_model::{Error, Timestamp, User, UserId};
+use vestibule_store::second_factors::{self, TotpFactor};
+use vestibule_store::{sessions, Connection};
+use vestibule_wire as wire;
+
+/// Starts enrolling an authenticator app: a new secret, kept unverified until a code from the
+/// app proves it was set up. Returns the factor and the plain secret (shown once).
+pub async fn start_totp(state: &AppState, user: &User) -> ApiResult<(TotpFactor, Vec<u8>)> {
+    let rng = state.rng.as_ref();
+    let secret = otp::new_totp_secret(rng);
+    let now = state.now();
+    let factor = TotpFactor {
+        id: format!("totp_{}", base62(rng, 27)),
+        user_id: user.id.clone(),
+        secret: state.secrets.seal_totp(&secret, rng),
+        verified: false,
+        last_used_step: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = state.store.begin().await?;
+    if !second_factors::put_unverified_totp(&mut tx, &factor).await? {
+        return Err(Error::TotpAlreadyEnabled.into());
+    }
+    tx.commit().await?;
+    Ok((factor, secret))
+}
+
+/// What a TOTP code proved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotpCheck {
+    /// Right, and its time step (and every earlier one) is now used up.
+    Accepted,
+    /// Wrong, too old, or already used.
+    Rejected,
+}
+
+/// Checks `code` against the user's authenticator app, `enrolling` (the factor is unverified and
+/// this code verifies it) or in use; a right code claims its step inside `tx`, so of two requests
+/// with the same code exactly one is accepted. `None` when there is no such factor.
+pub async fn check_totp(
+    state: &AppState,
+    tx: &mut Connection,
+    user: &UserId,
+    code: &str,
+    enrolling: bool,
+) -> ApiResult<Option<TotpCheck>> {
+    let Some(factor) = second_factors::totp(tx, user).await? else {
+        return Ok(None);
+    };
+    if factor.verified == enrolling {
+        return Ok(None);
+    }
+    let secret = state.secrets.open_totp(&factor.secret)?;
+    let now = state.now();
+    let Some(step) = otp::verify_totp(&secret, code, now.seconds(), factor.last_used_step) else {
+        return Ok(Some(TotpCheck::Rejected));
+    };
+    Ok(Some(
+        if second_factors::use_totp_step(tx, user, step, enrolling, now).await? {
+            TotpCheck::Accepted
+        } else {
+            TotpCheck::Rejected
+        },
+    ))
+}
+
+/// Longest input looked at as a backup code: generous for spaces and dashes, short enough that
+/// nobody makes the server hash megabytes.
+const MAX_BACKUP_CODE_INPUT: usize = 64;
+
+/// A backup code as typed, ready to be looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupCodeGuess {
+    /// The user has no backup codes.
+    NoCodes,
+    /// Not the shape of a backup code: wrong without looking.
+    Malformed,
+    /// Its hash under the user's salt, to use with [`second_factors::use_backup_code`].
+    Hash(String),
+}
+
+/// Hashes a typed backup code with the user's salt (on the blocking pool: it is argon2id).
+pub async fn backup_code_guess(
+    state: &AppState,
+    user: &UserId,
+    code: &str,
+) -> ApiResult<BackupCodeGuess> {
+    let Some((salt, _)) = ({
+        let mut conn = state.store.read().await?;
+        second_factors::backup_codes(&mut conn, user).await?
+    }) else {
+        return Ok(BackupCodeGuess::NoCodes);
+    };
+    let normalized = otp::normalize_backup_code(code);
+    if code.len() > MAX_BACKUP_CODE_INPUT || normalized.len() != otp::BACKUP_CODE_LENGTH {
+        return Ok(BackupCodeGuess::Malformed);
+    }
+    let hash =
+        tokio::task::spawn_blocking(move || otp::backup_code_hash(&normalized, salt.as_bytes()))
+            .await
+            .map_err(|e| Error::internal(format!("hashing a backup code: {e}")))?;
+    Ok(BackupCodeGuess::Hash(hash))
+}
+
+/// Replaces the user's backup codes with ten new ones inside `tx`, returning them in plain text
+/// (the only time they are ever shown).
+pub async fn new_backup_codes(
+    state: &AppState,
+    tx: &mut Connection,
+    user: &UserId,
+    now: Timestamp,
+) -> ApiResult<(String, Vec<String>)> {
+    let rng = state.rng.as_ref();
+    let codes = otp::new_backup_codes(rng);
+    let salt = base62(rng, 22);
+    let set_id = format!("bcode_{}", base62(rng, 27));
+    let hashes = {
+        let (codes, salt) = (codes.clone(), salt.clone());
+        tokio::task::spawn_blocking(move || {
+            codes
+                .iter()
+                .map(|c| otp::backup_code_hash(c, salt.as_bytes()))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| Error::internal(format!("hashing backup codes: {e}")))?
+    };
+    second_factors::replace_backup_codes(tx, user, &set_id, &salt, &hashes, now).await?;
+    Ok((set_id, codes))
+}
+
+/// After a second factor was enrolled: the user's sessions waiting on the `setup-mfa` task
+/// become active.
+pub async fn second_factor_enrolled(
+    state: &AppState,
+    tx: &mut Connection,
+    user: &UserId,
+) -> ApiResult<()> {
+    sessions::activate_pending(tx, user, state.now()).await?;
+    Ok(())
+}
+
+/// Removes the authenticator app and, with no second factor left, the backup codes (they are
+/// only a fallback for one). `keep_one`: refuse to remove the last second factor (MFA required).
+pub async fn remove_totp(tx: &mut Connection, user: &User, keep_one: bool) -> ApiResult<bool> {
+    if keep_one && user.second_factor_phones().next().is_none() && user.totp_enabled {
+        return Err(Error::SecondFactorDeletionNotAllowed.into());
+    }
+    let removed = second_factors::delete_totp(tx, &user.id).await?;
+    if user.second_factor_phones().next().is_none() {
+        second_factors::delete_backup_codes(tx, &user.id).await?;
+    }
+    Ok(removed)
+}
+
+/// TOTP in wire form. `secret`: only right after enrolment started, never again.
+pub fn totp_wire(
+    state: &AppState,
+    factor: &TotpFactor,
+    account: &str,
+    secret: Option<&[u8]>,
+    backup_codes: Option<Vec<String>>,
+) -> wire::Totp {
+    wire::Totp {
+        object: "totp".into(),
+        id: factor.id.clone(),
+        secret: secret.map(otp::base32),
+        uri: secret.map(|s| otp::otpauth_uri(s, &state.settings.application_name, account)),
+        verified: factor.verified,
+        backup_codes,
+        created_at: factor.created_at.0,
+        updated_at: factor.updated_at.0,
+    }
+}
+
+/// Whether a sensitive change (enrolling or removing a second factor) may go ahead in a session:
+/// its freshest factor, the second if it has one, was verified within the reverification window
+/// (Clerk's `strict` level).
+pub fn check_recent_verification(
+    state: &AppState,
+    session: &vestibule_model::Session,
+    now: Timestamp,
+) -> ApiResult<()> {
+    let last = session
+        .second_factor_verified_at
+        .unwrap_or(session.first_factor_verified_at);
+    let window = state
+        .settings
+        .mfa
+        .reverification_seconds
+        .saturating_mul(1000);
+    if now.0.saturating_sub(last.0) < window {
+        Ok(())
+    } else {
+        Err(Error::SessionReverificationRequired.into())
+    }
+}
