@@ -37,6 +37,29 @@ pub fn base32(bytes: &[u8]) -> String {
     out
 }
 
+/// Base32 back to bytes, as secrets are typed or imported: case, spaces and `=` padding ignored.
+/// `None` for any other character or leftover bits that are not zero.
+pub fn base32_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 5 / 8);
+    let mut buffer: u32 = 0;
+    let mut bits = 0;
+    for c in text.bytes().filter(|c| !matches!(c, b' ' | b'=' | b'-')) {
+        let v = match c.to_ascii_uppercase() {
+            c @ b'A'..=b'Z' => c - b'A',
+            c @ b'2'..=b'7' => c - b'2' + 26,
+            _ => return None,
+        };
+        buffer = (buffer << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+        buffer &= (1 << bits) - 1;
+    }
+    (buffer == 0).then_some(out)
+}
+
 /// `otpauth://totp/…` for QR codes (the Key Uri Format authenticator apps read).
 pub fn otpauth_uri(secret: &[u8], issuer: &str, account: &str) -> String {
     let enc = |s: &str| -> String {
@@ -237,6 +260,12 @@ mod tests {
             base32(b"12345678901234567890"),
             "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
         );
+        assert_eq!(base32_decode("MZXW6YTBOI").as_deref(), Some(&b"foobar"[..]));
+        assert_eq!(
+            base32_decode("gezd gnbv gy3t qojq gezd gnbv gy3t qojq").as_deref(),
+            Some(&b"12345678901234567890"[..])
+        );
+        assert_eq!(base32_decode("MZXW6YTBO1"), None, "1 is not base32");
         let uri = otpauth_uri(b"12345678901234567890", "Acme Inc", "ada@example.com");
         assert!(uri.starts_with("otpauth://totp/Acme%20Inc:ada@example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Acme%20Inc"), "{uri}");
     }

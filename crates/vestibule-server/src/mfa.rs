@@ -33,6 +33,28 @@ pub async fn start_totp(state: &AppState, user: &User) -> ApiResult<(TotpFactor,
     Ok((factor, secret))
 }
 
+/// An operator's import: `secret` becomes the user's verified authenticator app, replacing any.
+pub async fn import_totp(
+    state: &AppState,
+    tx: &mut Connection,
+    user: &UserId,
+    secret: &[u8],
+) -> ApiResult<()> {
+    let rng = state.rng.as_ref();
+    let now = state.now();
+    let factor = TotpFactor {
+        id: format!("totp_{}", base62(rng, 27)),
+        user_id: user.clone(),
+        secret: state.secrets.seal_totp(secret, rng),
+        verified: true,
+        last_used_step: None,
+        created_at: now,
+        updated_at: now,
+    };
+    second_factors::replace_totp(tx, &factor).await?;
+    Ok(())
+}
+
 /// What a TOTP code proved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TotpCheck {
@@ -100,7 +122,9 @@ pub async fn backup_code_guess(
         return Ok(BackupCodeGuess::NoCodes);
     };
     let normalized = otp::normalize_backup_code(code);
-    if code.len() > MAX_BACKUP_CODE_INPUT || normalized.len() != otp::BACKUP_CODE_LENGTH {
+    if code.len() > MAX_BACKUP_CODE_INPUT
+        || !IMPORTED_BACKUP_CODE_LENGTHS.contains(&normalized.len())
+    {
         return Ok(BackupCodeGuess::Malformed);
     }
     let hash =
@@ -110,6 +134,10 @@ pub async fn backup_code_guess(
     Ok(BackupCodeGuess::Hash(hash))
 }
 
+/// Lengths (letters and digits, after normalising) of backup codes an operator may import; the
+/// server's own are [`otp::BACKUP_CODE_LENGTH`].
+pub const IMPORTED_BACKUP_CODE_LENGTHS: std::ops::RangeInclusive<usize> = 6..=32;
+
 /// Replaces the user's backup codes with ten new ones inside `tx`, returning them in plain text
 /// (the only time they are ever shown).
 pub async fn new_backup_codes(
@@ -118,12 +146,25 @@ pub async fn new_backup_codes(
     user: &UserId,
     now: Timestamp,
 ) -> ApiResult<(String, Vec<String>)> {
+    let codes = otp::new_backup_codes(state.rng.as_ref());
+    let set_id = store_backup_codes(state, tx, user, codes.clone(), now).await?;
+    Ok((set_id, codes))
+}
+
+/// Replaces the user's backup codes with `codes` (hashed under a new salt) inside `tx`; returns
+/// the new set's id.
+pub async fn store_backup_codes(
+    state: &AppState,
+    tx: &mut Connection,
+    user: &UserId,
+    codes: Vec<String>,
+    now: Timestamp,
+) -> ApiResult<String> {
     let rng = state.rng.as_ref();
-    let codes = otp::new_backup_codes(rng);
     let salt = base62(rng, 22);
     let set_id = format!("bcode_{}", base62(rng, 27));
     let hashes = {
-        let (codes, salt) = (codes.clone(), salt.clone());
+        let salt = salt.clone();
         tokio::task::spawn_blocking(move || {
             codes
                 .iter()
@@ -134,7 +175,7 @@ pub async fn new_backup_codes(
         .map_err(|e| Error::internal(format!("hashing backup codes: {e}")))?
     };
     second_factors::replace_backup_codes(tx, user, &set_id, &salt, &hashes, now).await?;
-    Ok((set_id, codes))
+    Ok(set_id)
 }
 
 /// After a second factor was enrolled: the user's sessions waiting on the `setup-mfa` task
@@ -183,12 +224,16 @@ pub fn totp_wire(
 
 /// Whether a sensitive change (enrolling or removing a second factor) may go ahead in a session:
 /// its freshest factor, the second if it has one, was verified within the reverification window
-/// (Clerk's `strict` level).
+/// (Clerk's `strict` level). A session pending its `setup-mfa` task exists to enrol one, so it
+/// may, however long ago it signed in.
 pub fn check_recent_verification(
     state: &AppState,
     session: &vestibule_model::Session,
     now: Timestamp,
 ) -> ApiResult<()> {
+    if session.status == vestibule_model::SessionStatus::Pending {
+        return Ok(());
+    }
     let last = session
         .second_factor_verified_at
         .unwrap_or(session.first_factor_verified_at);

@@ -66,6 +66,24 @@ pub async fn put_unverified_totp(conn: &mut Connection, f: &TotpFactor) -> Resul
     Ok(r.rows_affected() == 1)
 }
 
+/// Replaces the user's factor, verified or not, by `f` as it is (an operator importing a secret).
+pub async fn replace_totp(conn: &mut Connection, f: &TotpFactor) -> Result<()> {
+    delete_totp(conn, &f.user_id).await?;
+    sqlx::query(
+        "INSERT INTO totp_factors (user_id, id, secret, verified, last_used_step, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(f.user_id.as_str())
+    .bind(f.id.as_str())
+    .bind(f.secret.clone())
+    .bind(if f.verified { 1i64 } else { 0i64 })
+    .bind(f.last_used_step)
+    .bind(f.created_at.0)
+    .bind(f.updated_at.0)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Records that a code of `step` was accepted, if no code of that step or a later one was
 /// before; with `verify`, also marks the factor verified (its first code). True for exactly one
 /// caller per step.

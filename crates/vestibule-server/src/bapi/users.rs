@@ -167,7 +167,56 @@ const CREATE_PARAMS: &[&str] = &[
     "public_metadata",
     "private_metadata",
     "unsafe_metadata",
+    "totp_secret",
+    "backup_codes",
 ];
+
+/// Second factors an operator imports with a user: `totp_secret` (base32, as authenticator apps
+/// take it) and `backup_codes` (plain codes; each is stored hashed).
+struct ImportedFactors {
+    totp_secret: Option<Vec<u8>>,
+    backup_codes: Option<Vec<String>>,
+}
+
+fn imported_factors(params: &Params) -> ApiResult<ImportedFactors> {
+    let totp_secret = params
+        .non_empty("totp_secret")?
+        .map(|s| {
+            vestibule_crypto::otp::base32_decode(s)
+                .filter(|b| b.len() >= 10)
+                .ok_or_else(|| {
+                    Error::param_format_invalid(
+                        "totp_secret",
+                        "must be a base32 secret of at least 80 bits",
+                    )
+                })
+        })
+        .transpose()?;
+    let backup_codes = if params.contains("backup_codes") {
+        let codes = params.strings("backup_codes")?;
+        let well_formed = codes.iter().all(|c| {
+            crate::mfa::IMPORTED_BACKUP_CODE_LENGTHS
+                .contains(&vestibule_crypto::otp::normalize_backup_code(c).len())
+        });
+        if codes.is_empty() || codes.len() > 100 || !well_formed {
+            return Err(Error::param_value_invalid(
+                "backup_codes",
+                "must be 1 to 100 codes of 6 to 32 letters and digits",
+            )
+            .into());
+        }
+        Some(codes)
+    } else {
+        None
+    };
+    if backup_codes.is_some() && totp_secret.is_none() {
+        return Err(Error::BackupCodesNotAvailable.into());
+    }
+    Ok(ImportedFactors {
+        totp_secret,
+        backup_codes,
+    })
+}
 
 /// `POST /v1/users`
 pub async fn create(State(state): State<AppState>, params: Params) -> UserResponse {
@@ -187,6 +236,7 @@ pub async fn create(State(state): State<AppState>, params: Params) -> UserRespon
     let skip_requirement = params.bool("skip_password_requirement")?.unwrap_or(false);
     params.bool("skip_password_checks")?;
     let password = password_digest(&state, &params).await?;
+    let factors = imported_factors(&params)?;
     if password.is_none() && state.settings.password.enabled && !skip_requirement {
         return Err(Error::param_missing("password").into());
     }
@@ -232,8 +282,8 @@ pub async fn create(State(state): State<AppState>, params: Params) -> UserRespon
         banned: false,
         locked_until: None,
         failed_verification_attempts: 0,
-        totp_enabled: false,
-        backup_codes_remaining: 0,
+        totp_enabled: factors.totp_secret.is_some(),
+        backup_codes_remaining: factors.backup_codes.as_ref().map_or(0, |c| c.len() as u32),
         last_sign_in_at: None,
         last_active_at: None,
         created_at: now,
@@ -241,6 +291,12 @@ pub async fn create(State(state): State<AppState>, params: Params) -> UserRespon
     };
     let mut tx = state.store.begin().await?;
     users::insert(&mut tx, &user).await?;
+    if let Some(secret) = &factors.totp_secret {
+        crate::mfa::import_totp(&state, &mut tx, &user.id, secret).await?;
+    }
+    if let Some(codes) = factors.backup_codes {
+        crate::mfa::store_backup_codes(&state, &mut tx, &user.id, codes, now).await?;
+    }
     tx.commit().await?;
     respond(&state, &user)
 }

@@ -576,6 +576,8 @@ async fn required_mfa_leaves_sessions_pending_until_an_app_is_enrolled() {
         );
 
         let me = format!("_clerk_session_id={sid}");
+        // Its task is to enrol a factor: no reverification asked, however long ago it signed in.
+        server.clock.advance_seconds(3600);
         let created = fapi.post(&format!("/v1/me/totp?{me}"), &[]).await;
         let secret = base32_decode(created.ok()["response"]["secret"].as_str().expect("secret"));
         let r = fapi
@@ -594,12 +596,93 @@ async fn required_mfa_leaves_sessions_pending_until_an_app_is_enrolled() {
         )
         .await;
         assert_eq!(claims["sts"], "active", "a fresh token, not the cached one");
-        assert_eq!(claims["fva"], json!([0, 0]));
+        assert_eq!(
+            claims["fva"],
+            json!([60, 0]),
+            "the app just verified, the password an hour ago"
+        );
 
         // With MFA required, the last second factor cannot be removed.
+        server.clock.advance_seconds(60);
         fapi.post(&format!("/v1/me/totp?_method=DELETE&{me}"), &[])
             .await
             .err(400, "second_factor_deletion_not_allowed");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn operators_import_a_totp_secret_and_backup_codes_with_a_user() {
+    each_backend(|b| async move {
+        let server = TestServer::start(b).await;
+        let create = |body: Value| server.bapi(Method::POST, "/v1/users", Some(body));
+        let (status, body) = create(json!({
+            "email_address": ["imported@example.com"],
+            "password": PASSWORD,
+            "totp_secret": "not base32!",
+        }))
+        .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["errors"][0]["meta"]["param_name"], "totp_secret");
+        let (status, body) = create(json!({
+            "email_address": ["imported@example.com"],
+            "password": PASSWORD,
+            "backup_codes": ["abcdefgh"],
+        }))
+        .await;
+        assert_eq!(status, 400, "backup codes alone: {body}");
+        assert_eq!(body["errors"][0]["code"], "backup_codes_not_available");
+
+        let (status, user) = create(json!({
+            "email_address": ["imported@example.com"],
+            "password": PASSWORD,
+            "totp_secret": "jbsw y3dp ehpk 3pxp",
+            "backup_codes": ["imported-code-1", "imported-code-2"],
+        }))
+        .await;
+        assert_eq!(status, 200, "{user}");
+        assert_eq!(user["totp_enabled"], true);
+        assert_eq!(user["backup_code_enabled"], true);
+
+        let secret = base32_decode("JBSWY3DPEHPK3PXP");
+        let fapi = server.native();
+        let r = fapi
+            .post(
+                "/v1/client/sign_ins",
+                &[
+                    ("identifier", "imported@example.com"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        let id = r.ok()["response"]["id"].as_str().expect("id").to_owned();
+        assert_eq!(r.ok()["response"]["status"], "needs_second_factor");
+        let r = fapi
+            .post(
+                &format!("/v1/client/sign_ins/{id}/attempt_second_factor"),
+                &[("strategy", "totp"), ("code", &app_code(&server, &secret))],
+            )
+            .await;
+        assert_eq!(r.ok()["response"]["status"], "complete");
+
+        let other = server.native();
+        let r = other
+            .post(
+                "/v1/client/sign_ins",
+                &[
+                    ("identifier", "imported@example.com"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        let id = r.ok()["response"]["id"].as_str().expect("id").to_owned();
+        let r = other
+            .post(
+                &format!("/v1/client/sign_ins/{id}/attempt_second_factor"),
+                &[("strategy", "backup_code"), ("code", "IMPORTED-CODE-2")],
+            )
+            .await;
+        assert_eq!(r.ok()["response"]["status"], "complete");
     })
     .await;
 }
