@@ -6,10 +6,9 @@
 //! confirming an enrolment with a code does not, as in Clerk. Wrong codes count toward the
 //! account's lockout like any other failed verification.
 
-use super::{current, Me};
+use super::{current, envelope, Me};
 use crate::error::ApiResult;
 use crate::fapi::sign_ins::record_failure;
-use crate::fapi::view;
 use crate::identity::ClientIdentity;
 use crate::limits::{self, ClientIp};
 use crate::mfa::{self, TotpCheck};
@@ -17,29 +16,11 @@ use crate::params::Params;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::{Extension, Json};
-use serde::Serialize;
 use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::user::LockState;
-use vestibule_model::{Client, Error};
+use vestibule_model::Error;
 use vestibule_store::{second_factors, sessions};
 use vestibule_wire as wire;
-
-/// `{response, client}`, the client read after the change (so the user's `totp_enabled` and a
-/// pending session turned active reach clerk-js at once).
-async fn respond<T: Serialize>(
-    state: &AppState,
-    identity: &ClientIdentity,
-    client: &Client,
-    response: T,
-) -> ApiResult<Json<wire::Envelope<T>>> {
-    let mut conn = state.store.read().await?;
-    let client_view =
-        view::client_view(state, &mut conn, client, identity.origin.as_deref()).await?;
-    Ok(Json(wire::Envelope {
-        response,
-        client: Some(client_view),
-    }))
-}
 
 fn ensure_enabled(enabled: bool, what: &str) -> ApiResult<()> {
     if enabled {
@@ -73,7 +54,7 @@ pub async fn create_totp(
         .display_identifier()
         .unwrap_or_else(|| user.id.to_string());
     let totp = mfa::totp_wire(&state, &factor, &account, Some(&secret), None);
-    respond(&state, &identity, &client, totp).await
+    envelope(&state, &identity, &client, totp).await
 }
 
 /// `POST /v1/me/totp/attempt_verification`: the first code from the app enables it; the answer
@@ -130,7 +111,7 @@ pub async fn verify_totp(
         .display_identifier()
         .unwrap_or_else(|| user.id.to_string());
     let totp = mfa::totp_wire(&state, &factor, &account, None, backup_codes);
-    respond(&state, &identity, &client, totp).await
+    envelope(&state, &identity, &client, totp).await
 }
 
 /// `DELETE /v1/me/totp`
@@ -156,7 +137,7 @@ pub async fn delete_totp(
         id: factor.id,
         deleted: true,
     };
-    respond(&state, &identity, &client, deleted).await
+    envelope(&state, &identity, &client, deleted).await
 }
 
 /// `POST /v1/me/backup_codes`: a new set of ten, replacing any earlier set, shown once. Only
@@ -187,5 +168,5 @@ pub async fn create_backup_codes(
         created_at: now.0,
         updated_at: now.0,
     };
-    respond(&state, &identity, &client, response).await
+    envelope(&state, &identity, &client, response).await
 }

@@ -73,19 +73,31 @@ pub(super) async fn current(
     })
 }
 
+/// `{response, client}`, the client read after the change (so what changed, such as the user's
+/// `totp_enabled` or a pending session turned active, reaches clerk-js at once).
+pub(super) async fn envelope<T: serde::Serialize>(
+    state: &AppState,
+    identity: &ClientIdentity,
+    client: &Client,
+    response: T,
+) -> ApiResult<Json<wire::Envelope<T>>> {
+    let mut conn = state.store.read().await?;
+    let client_view =
+        view::client_view(state, &mut conn, client, identity.origin.as_deref()).await?;
+    Ok(Json(wire::Envelope {
+        response,
+        client: Some(client_view),
+    }))
+}
+
 async fn respond(
     state: &AppState,
     identity: &ClientIdentity,
     client: &Client,
     user: &User,
 ) -> ApiResult<UserResponse> {
-    let mut conn = state.store.read().await?;
-    let client_view =
-        view::client_view(state, &mut conn, client, identity.origin.as_deref()).await?;
-    Ok(Json(wire::Envelope {
-        response: present::user(user, Audience::Frontend, state.now()),
-        client: Some(client_view),
-    }))
+    let response = present::user(user, Audience::Frontend, state.now());
+    envelope(state, identity, client, response).await
 }
 
 /// `GET /v1/me`

@@ -1,8 +1,8 @@
 //! Preparing and attempting first factors: the password, codes by email or SMS, email links.
 
 use super::{
-    check_password, conclude, load, parse_strategy, record_failure, respond, upgrade_password,
-    SignInResponse,
+    check_password, conclude, finish, load, parse_strategy, record_failure, respond,
+    upgrade_password, SignInResponse,
 };
 use crate::error::ApiResult;
 use crate::identity::ClientIdentity;
@@ -276,7 +276,7 @@ async fn attempt_code(
     params: &Params,
 ) -> ApiResult<SignInResponse> {
     let super::Loaded {
-        mut client,
+        client,
         mut si,
         version,
         user,
@@ -293,18 +293,7 @@ async fn attempt_code(
     if !verifications::mark_verified(&mut tx, &vid, now, Some(&client.id)).await? {
         return Err(Error::VerificationAlreadyVerified.into());
     }
-    let sessions = conclude(
-        state,
-        identity,
-        tx,
-        &mut client,
-        &mut si,
-        version,
-        &user,
-        progress,
-    )
-    .await?;
-    respond(state, identity, &si, Some(&user), &client, sessions).await
+    finish(state, identity, tx, client, si, version, &user, progress).await
 }
 
 /// Counts a guess at a delivered code and checks it: the stored verification when it is right.

@@ -242,6 +242,32 @@ pub(super) async fn conclude(
     Ok(sessions)
 }
 
+/// [`conclude`], then [`respond`] with what it wrote: how a verified step ends.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn finish(
+    state: &AppState,
+    identity: &ClientIdentity,
+    tx: vestibule_store::Tx,
+    mut client: Client,
+    mut si: SignIn,
+    version: i64,
+    user: &User,
+    progress: Progress,
+) -> ApiResult<SignInResponse> {
+    let sessions = conclude(
+        state,
+        identity,
+        tx,
+        &mut client,
+        &mut si,
+        version,
+        user,
+        progress,
+    )
+    .await?;
+    respond(state, identity, &si, Some(user), &client, sessions).await
+}
+
 /// The sign-in and its client. `sessions` are the client's signed-in sessions when the handler
 /// knows them all; otherwise the client is read back.
 pub(super) async fn respond(

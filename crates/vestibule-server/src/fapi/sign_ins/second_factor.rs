@@ -4,7 +4,7 @@
 //! Every wrong guess counts toward the account's lockout, as first-factor guesses do.
 
 use super::first_factor::{allowed_redirect, check_code, deliver, named_identification};
-use super::{conclude, load, record_failure, respond, Loaded, SignInResponse};
+use super::{finish, load, record_failure, respond, Loaded, SignInResponse};
 use crate::error::ApiResult;
 use crate::identity::ClientIdentity;
 use crate::limits::{self, ClientIp};
@@ -190,7 +190,7 @@ async fn attempt_totp(
     code: &str,
 ) -> ApiResult<SignInResponse> {
     let Loaded {
-        mut client,
+        client,
         mut si,
         version,
         ..
@@ -206,18 +206,7 @@ async fn attempt_totp(
         Some(TotpCheck::Accepted) => {}
     }
     let progress = si.second_factor_verified(Strategy::Totp, &user, state.now())?;
-    let sessions = conclude(
-        state,
-        identity,
-        tx,
-        &mut client,
-        &mut si,
-        version,
-        &user,
-        progress,
-    )
-    .await?;
-    respond(state, identity, &si, Some(&user), &client, sessions).await
+    finish(state, identity, tx, client, si, version, &user, progress).await
 }
 
 /// A backup code: hashed with the account's salt and used in the sign-in's transaction, so each
@@ -230,7 +219,7 @@ async fn attempt_backup_code(
     code: &str,
 ) -> ApiResult<SignInResponse> {
     let Loaded {
-        mut client,
+        client,
         mut si,
         version,
         ..
@@ -251,18 +240,7 @@ async fn attempt_backup_code(
         record_failure(state, &user).await?;
         return Err(Error::CodeIncorrect.into());
     }
-    let sessions = conclude(
-        state,
-        identity,
-        tx,
-        &mut client,
-        &mut si,
-        version,
-        &user,
-        progress,
-    )
-    .await?;
-    respond(state, identity, &si, Some(&user), &client, sessions).await
+    finish(state, identity, tx, client, si, version, &user, progress).await
 }
 
 /// A code sent by email or SMS for this step.
@@ -275,7 +253,7 @@ async fn attempt_code(
     code: &str,
 ) -> ApiResult<SignInResponse> {
     let Loaded {
-        mut client,
+        client,
         mut si,
         version,
         ..
@@ -287,16 +265,5 @@ async fn attempt_code(
     if !verifications::mark_verified(&mut tx, vid, now, Some(&client.id)).await? {
         return Err(Error::VerificationAlreadyVerified.into());
     }
-    let sessions = conclude(
-        state,
-        identity,
-        tx,
-        &mut client,
-        &mut si,
-        version,
-        &user,
-        progress,
-    )
-    .await?;
-    respond(state, identity, &si, Some(&user), &client, sessions).await
+    finish(state, identity, tx, client, si, version, &user, progress).await
 }
