@@ -490,7 +490,36 @@ impl SignIn {
         if let LockState::Locked(expires_in_seconds) = user.lock_state(now) {
             return Err(Error::UserLocked { expires_in_seconds });
         }
-        if let Some(v) = &self.second_factor_verification {
+        self.start_delivery(
+            Slot::SecondFactor,
+            strategy,
+            identification,
+            settings,
+            now,
+            id,
+            redirect_url,
+        )
+    }
+
+    /// Starts a code or link for `slot` once the caller has checked it may: refused within the
+    /// resend cooldown of the same step; otherwise the stored verification to write and deliver,
+    /// with the sign-in's view of it in `slot`.
+    #[allow(clippy::too_many_arguments)]
+    fn start_delivery(
+        &mut self,
+        slot: Slot,
+        strategy: Strategy,
+        identification: &IdentificationId,
+        settings: &Settings,
+        now: Timestamp,
+        id: VerificationId,
+        redirect_url: Option<String>,
+    ) -> Result<CodeVerification, Error> {
+        let current = match slot {
+            Slot::FirstFactor => &self.first_factor_verification,
+            Slot::SecondFactor => &self.second_factor_verification,
+        };
+        if let Some(v) = current {
             let same_step =
                 v.strategy == strategy && v.identification_id.as_ref() == Some(identification);
             if let (true, Some(created)) = (same_step, v.created_at) {
@@ -504,6 +533,7 @@ impl SignIn {
                 }
             }
         }
+        // A link carries 256 bits and is opened once; a code allows a few guesses.
         let (lifetime, max_attempts) = if strategy == Strategy::EmailLink {
             (settings.email_link.lifetime_seconds, 1)
         } else {
@@ -513,7 +543,7 @@ impl SignIn {
             id: id.clone(),
             sign_in_id: self.id.clone(),
             user_id: self.user_id.clone(),
-            slot: Slot::SecondFactor,
+            slot,
             strategy: strategy.clone(),
             identification_id: Some(identification.clone()),
             attempts: 0,
@@ -525,7 +555,7 @@ impl SignIn {
             redirect_url,
             verified_by_client_id: None,
         };
-        self.second_factor_verification = Some(Verification {
+        let view = Some(Verification {
             status: VerificationStatus::Unverified,
             strategy,
             attempts: Some(0),
@@ -534,6 +564,10 @@ impl SignIn {
             identification_id: Some(identification.clone()),
             created_at: Some(now),
         });
+        match slot {
+            Slot::FirstFactor => self.first_factor_verification = view,
+            Slot::SecondFactor => self.second_factor_verification = view,
+        }
         self.updated_at = now;
         Ok(verification)
     }
@@ -673,53 +707,15 @@ impl SignIn {
             None if self.unknown_account => {}
             None => return Err(Error::internal("sign-in without a user")),
         }
-        if let Some(v) = &self.first_factor_verification {
-            let same_step =
-                v.strategy == strategy && v.identification_id.as_ref() == Some(identification);
-            if let (true, Some(created)) = (same_step, v.created_at) {
-                let until = created.plus_seconds(settings.codes.resend_cooldown_seconds);
-                if now < until {
-                    return Err(Error::TooManyRequests {
-                        retry_after_seconds: u64::try_from(now.seconds_until(until))
-                            .unwrap_or(1)
-                            .max(1),
-                    });
-                }
-            }
-        }
-        // A link carries 256 bits and is opened once; a code allows a few guesses.
-        let (lifetime, max_attempts) = if strategy == Strategy::EmailLink {
-            (settings.email_link.lifetime_seconds, 1)
-        } else {
-            (settings.codes.lifetime_seconds, settings.codes.max_attempts)
-        };
-        let verification = CodeVerification {
-            id: id.clone(),
-            sign_in_id: self.id.clone(),
-            user_id: self.user_id.clone(),
-            slot: Slot::FirstFactor,
-            strategy: strategy.clone(),
-            identification_id: Some(identification.clone()),
-            attempts: 0,
-            max_attempts,
-            status: VerificationStatus::Unverified,
-            expire_at: now.plus_seconds(lifetime),
-            created_at: now,
-            verified_at: None,
-            redirect_url,
-            verified_by_client_id: None,
-        };
-        self.first_factor_verification = Some(Verification {
-            status: VerificationStatus::Unverified,
+        self.start_delivery(
+            Slot::FirstFactor,
             strategy,
-            attempts: Some(0),
-            expire_at: Some(verification.expire_at),
-            verification_id: Some(id),
-            identification_id: Some(identification.clone()),
-            created_at: Some(now),
-        });
-        self.updated_at = now;
-        Ok(verification)
+            identification,
+            settings,
+            now,
+            id,
+            redirect_url,
+        )
     }
 
     /// The stored verification a code attempt for `strategy` is checked against. A locked account
