@@ -99,6 +99,21 @@ pub enum Error {
     BackupCodesNotAvailable,
     #[error("the last second factor cannot be removed")]
     SecondFactorDeletionNotAllowed,
+    /// Only a verified phone number can be kept for second factors.
+    #[error("unverified identification for second factor")]
+    SecondFactorIdentificationUnverified,
+    /// Keeping this phone for second factors would leave nothing to sign in with.
+    #[error("last identification as second factor")]
+    LastIdentificationForSecondFactor,
+    #[error("last identification")]
+    LastIdentificationDeletionFailed,
+
+    // --- session reverification
+    #[error("no session verification started")]
+    SessionReverificationMissing,
+    /// A step that the session verification does not await now.
+    #[error("invalid action for session reverification")]
+    InvalidActionForSessionReverification { action: String, resolution: String },
 
     // --- limits and failures
     #[error("too many requests")]
@@ -243,6 +258,15 @@ impl Error {
             Error::TotpIncorrectCode => "totp_incorrect_code",
             Error::BackupCodesNotAvailable => "backup_codes_not_available",
             Error::SecondFactorDeletionNotAllowed => "second_factor_deletion_not_allowed",
+            Error::SecondFactorIdentificationUnverified => {
+                "identification_update_second_factor_unverified"
+            }
+            Error::LastIdentificationForSecondFactor => "identification_update_failed",
+            Error::LastIdentificationDeletionFailed => "identification_deletion_failed",
+            Error::SessionReverificationMissing => "session_reverification_missing",
+            Error::InvalidActionForSessionReverification { .. } => {
+                "invalid_action_for_session_reverification"
+            }
             Error::TooManyRequests { .. } => "too_many_requests",
             Error::Internal { .. } => "internal_clerk_error",
             Error::Unavailable { .. } => "service_unavailable",
@@ -264,7 +288,12 @@ impl Error {
             | Error::TotpAlreadyEnabled
             | Error::TotpDisabled
             | Error::BackupCodesNotAvailable
-            | Error::SecondFactorDeletionNotAllowed => 400,
+            | Error::SecondFactorDeletionNotAllowed
+            | Error::SecondFactorIdentificationUnverified
+            | Error::LastIdentificationForSecondFactor
+            | Error::LastIdentificationDeletionFailed
+            | Error::SessionReverificationMissing
+            | Error::InvalidActionForSessionReverification { .. } => 400,
             Error::BodyTooLarge { .. } => 413,
             Error::UnsupportedContentType => 415,
             Error::MethodNotAllowed => 405,
@@ -341,6 +370,10 @@ impl Error {
             Error::TotpIncorrectCode => "Incorrect TOTP code".into(),
             Error::BackupCodesNotAvailable => "Backup codes not available".into(),
             Error::SecondFactorDeletionNotAllowed => "Second factor deletion not allowed".into(),
+            Error::SecondFactorIdentificationUnverified | Error::LastIdentificationForSecondFactor => "Update failed".into(),
+            Error::LastIdentificationDeletionFailed => "Deletion failed".into(),
+            Error::SessionReverificationMissing => "is missing".into(),
+            Error::InvalidActionForSessionReverification { .. } => "Invalid action for session reverification".into(),
             Error::TooManyRequests { .. } => "Too many requests".into(),
             Error::Internal { .. } => "Oops, an unexpected error occurred".into(),
             Error::Unavailable { .. } => "Service unavailable".into(),
@@ -395,6 +428,11 @@ impl Error {
             Error::TotpIncorrectCode => "The provided TOTP code is incorrect".into(),
             Error::BackupCodesNotAvailable => "In order to use backup codes, you have to enable any other Multi-factor method".into(),
             Error::SecondFactorDeletionNotAllowed => "You are required to maintain at least one two-step verification method on your account.".into(),
+            Error::SecondFactorIdentificationUnverified => "Cannot update second factor attributes for unverified identification".into(),
+            Error::LastIdentificationForSecondFactor => "You cannot set your last identification as second factor.".into(),
+            Error::LastIdentificationDeletionFailed => "You cannot delete your last identification.".into(),
+            Error::SessionReverificationMissing => "You need to start a new session verification flow first".into(),
+            Error::InvalidActionForSessionReverification { action, resolution } => format!("We were unable to {action} for this session, as it's not ready for {resolution}."),
             Error::TooManyRequests { retry_after_seconds } => format!("Too many requests. Please try again in {retry_after_seconds} seconds."),
             Error::Internal { .. } => {
                 "There was an internal error on our servers. Please try again.".into()

@@ -67,6 +67,11 @@ id_type!(
     "ver"
 );
 id_type!(
+    /// A session's reverification: the user proving a factor again for a sensitive change.
+    SessionVerificationId,
+    "sv"
+);
+id_type!(
     /// The `kid` of a session-token signing key.
     KeyId,
     "ins"

@@ -13,6 +13,7 @@ pub mod lockout;
 pub mod rate_limit;
 pub mod rng;
 pub mod session;
+pub mod session_verification;
 pub mod settings;
 pub mod sign_in;
 pub mod user;

@@ -15,7 +15,9 @@ use crate::identifier::Identifier;
 use crate::ids::{ClientId, IdentificationId, SessionId, SignInId, UserId, VerificationId};
 use crate::settings::Settings;
 use crate::user::{LockState, User};
-use crate::verification::{is_delivered, is_reset, CodeVerification, Slot};
+use crate::verification::{
+    is_delivered, is_reset, start_code, CodeVerification, NewCode, Slot, VerificationOwner,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -519,51 +521,21 @@ impl SignIn {
             Slot::FirstFactor => &self.first_factor_verification,
             Slot::SecondFactor => &self.second_factor_verification,
         };
-        if let Some(v) = current {
-            let same_step =
-                v.strategy == strategy && v.identification_id.as_ref() == Some(identification);
-            if let (true, Some(created)) = (same_step, v.created_at) {
-                let until = created.plus_seconds(settings.codes.resend_cooldown_seconds);
-                if now < until {
-                    return Err(Error::TooManyRequests {
-                        retry_after_seconds: u64::try_from(now.seconds_until(until))
-                            .unwrap_or(1)
-                            .max(1),
-                    });
-                }
-            }
-        }
-        // A link carries 256 bits and is opened once; a code allows a few guesses.
-        let (lifetime, max_attempts) = if strategy == Strategy::EmailLink {
-            (settings.email_link.lifetime_seconds, 1)
-        } else {
-            (settings.codes.lifetime_seconds, settings.codes.max_attempts)
-        };
-        let verification = CodeVerification {
-            id: id.clone(),
-            sign_in_id: self.id.clone(),
-            user_id: self.user_id.clone(),
-            slot,
-            strategy: strategy.clone(),
-            identification_id: Some(identification.clone()),
-            attempts: 0,
-            max_attempts,
-            status: VerificationStatus::Unverified,
-            expire_at: now.plus_seconds(lifetime),
-            created_at: now,
-            verified_at: None,
-            redirect_url,
-            verified_by_client_id: None,
-        };
-        let view = Some(Verification {
-            status: VerificationStatus::Unverified,
-            strategy,
-            attempts: Some(0),
-            expire_at: Some(verification.expire_at),
-            verification_id: Some(id),
-            identification_id: Some(identification.clone()),
-            created_at: Some(now),
-        });
+        let (verification, view) = start_code(
+            NewCode {
+                id,
+                owner: VerificationOwner::SignIn(self.id.clone()),
+                user_id: self.user_id.clone(),
+                slot,
+                strategy,
+                identification: identification.clone(),
+                redirect_url,
+            },
+            current.as_ref(),
+            settings,
+            now,
+        )?;
+        let view = Some(view);
         match slot {
             Slot::FirstFactor => self.first_factor_verification = view,
             Slot::SecondFactor => self.second_factor_verification = view,

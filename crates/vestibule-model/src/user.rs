@@ -136,6 +136,20 @@ impl User {
             .filter(|p| p.verified && p.reserved_for_second_factor)
     }
 
+    /// Whether the user could still be found to sign in without `id` (as an identifier): a
+    /// username, a verified email address, or another verified phone number not kept for MFA.
+    pub fn identifiable_without(&self, id: &IdentificationId) -> bool {
+        self.username.is_some()
+            || self
+                .email_addresses
+                .iter()
+                .any(|e| e.verified && &e.id != id)
+            || self
+                .phone_numbers
+                .iter()
+                .any(|p| p.verified && !p.reserved_for_second_factor && &p.id != id)
+    }
+
     pub fn lock_state(&self, now: Timestamp) -> LockState {
         match self.locked_until {
             Some(until) if until.0 == i64::MAX => LockState::Locked(None),

@@ -1,14 +1,18 @@
 //! One-time codes and email links: each proves control of one email address or phone number for
-//! one step of one sign-in, once, within its lifetime, in a limited number of guesses.
+//! one step of one flow (a sign-in, a reverification, or confirming a newly added phone number),
+//! once, within its lifetime, in a limited number of guesses.
 //!
 //! The code itself never lives here: the store keeps only a keyed hash of it, and counts guesses
 //! with a conditional update so parallel guesses cannot exceed the limit.
 
 use crate::clock::Timestamp;
 use crate::error::Error;
-use crate::ids::{ClientId, IdentificationId, SignInId, UserId, VerificationId};
+use crate::ids::{
+    ClientId, IdentificationId, SessionVerificationId, SignInId, UserId, VerificationId,
+};
 use crate::rng::{digits, Rng};
-use crate::sign_in::{Strategy, VerificationStatus};
+use crate::settings::Settings;
+use crate::sign_in::{Strategy, Verification, VerificationStatus};
 use serde::{Deserialize, Serialize};
 
 /// Digits in a code: 6, about 20 bits, NIST's minimum for out-of-band secrets.
@@ -34,6 +38,43 @@ impl Slot {
             "first_factor" => Some(Slot::FirstFactor),
             "second_factor" => Some(Slot::SecondFactor),
             _ => None,
+        }
+    }
+}
+
+/// The flow a code or link was sent for. Each flow accepts only its own, so a code sent to confirm
+/// a new phone number can never complete a sign-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerificationOwner {
+    SignIn(SignInId),
+    /// Confirming that a user controls an email address or phone number they added.
+    Identification(IdentificationId),
+    SessionVerification(SessionVerificationId),
+}
+
+impl VerificationOwner {
+    pub fn as_str(&self) -> &str {
+        match self {
+            VerificationOwner::SignIn(id) => id.as_str(),
+            VerificationOwner::Identification(id) => id.as_str(),
+            VerificationOwner::SessionVerification(id) => id.as_str(),
+        }
+    }
+
+    /// Reads back a stored owner id; the prefix says which flow it is.
+    pub fn from_stored(s: String) -> Option<Self> {
+        if SignInId::parse(&s).is_some() {
+            Some(VerificationOwner::SignIn(SignInId::from_trusted(s)))
+        } else if IdentificationId::parse(&s).is_some() {
+            Some(VerificationOwner::Identification(
+                IdentificationId::from_trusted(s),
+            ))
+        } else if SessionVerificationId::parse(&s).is_some() {
+            Some(VerificationOwner::SessionVerification(
+                SessionVerificationId::from_trusted(s),
+            ))
+        } else {
+            None
         }
     }
 }
@@ -65,6 +106,76 @@ pub fn is_reset(strategy: &Strategy) -> bool {
     )
 }
 
+/// A code or link about to be sent for one step of a flow.
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    pub id: VerificationId,
+    pub owner: VerificationOwner,
+    pub user_id: Option<UserId>,
+    pub slot: Slot,
+    pub strategy: Strategy,
+    pub identification: IdentificationId,
+    /// Email links: where the browser goes after opening the link.
+    pub redirect_url: Option<String>,
+}
+
+/// Starts a code or link for a step: refused within the resend cooldown when `current` (what the
+/// step waits for now) was sent for the same strategy and address; otherwise the verification to
+/// store and the step's view of it.
+pub fn start_code(
+    new: NewCode,
+    current: Option<&Verification>,
+    settings: &Settings,
+    now: Timestamp,
+) -> Result<(CodeVerification, Verification), Error> {
+    if let Some(v) = current {
+        let same_step =
+            v.strategy == new.strategy && v.identification_id.as_ref() == Some(&new.identification);
+        if let (true, Some(created)) = (same_step, v.created_at) {
+            let until = created.plus_seconds(settings.codes.resend_cooldown_seconds);
+            if now < until {
+                return Err(Error::TooManyRequests {
+                    retry_after_seconds: u64::try_from(now.seconds_until(until))
+                        .unwrap_or(1)
+                        .max(1),
+                });
+            }
+        }
+    }
+    // A link carries 256 bits and is opened once; a code allows a few guesses.
+    let (lifetime, max_attempts) = if new.strategy == Strategy::EmailLink {
+        (settings.email_link.lifetime_seconds, 1)
+    } else {
+        (settings.codes.lifetime_seconds, settings.codes.max_attempts)
+    };
+    let verification = CodeVerification {
+        id: new.id.clone(),
+        owner: new.owner,
+        user_id: new.user_id,
+        slot: new.slot,
+        strategy: new.strategy.clone(),
+        identification_id: Some(new.identification.clone()),
+        attempts: 0,
+        max_attempts,
+        status: VerificationStatus::Unverified,
+        expire_at: now.plus_seconds(lifetime),
+        created_at: now,
+        verified_at: None,
+        redirect_url: new.redirect_url,
+        verified_by_client_id: None,
+    };
+    let view = Verification {
+        status: VerificationStatus::Unverified,
+        strategy: new.strategy,
+        attempts: Some(0),
+        expire_at: Some(verification.expire_at),
+        verification_id: Some(new.id),
+        identification_id: Some(new.identification),
+        created_at: Some(now),
+    };
+    Ok((verification, view))
+}
+
 /// A fresh six-digit code.
 pub fn new_code(rng: &dyn Rng) -> String {
     digits(rng, CODE_DIGITS)
@@ -73,7 +184,7 @@ pub fn new_code(rng: &dyn Rng) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeVerification {
     pub id: VerificationId,
-    pub sign_in_id: SignInId,
+    pub owner: VerificationOwner,
     /// `None` for an account that does not exist (enumeration protection): nothing can verify it.
     pub user_id: Option<UserId>,
     pub slot: Slot,
@@ -130,7 +241,7 @@ mod tests {
     fn verification(now: Timestamp) -> CodeVerification {
         CodeVerification {
             id: VerificationId::from_trusted("ver_1".into()),
-            sign_in_id: SignInId::from_trusted("sia_1".into()),
+            owner: VerificationOwner::SignIn(SignInId::from_trusted("sia_1".into())),
             user_id: Some(UserId::from_trusted("user_1".into())),
             slot: Slot::FirstFactor,
             strategy: Strategy::EmailCode,

@@ -1,6 +1,7 @@
 //! Vestibule's HTTP server: Clerk's Frontend API, the user/session Backend API, and JWKS.
 
 pub mod bapi;
+pub mod codes;
 pub mod config;
 pub mod error;
 pub mod fapi;
@@ -175,6 +176,8 @@ pub async fn sweep(state: &AppState) -> Result<(), vestibule_store::StoreError> 
     .await?;
     vestibule_store::sign_ins::delete_abandoned(&mut tx, now.plus_seconds(-24 * 3600)).await?;
     vestibule_store::verifications::delete_expired(&mut tx, now.plus_seconds(-24 * 3600)).await?;
+    vestibule_store::session_verifications::delete_expired(&mut tx, now.plus_seconds(-24 * 3600))
+        .await?;
     vestibule_store::rate_limits::delete_stale(&mut tx, now.plus_seconds(-3600)).await?;
     vestibule_store::keys::delete_retired_before(
         &mut tx,

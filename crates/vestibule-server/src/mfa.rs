@@ -5,9 +5,9 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 use vestibule_crypto::otp;
 use vestibule_model::rng::base62;
-use vestibule_model::{Error, Timestamp, User, UserId};
+use vestibule_model::{Error, IdentificationId, Timestamp, User, UserId};
 use vestibule_store::second_factors::{self, TotpFactor};
-use vestibule_store::{sessions, Connection};
+use vestibule_store::{sessions, users, Connection};
 use vestibule_wire as wire;
 
 /// Starts enrolling an authenticator app: a new secret, kept unverified until a code from the
@@ -200,6 +200,64 @@ pub async fn remove_totp(tx: &mut Connection, user: &User, keep_one: bool) -> Ap
         second_factors::delete_backup_codes(tx, &user.id).await?;
     }
     Ok(removed)
+}
+
+/// Keeps a verified phone number of `user` for second factors, or stops keeping it. The first
+/// one kept becomes the default; when the default one goes, another kept one takes its place;
+/// with no second factor left, the backup codes go too. `keep_one`: refuse to remove the last
+/// second factor (MFA required). When this phone is the user's first second factor, sessions
+/// waiting to set one up become active, and with `issue_backup_codes` (and backup codes enabled)
+/// a fresh set is returned, to be shown once.
+pub async fn set_phone_reserved(
+    state: &AppState,
+    tx: &mut Connection,
+    user: &User,
+    phone_id: &IdentificationId,
+    reserved: bool,
+    keep_one: bool,
+    issue_backup_codes: bool,
+) -> ApiResult<Option<Vec<String>>> {
+    let phone = user
+        .phone_numbers
+        .iter()
+        .find(|p| &p.id == phone_id)
+        .ok_or_else(|| Error::not_found_id("phone number", phone_id.as_str()))?;
+    if !phone.verified {
+        return Err(Error::SecondFactorIdentificationUnverified.into());
+    }
+    if reserved == phone.reserved_for_second_factor {
+        return Ok(None);
+    }
+    let others: Vec<&IdentificationId> = user
+        .second_factor_phones()
+        .filter(|p| &p.id != phone_id)
+        .map(|p| &p.id)
+        .collect();
+    if reserved {
+        let first_second_factor = !user.has_second_factor();
+        users::set_phone_second_factor(tx, &user.id, phone_id, true, others.is_empty()).await?;
+        if !first_second_factor {
+            return Ok(None);
+        }
+        second_factor_enrolled(state, tx, &user.id).await?;
+        if issue_backup_codes && state.settings.mfa.backup_codes {
+            let (_, codes) = new_backup_codes(state, tx, &user.id, state.now()).await?;
+            return Ok(Some(codes));
+        }
+        return Ok(None);
+    }
+    let remains = user.totp_enabled || !others.is_empty();
+    if keep_one && !remains {
+        return Err(Error::SecondFactorDeletionNotAllowed.into());
+    }
+    users::set_phone_second_factor(tx, &user.id, phone_id, false, false).await?;
+    if let (true, Some(next)) = (phone.default_second_factor, others.first()) {
+        users::set_phone_second_factor(tx, &user.id, next, true, true).await?;
+    }
+    if !remains {
+        second_factors::delete_backup_codes(tx, &user.id).await?;
+    }
+    Ok(None)
 }
 
 /// TOTP in wire form. `secret`: only right after enrolment started, never again.

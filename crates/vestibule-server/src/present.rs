@@ -2,6 +2,7 @@
 
 use crate::instance::Instance;
 use std::collections::BTreeMap;
+use vestibule_model::session_verification::SessionVerification;
 use vestibule_model::sign_in::Verification as DomainVerification;
 use vestibule_model::user::{EmailAddress, Factor, LockState, PhoneNumber};
 use vestibule_model::verification::CodeVerification;
@@ -290,6 +291,30 @@ pub fn sign_in(
         created_session_id: si.created_session_id.as_ref().map(ToString::to_string),
         abandon_at: si.abandon_at.millis(),
         client_trust_state: si.client_trust_state.map(|s| s.as_str().to_owned()),
+    }
+}
+
+/// A session's reverification in wire form, around the session as its owner sees it.
+pub fn session_verification(
+    sv: &SessionVerification,
+    session: wire::Session,
+    u: &User,
+    settings: &Settings,
+    stored: &[CodeVerification],
+    now: Timestamp,
+) -> wire::SessionVerification {
+    let step =
+        |v: &Option<DomainVerification>| v.as_ref().map(|v| step_verification(v, stored, now));
+    wire::SessionVerification {
+        object: "session_reverification".into(),
+        id: sv.id.to_string(),
+        status: sv.status.as_str().into(),
+        level: sv.level.as_str().into(),
+        session,
+        supported_first_factors: sv.first_factors(u, settings).iter().map(factor).collect(),
+        supported_second_factors: sv.second_factors(u, settings).iter().map(factor).collect(),
+        first_factor_verification: step(&sv.first_factor_verification),
+        second_factor_verification: step(&sv.second_factor_verification),
     }
 }
 

@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod rate_limits;
 pub mod rows;
 pub mod second_factors;
+pub mod session_verifications;
 pub mod sessions;
 pub mod sign_ins;
 pub mod testing;

@@ -29,6 +29,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_second_factors.sql"),
         postgres: include_str!("../migrations/postgres/0003_second_factors.sql"),
     },
+    Migration {
+        version: 4,
+        name: "reverification",
+        sqlite: include_str!("../migrations/sqlite/0004_reverification.sql"),
+        postgres: include_str!("../migrations/postgres/0004_reverification.sql"),
+    },
 ];
 
 /// Any constant; it only has to be the same on every node.

@@ -216,8 +216,25 @@ pub async fn activate_pending(
     Ok(r.rows_affected())
 }
 
-/// Records that the session's user just verified a second factor in it (`fva`'s second age
+/// Records that the session's user just proved a first factor again (`fva`'s first age
 /// restarts). False if the session is no longer signed in.
+pub async fn first_factor_verified(
+    conn: &mut Connection,
+    id: &SessionId,
+    now: Timestamp,
+) -> Result<bool> {
+    let r = sqlx::query(&format!(
+        "UPDATE sessions SET first_factor_verified_at = $2, updated_at = $2 WHERE id = $1 AND status IN {SIGNED_IN}"
+    ))
+    .bind(id.as_str())
+    .bind(now.0)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// The session's second factor was proven again (reverification or enrolment). False if the
+/// session is no longer signed in.
 pub async fn second_factor_verified(
     conn: &mut Connection,
     id: &SessionId,

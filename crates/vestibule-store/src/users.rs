@@ -99,8 +99,6 @@ pub async fn insert_phone(conn: &mut Connection, user_id: &UserId, p: &PhoneNumb
     Ok(())
 }
 
-/// Writes every column of the user row (not their email addresses or phone numbers).
-/// Returns false when the user no longer exists.
 /// Whether a phone number of `user` is kept for MFA, and whether it is the default one. Only
 /// verified numbers may be (false otherwise, or when the number is not the user's).
 pub async fn set_phone_second_factor(
@@ -150,6 +148,41 @@ pub async fn clear_second_factor_phones(conn: &mut Connection, user_id: &UserId)
     Ok(r.rows_affected())
 }
 
+/// A phone number of `user` was proven theirs with a code. False when it is not theirs (any
+/// more).
+pub async fn mark_phone_verified(
+    conn: &mut Connection,
+    user_id: &UserId,
+    phone_id: &IdentificationId,
+    strategy: &str,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE phone_numbers SET verified = 1, verification_strategy = $3 WHERE id = $1 AND user_id = $2",
+    )
+    .bind(phone_id.as_str())
+    .bind(user_id.as_str())
+    .bind(strategy)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Removes a phone number of `user`. False when it is not theirs.
+pub async fn delete_phone(
+    conn: &mut Connection,
+    user_id: &UserId,
+    phone_id: &IdentificationId,
+) -> Result<bool> {
+    let r = sqlx::query("DELETE FROM phone_numbers WHERE id = $1 AND user_id = $2")
+        .bind(phone_id.as_str())
+        .bind(user_id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Writes every column of the user row (not their email addresses or phone numbers).
+/// Returns false when the user no longer exists.
 pub async fn update(conn: &mut Connection, user: &User) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE users SET external_id = $2, username = $3, first_name = $4, last_name = $5, \

@@ -6,13 +6,11 @@ use crate::rows::{int, opt_text, opt_ts, text, ts};
 use crate::{Connection, Result, StoreError};
 use sqlx::any::AnyRow;
 use vestibule_model::sign_in::VerificationStatus;
-use vestibule_model::verification::{CodeVerification, Slot};
-use vestibule_model::{
-    ClientId, IdentificationId, SignInId, Strategy, Timestamp, UserId, VerificationId,
-};
+use vestibule_model::verification::{CodeVerification, Slot, VerificationOwner};
+use vestibule_model::{ClientId, IdentificationId, Strategy, Timestamp, UserId, VerificationId};
 
 const COLUMNS: &str =
-    "id, sign_in_id, user_id, slot, strategy, identification_id, redirect_url, attempts, \
+    "id, owner_id, user_id, slot, strategy, identification_id, redirect_url, attempts, \
      max_attempts, status, expire_at, created_at, verified_at, verified_by_client_id";
 
 fn status_str(s: VerificationStatus) -> &'static str {
@@ -34,7 +32,11 @@ fn from_row(row: &AnyRow) -> Result<CodeVerification> {
     let slot = text(row, "slot")?;
     Ok(CodeVerification {
         id: VerificationId::from_trusted(text(row, "id")?),
-        sign_in_id: SignInId::from_trusted(text(row, "sign_in_id")?),
+        owner: {
+            let owner = text(row, "owner_id")?;
+            VerificationOwner::from_stored(owner.clone())
+                .ok_or_else(|| StoreError::corrupt(format!("verification owner {owner}")))?
+        },
         user_id: opt_text(row, "user_id")?.map(UserId::from_trusted),
         slot: Slot::parse(&slot)
             .ok_or_else(|| StoreError::corrupt(format!("verification slot {slot}")))?,
@@ -63,7 +65,7 @@ pub async fn insert(
         "INSERT INTO verifications ({COLUMNS}, code_hash, link_token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
     ))
     .bind(v.id.as_str())
-    .bind(v.sign_in_id.as_str())
+    .bind(v.owner.as_str())
     .bind(v.user_id.as_ref().map(|u| u.as_str()))
     .bind(v.slot.as_str())
     .bind(v.strategy.as_str().into_owned())
@@ -88,6 +90,20 @@ pub async fn get(conn: &mut Connection, id: &VerificationId) -> Result<Option<Co
         "SELECT {COLUMNS} FROM verifications WHERE id = $1"
     ))
     .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The newest code or link sent for a flow, if any.
+pub async fn latest_for_owner(
+    conn: &mut Connection,
+    owner: &VerificationOwner,
+) -> Result<Option<CodeVerification>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM verifications WHERE owner_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1"
+    ))
+    .bind(owner.as_str())
     .fetch_optional(&mut *conn)
     .await?;
     row.as_ref().map(from_row).transpose()

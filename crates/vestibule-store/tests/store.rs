@@ -588,7 +588,7 @@ async fn migrations_are_idempotent() {
             .expect("reopen");
         let mut c = again.read().await.expect("read");
         let count: i64 = sqlx_count(&mut c).await;
-        assert_eq!(count, 3, "every migration recorded once");
+        assert_eq!(count, 4, "every migration recorded once");
     })
     .await;
 }
@@ -738,10 +738,10 @@ fn code_verification(
     created: i64,
 ) -> vestibule_model::verification::CodeVerification {
     use vestibule_model::sign_in::VerificationStatus;
-    use vestibule_model::verification::{CodeVerification, Slot};
+    use vestibule_model::verification::{CodeVerification, Slot, VerificationOwner};
     CodeVerification {
         id: VerificationId::from_trusted(id.into()),
-        sign_in_id: SignInId::from_trusted("sia_1".into()),
+        owner: VerificationOwner::SignIn(SignInId::from_trusted("sia_1".into())),
         user_id: Some(UserId::from_trusted("user_1".into())),
         slot: Slot::FirstFactor,
         strategy: Strategy::EmailCode,

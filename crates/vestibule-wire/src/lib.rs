@@ -327,6 +327,22 @@ pub struct Totp {
     pub updated_at: i64,
 }
 
+/// A session's reverification (`session.startVerification` and its steps in clerk-js).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionVerification {
+    pub object: String,
+    pub id: String,
+    pub status: String,
+    pub level: String,
+    pub session: Session,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub supported_first_factors: Vec<Factor>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub supported_second_factors: Vec<Factor>,
+    pub first_factor_verification: Option<Verification>,
+    pub second_factor_verification: Option<Verification>,
+}
+
 /// A new set of backup codes (`POST /v1/me/backup_codes`), shown once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupCodes {

@@ -195,17 +195,8 @@ pub async fn update_phone_number(
     let mut user = load(&state, owner.as_str()).await?;
     let mut tx = state.store.begin().await?;
     if let Some(reserved) = params.bool("reserved_for_second_factor")? {
-        let first = user.second_factor_phones().next().is_none();
-        if !users::set_phone_second_factor(&mut tx, &user.id, &phone_id, reserved, first).await? {
-            return Err(Error::param_value_invalid(
-                "reserved_for_second_factor",
-                "needs a verified phone number",
-            )
-            .into());
-        }
-        if reserved {
-            mfa::second_factor_enrolled(&state, &mut tx, &user.id).await?;
-        }
+        // The operator may remove even the last second factor.
+        mfa::set_phone_reserved(&state, &mut tx, &user, &phone_id, reserved, false, false).await?;
     }
     if params.bool("primary")? == Some(true) {
         user.primary_phone_number_id = Some(phone_id.clone());

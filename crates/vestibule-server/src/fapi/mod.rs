@@ -2,6 +2,7 @@
 
 mod client;
 mod me;
+mod reverification;
 mod sessions;
 mod sign_ins;
 mod verify;
@@ -41,6 +42,20 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/v1/me/backup_codes", post(me::mfa::create_backup_codes))
         .route("/v1/me/backup_codes/", post(me::mfa::create_backup_codes))
+        .route("/v1/me/phone_numbers", post(me::phones::create))
+        .route("/v1/me/phone_numbers/", post(me::phones::create))
+        .route(
+            "/v1/me/phone_numbers/{id}",
+            axum::routing::patch(me::phones::update).delete(me::phones::delete),
+        )
+        .route(
+            "/v1/me/phone_numbers/{id}/prepare_verification",
+            post(me::phones::prepare_verification),
+        )
+        .route(
+            "/v1/me/phone_numbers/{id}/attempt_verification",
+            post(me::phones::attempt_verification),
+        )
         .route("/v1/client/sign_ins", post(sign_ins::create))
         .route("/v1/client/sign_ins/{id}", get(sign_ins::get))
         .route(
@@ -75,6 +90,26 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(sessions::template_tokens),
         )
         .route("/v1/client/sessions/{id}/end", post(sessions::end))
+        .route(
+            "/v1/client/sessions/{id}/verify",
+            post(reverification::start),
+        )
+        .route(
+            "/v1/client/sessions/{id}/verify/prepare_first_factor",
+            post(reverification::prepare_first_factor),
+        )
+        .route(
+            "/v1/client/sessions/{id}/verify/attempt_first_factor",
+            post(reverification::attempt_first_factor),
+        )
+        .route(
+            "/v1/client/sessions/{id}/verify/prepare_second_factor",
+            post(reverification::prepare_second_factor),
+        )
+        .route(
+            "/v1/client/sessions/{id}/verify/attempt_second_factor",
+            post(reverification::attempt_second_factor),
+        )
         .route("/v1/client/sessions/{id}/remove", post(sessions::remove))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -15,7 +15,7 @@ use vestibule_wire as wire;
 type SessionResponse = Json<wire::Envelope<wire::Session>>;
 
 /// The caller's client and session `id`. Sessions of other clients are "not found".
-async fn load(
+pub(super) async fn load(
     state: &AppState,
     identity: &ClientIdentity,
     id: &str,
@@ -33,7 +33,7 @@ async fn load(
     Ok((client, session))
 }
 
-async fn user_of(state: &AppState, session: &Session) -> ApiResult<User> {
+pub(super) async fn user_of(state: &AppState, session: &Session) -> ApiResult<User> {
     let mut conn = state.store.read().await?;
     users::get(&mut conn, &session.user_id)
         .await?
@@ -42,7 +42,7 @@ async fn user_of(state: &AppState, session: &Session) -> ApiResult<User> {
 
 /// Ended, removed, revoked or expired sessions get 401 `signed_out`, which makes clerk-js
 /// refetch the client and sign out locally.
-fn signed_in(state: &AppState, session: &Session) -> ApiResult<SessionStatus> {
+pub(super) fn signed_in(state: &AppState, session: &Session) -> ApiResult<SessionStatus> {
     present::signed_in_status(session, &state.settings, state.now())
         .ok_or_else(|| Error::SignedOut.into())
 }

@@ -11,7 +11,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Extension;
 use vestibule_model::sign_in::{Progress, VerificationStatus};
-use vestibule_model::verification::CodeVerification;
+use vestibule_model::verification::{CodeVerification, VerificationOwner};
 use vestibule_model::SessionId;
 use vestibule_store::{clients, sign_ins, users, verifications};
 
@@ -103,8 +103,12 @@ async fn land(
         VerificationStatus::Expired => return Ok(redirect(&to, "expired", None)),
         _ => return Ok(redirect(&to, "failed", None)),
     }
+    // Links are sent only for sign-ins.
+    let VerificationOwner::SignIn(sign_in_id) = &v.owner else {
+        return Ok(redirect(&to, "failed", None));
+    };
     let mut conn = state.store.read().await.map_err(|e| err(&e))?;
-    let Some((mut si, version)) = sign_ins::get(&mut conn, &v.sign_in_id)
+    let Some((mut si, version)) = sign_ins::get(&mut conn, sign_in_id)
         .await
         .map_err(|e| err(&e))?
     else {

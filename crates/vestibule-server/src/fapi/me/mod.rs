@@ -2,6 +2,7 @@
 //! enrolling second factors ([`mfa`]).
 
 pub mod mfa;
+pub mod phones;
 
 use super::view;
 use crate::error::{ApiError, ApiResult};

@@ -4,23 +4,20 @@ use super::{
     check_password, conclude, finish, load, parse_strategy, record_failure, respond,
     upgrade_password, SignInResponse,
 };
+use crate::codes::{check_code, deliver};
 use crate::error::ApiResult;
 use crate::identity::ClientIdentity;
 use crate::limits::{self, ClientIp};
-use crate::messages::{self, Secret};
+use crate::messages;
 use crate::params::Params;
 use crate::passwords::Verified;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Extension;
-use vestibule_crypto::{random_token, token_hash};
 use vestibule_model::rate_limit::LimitKey;
-use vestibule_model::verification::{is_delivered, new_code, CodeVerification};
+use vestibule_model::verification::{is_delivered, CodeVerification};
 use vestibule_model::{Error, IdentificationId, SignIn, Strategy, Timestamp, User, VerificationId};
 use vestibule_store::{sign_ins, verifications, Connection};
-
-/// Bytes of randomness in an email link's token (256 bits).
-const LINK_TOKEN_BYTES: usize = 32;
 
 /// Starts a code or link factor inside `tx`: stores the verification (only a keyed hash of the
 /// code, or a hash of the link's token) and queues the message carrying it, so the message exists
@@ -61,44 +58,6 @@ pub(super) async fn start(
     )
     .await?;
     Ok(v)
-}
-
-/// Stores a prepared verification (only a keyed hash of its code, or a hash of its link's token)
-/// and queues the message carrying the code or link to `to`. Without `to`, nothing is sent and
-/// no guess can ever match.
-pub(super) async fn deliver(
-    state: &AppState,
-    tx: &mut Connection,
-    v: &CodeVerification,
-    to: Option<&str>,
-    now: Timestamp,
-) -> ApiResult<()> {
-    let lifetime = v.expire_at.millis().saturating_sub(now.millis()) / 1000;
-    let strategy = &v.strategy;
-    let Some(to) = to else {
-        verifications::insert(tx, v, None, None).await?;
-        return Ok(());
-    };
-    if strategy == &Strategy::EmailLink {
-        let token = random_token(state.rng.as_ref(), LINK_TOKEN_BYTES);
-        verifications::insert(tx, v, None, Some(&token_hash(&token))).await?;
-        let link = format!(
-            "{}/v1/verify?token={token}",
-            state.instance.frontend_api_url
-        );
-        messages::queue(state, tx, strategy, to, Secret::Link(&link), lifetime).await?;
-    } else {
-        let code = zeroize::Zeroizing::new(new_code(state.rng.as_ref()));
-        verifications::insert(
-            tx,
-            v,
-            Some(&state.secrets.code_hash(v.id.as_str(), &code)),
-            None,
-        )
-        .await?;
-        messages::queue(state, tx, strategy, to, Secret::Code(&code), lifetime).await?;
-    }
-    Ok(())
 }
 
 /// Where an email link may send the browser: an absolute http(s) URL on an origin this instance
@@ -294,49 +253,4 @@ async fn attempt_code(
         return Err(Error::VerificationAlreadyVerified.into());
     }
     finish(state, identity, tx, client, si, version, &user, progress).await
-}
-
-/// Counts a guess at a delivered code and checks it: the stored verification when it is right.
-/// The guess is counted before it is compared, in one conditional statement, so parallel guesses
-/// cannot exceed the code's limit. A wrong guess counts toward the account's lockout.
-pub(super) async fn check_code(
-    state: &AppState,
-    vid: &VerificationId,
-    guess: &str,
-    user: Option<&User>,
-) -> ApiResult<CodeVerification> {
-    let guess = guess.trim();
-    let now = state.now();
-    let counted = {
-        let mut conn = state.store.write().await?;
-        verifications::count_attempt(&mut conn, vid, now).await?
-    };
-    let Some(counted) = counted else {
-        // No guess may be checked: say why.
-        let mut conn = state.store.read().await?;
-        let stored = verifications::get(&mut conn, vid)
-            .await?
-            .ok_or(Error::VerificationMissing)?;
-        stored.check_attempt(now)?;
-        return Err(Error::VerificationFailed.into());
-    };
-    let right = user.is_some()
-        && guess.len() <= 16
-        && state
-            .secrets
-            .code_matches(vid.as_str(), guess, &counted.code_hash);
-    if !right {
-        if counted.attempts >= counted.max_attempts {
-            let mut conn = state.store.write().await?;
-            verifications::fail_if_exhausted(&mut conn, vid).await?;
-        }
-        if let Some(u) = user {
-            record_failure(state, u).await?;
-        }
-        return Err(Error::CodeIncorrect.into());
-    }
-    let mut conn = state.store.read().await?;
-    Ok(verifications::get(&mut conn, vid)
-        .await?
-        .ok_or(Error::VerificationMissing)?)
 }

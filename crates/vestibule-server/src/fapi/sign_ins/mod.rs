@@ -87,7 +87,7 @@ fn held(sessions: &[Session]) -> Vec<SignedInSession> {
 }
 
 /// Verifies a password for `user`, or burns the same time when there is no user.
-pub(super) async fn check_password(
+pub(crate) async fn check_password(
     state: &AppState,
     user: Option<&User>,
     password: &str,

@@ -3,8 +3,9 @@
 //! the account (`needs_client_trust`: a code or link to its email address or phone number).
 //! Every wrong guess counts toward the account's lockout, as first-factor guesses do.
 
-use super::first_factor::{allowed_redirect, check_code, deliver, named_identification};
+use super::first_factor::{allowed_redirect, named_identification};
 use super::{finish, load, record_failure, respond, Loaded, SignInResponse};
+use crate::codes::{check_code, deliver};
 use crate::error::ApiResult;
 use crate::identity::ClientIdentity;
 use crate::limits::{self, ClientIp};

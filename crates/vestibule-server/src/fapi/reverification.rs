@@ -1,0 +1,424 @@
+//! Reverification: `/v1/client/sessions/{id}/verify` and its steps, what clerk-js's
+//! `session.startVerification` and the prepare/attempt calls after it send when a sensitive
+//! change answered 403 `session_reverification_required`.
+//!
+//! A completed step restarts the session's factor age (`fva`), so the retried change passes the
+//! reverification check, and the session in the answer carries a fresh token saying so. Every
+//! wrong guess counts toward the account's lockout, as in sign-in.
+
+use super::client::reload;
+use super::sessions::{load, signed_in, user_of};
+use crate::codes::{check_code, deliver};
+use crate::error::{ApiError, ApiResult};
+use crate::fapi::record_failure;
+use crate::fapi::sign_ins::check_password;
+use crate::identity::ClientIdentity;
+use crate::limits::{self, ClientIp};
+use crate::messages;
+use crate::mfa::{self, BackupCodeGuess, TotpCheck};
+use crate::params::Params;
+use crate::passwords::Verified;
+use crate::present;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use vestibule_model::rate_limit::LimitKey;
+use vestibule_model::session_verification::{
+    ReverificationLevel, SessionVerification, SessionVerificationStatus,
+};
+use vestibule_model::verification::{is_email, CodeVerification, Slot};
+use vestibule_model::{
+    Client, Error, IdentificationId, Session, SessionVerificationId, Strategy, User, VerificationId,
+};
+use vestibule_store::{second_factors, session_verifications, sessions, verifications, Connection};
+use vestibule_wire as wire;
+
+type VerificationResponse = Json<wire::Envelope<wire::SessionVerification>>;
+
+/// The caller's signed-in session `id` and its user.
+struct Signed {
+    client: Client,
+    session: Session,
+    user: User,
+}
+
+async fn signed(state: &AppState, identity: &ClientIdentity, id: &str) -> ApiResult<Signed> {
+    let (client, session) = load(state, identity, id).await?;
+    signed_in(state, &session)?;
+    let user = user_of(state, &session).await?;
+    Ok(Signed {
+        client,
+        session,
+        user,
+    })
+}
+
+/// The session's reverification in progress, with its version.
+async fn in_progress(state: &AppState, session: &Session) -> ApiResult<(SessionVerification, i64)> {
+    let mut conn = state.store.read().await?;
+    session_verifications::latest_for_session(&mut conn, &session.id)
+        .await?
+        .filter(|(sv, _)| sv.status != SessionVerificationStatus::Complete)
+        .ok_or_else(|| Error::SessionReverificationMissing.into())
+}
+
+/// `{response: SessionVerification, client}`, read after the change: the session with its new
+/// factor ages and a token minted from them.
+async fn respond(
+    state: &AppState,
+    identity: &ClientIdentity,
+    client: &Client,
+    sv: &SessionVerification,
+    user: &User,
+) -> ApiResult<VerificationResponse> {
+    let now = state.now();
+    let mut conn = state.store.read().await?;
+    let session = sessions::get(&mut conn, &sv.session_id)
+        .await?
+        .ok_or(Error::SignedOut)?;
+    let mut stored: Vec<CodeVerification> = Vec::new();
+    for step in [
+        &sv.first_factor_verification,
+        &sv.second_factor_verification,
+    ] {
+        if let Some(id) = step.as_ref().and_then(|v| v.verification_id.as_ref()) {
+            stored.extend(verifications::get(&mut conn, id).await?);
+        }
+    }
+    drop(conn);
+    let status = signed_in(state, &session)?;
+    let token = state.minter.current(
+        &state.keys,
+        &session,
+        status,
+        identity.origin.as_deref(),
+        now,
+    )?;
+    let session_view =
+        present::session_for_owner(&session, user, Some(token), &state.settings, now);
+    let response =
+        present::session_verification(sv, session_view, user, &state.settings, &stored, now);
+    let view = reload(state, identity, &client.id).await?;
+    Ok(Json(wire::Envelope {
+        response,
+        client: Some(view),
+    }))
+}
+
+fn slot_strategy(params: &Params, slot: Slot) -> ApiResult<Strategy> {
+    let name = params.required("strategy")?;
+    let strategy = Strategy::parse(name).ok_or_else(|| {
+        ApiError(Error::param_value_invalid(
+            "strategy",
+            format!("{name:?} is not a known strategy"),
+        ))
+    })?;
+    let fits = match slot {
+        Slot::FirstFactor => matches!(
+            strategy,
+            Strategy::Password | Strategy::EmailCode | Strategy::PhoneCode
+        ),
+        Slot::SecondFactor => matches!(
+            strategy,
+            Strategy::Totp | Strategy::BackupCode | Strategy::PhoneCode
+        ),
+    };
+    if !fits {
+        return Err(Error::param_value_invalid(
+            "strategy",
+            format!(
+                "{name:?} cannot reverify a {}",
+                slot.as_str().replace('_', " ")
+            ),
+        )
+        .into());
+    }
+    Ok(strategy)
+}
+
+/// `POST /v1/client/sessions/{id}/verify` with `level`.
+pub async fn start(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Extension(ip): Extension<ClientIp>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<VerificationResponse> {
+    let Signed {
+        client,
+        session,
+        user,
+    } = signed(&state, &identity, &id).await?;
+    let raw = params.required("level")?;
+    let level = ReverificationLevel::parse(raw).ok_or_else(|| {
+        ApiError(Error::param_value_invalid(
+            "level",
+            "must be first_factor, second_factor or multi_factor",
+        ))
+    })?;
+    limits::check(&state, LimitKey::AttemptByIp(ip.0.clone())).await?;
+    let sv = SessionVerification::start(
+        SessionVerificationId::generate(state.rng.as_ref()),
+        session.id.clone(),
+        &user,
+        level,
+        &state.settings,
+        state.now(),
+    );
+    let mut tx = state.store.begin().await?;
+    session_verifications::insert(&mut tx, &sv).await?;
+    tx.commit().await?;
+    respond(&state, &identity, &client, &sv, &user).await
+}
+
+/// The address a prepare call sends to: the one named, or else the primary (or default) one the
+/// step offers.
+fn target(
+    params: &Params,
+    strategy: &Strategy,
+    sv: &SessionVerification,
+    slot: Slot,
+    user: &User,
+    state: &AppState,
+) -> ApiResult<IdentificationId> {
+    let param = if is_email(strategy) {
+        "email_address_id"
+    } else {
+        "phone_number_id"
+    };
+    if let Some(raw) = params.non_empty(param)? {
+        return IdentificationId::parse(raw).ok_or_else(|| {
+            Error::param_format_invalid(param, "is not an identification id").into()
+        });
+    }
+    let offered = match slot {
+        Slot::FirstFactor => sv.first_factors(user, &state.settings),
+        Slot::SecondFactor => sv.second_factors(user, &state.settings),
+    };
+    let mut candidates = offered.iter().filter(|f| &f.strategy == strategy);
+    let chosen = candidates
+        .clone()
+        .find(|f| f.default == Some(true) || f.primary == Some(true))
+        .or_else(|| candidates.next())
+        .ok_or(Error::StrategyForUserInvalid)?;
+    chosen
+        .email_address_id
+        .clone()
+        .or_else(|| chosen.phone_number_id.clone())
+        .ok_or_else(|| Error::param_missing(param).into())
+}
+
+async fn prepare(
+    state: AppState,
+    identity: ClientIdentity,
+    id: String,
+    params: Params,
+    slot: Slot,
+) -> ApiResult<VerificationResponse> {
+    let Signed {
+        client,
+        session,
+        user,
+    } = signed(&state, &identity, &id).await?;
+    let strategy = slot_strategy(&params, slot)?;
+    if !matches!(strategy, Strategy::EmailCode | Strategy::PhoneCode) {
+        return Err(Error::param_value_invalid(
+            "strategy",
+            format!(
+                "{} needs no preparation; attempt it directly",
+                strategy.as_str()
+            ),
+        )
+        .into());
+    }
+    let (mut sv, version) = in_progress(&state, &session).await?;
+    let identification = target(&params, &strategy, &sv, slot, &user, &state)?;
+    limits::check(
+        &state,
+        LimitKey::MessagesToIdentification(identification.to_string()),
+    )
+    .await?;
+    let now = state.now();
+    let code = sv.prepare(
+        slot,
+        strategy,
+        &identification,
+        &user,
+        &state.settings,
+        now,
+        VerificationId::generate(state.rng.as_ref()),
+    )?;
+    let mut tx = state.store.begin().await?;
+    deliver(
+        &state,
+        &mut tx,
+        &code,
+        user.identification_value(&identification),
+        now,
+    )
+    .await?;
+    if !session_verifications::update(&mut tx, &sv, version).await? {
+        return Err(changed_elsewhere());
+    }
+    tx.commit().await?;
+    messages::sent(&state);
+    respond(&state, &identity, &client, &sv, &user).await
+}
+
+fn changed_elsewhere() -> ApiError {
+    Error::client_state("this verification was changed by another request").into()
+}
+
+/// `POST …/verify/prepare_first_factor`: sends a code by email or SMS.
+pub async fn prepare_first_factor(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<VerificationResponse> {
+    prepare(state, identity, id, params, Slot::FirstFactor).await
+}
+
+/// `POST …/verify/prepare_second_factor`: sends a code to a phone kept for MFA.
+pub async fn prepare_second_factor(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<VerificationResponse> {
+    prepare(state, identity, id, params, Slot::SecondFactor).await
+}
+
+async fn attempt(
+    state: AppState,
+    identity: ClientIdentity,
+    ip: ClientIp,
+    id: String,
+    params: Params,
+    slot: Slot,
+) -> ApiResult<VerificationResponse> {
+    let Signed {
+        client,
+        session,
+        user,
+    } = signed(&state, &identity, &id).await?;
+    let strategy = slot_strategy(&params, slot)?;
+    let secret_param = if strategy == Strategy::Password {
+        "password"
+    } else {
+        "code"
+    };
+    let guess = params.required(secret_param)?;
+    limits::check(&state, LimitKey::AttemptByIp(ip.0.clone())).await?;
+    limits::check(&state, LimitKey::AttemptByUser(user.id.to_string())).await?;
+    let (mut sv, version) = in_progress(&state, &session).await?;
+    let pending = sv.check_attempt(slot, &strategy, &user, &state.settings, state.now())?;
+    let now = state.now();
+    let mut tx = state.store.begin().await?;
+    match (&strategy, pending) {
+        (_, Some(vid)) => {
+            drop(tx);
+            let stored = check_code(&state, &vid, guess, Some(&user)).await?;
+            sv.code_verified(&stored, now)?;
+            tx = state.store.begin().await?;
+            if !verifications::mark_verified(&mut tx, &vid, now, Some(&client.id)).await? {
+                return Err(Error::VerificationAlreadyVerified.into());
+            }
+        }
+        (Strategy::Password, None) => {
+            drop(tx);
+            if check_password(&state, Some(&user), guess).await? == Verified::Mismatch {
+                record_failure(&state, &user).await?;
+                return Err(Error::PasswordIncorrect.into());
+            }
+            sv.verified(slot, strategy, now)?;
+            tx = state.store.begin().await?;
+        }
+        (Strategy::Totp, None) => {
+            match mfa::check_totp(&state, &mut tx, &user.id, guess, false).await? {
+                None => return Err(Error::StrategyForUserInvalid.into()),
+                Some(TotpCheck::Rejected) => {
+                    drop(tx);
+                    record_failure(&state, &user).await?;
+                    return Err(Error::CodeIncorrect.into());
+                }
+                Some(TotpCheck::Accepted) => sv.verified(slot, strategy, now)?,
+            }
+        }
+        (Strategy::BackupCode, None) => {
+            use_backup_code(&state, &mut tx, &user, guess).await?;
+            sv.verified(slot, strategy, now)?;
+        }
+        _ => return Err(Error::VerificationMissing.into()),
+    }
+    proven(&mut tx, &sv, version, &session, slot).await?;
+    tx.commit().await?;
+    respond(&state, &identity, &client, &sv, &user).await
+}
+
+/// A backup code, used up inside `tx` so it completes at most one verification.
+async fn use_backup_code(
+    state: &AppState,
+    tx: &mut Connection,
+    user: &User,
+    guess: &str,
+) -> ApiResult<()> {
+    let hash = match mfa::backup_code_guess(state, &user.id, guess).await? {
+        BackupCodeGuess::NoCodes => return Err(Error::StrategyForUserInvalid.into()),
+        BackupCodeGuess::Malformed => None,
+        BackupCodeGuess::Hash(hash) => Some(hash),
+    };
+    let used = match hash {
+        Some(hash) => second_factors::use_backup_code(tx, &user.id, &hash, state.now()).await?,
+        None => false,
+    };
+    if !used {
+        record_failure(state, user).await?;
+        return Err(Error::CodeIncorrect.into());
+    }
+    Ok(())
+}
+
+/// Records a proven step: the reverification's new state, and the session's factor age.
+async fn proven(
+    tx: &mut Connection,
+    sv: &SessionVerification,
+    version: i64,
+    session: &Session,
+    slot: Slot,
+) -> ApiResult<()> {
+    if !session_verifications::update(tx, sv, version).await? {
+        return Err(changed_elsewhere());
+    }
+    let now = sv.updated_at;
+    let still_signed_in = match slot {
+        Slot::FirstFactor => sessions::first_factor_verified(tx, &session.id, now).await?,
+        Slot::SecondFactor => sessions::second_factor_verified(tx, &session.id, now).await?,
+    };
+    if !still_signed_in {
+        return Err(Error::SignedOut.into());
+    }
+    Ok(())
+}
+
+/// `POST …/verify/attempt_first_factor`: `password`, or an email or SMS `code`.
+pub async fn attempt_first_factor(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Extension(ip): Extension<ClientIp>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<VerificationResponse> {
+    attempt(state, identity, ip, id, params, Slot::FirstFactor).await
+}
+
+/// `POST …/verify/attempt_second_factor`: a TOTP, backup or SMS `code`.
+pub async fn attempt_second_factor(
+    State(state): State<AppState>,
+    Extension(identity): Extension<ClientIdentity>,
+    Extension(ip): Extension<ClientIp>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<VerificationResponse> {
+    attempt(state, identity, ip, id, params, Slot::SecondFactor).await
+}
