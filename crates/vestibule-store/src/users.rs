@@ -263,16 +263,17 @@ pub async fn find_id_by_identifier(
 }
 
 /// The user an identifier names, with their email addresses and phone numbers: two statements.
+/// An email address or phone number names its user only once it is verified.
 pub async fn find_by_identifier(
     conn: &mut Connection,
     identifier: &Identifier,
 ) -> Result<Option<User>> {
     let owner = match identifier.kind {
         IdentifierKind::EmailAddress => {
-            "id = (SELECT user_id FROM email_addresses WHERE email_address = $1)"
+            "id = (SELECT user_id FROM email_addresses WHERE email_address = $1 AND verified = 1)"
         }
         IdentifierKind::PhoneNumber => {
-            "id = (SELECT user_id FROM phone_numbers WHERE phone_number = $1)"
+            "id = (SELECT user_id FROM phone_numbers WHERE phone_number = $1 AND verified = 1)"
         }
         IdentifierKind::Username => "username = $1",
         IdentifierKind::Web3Wallet => return Ok(None),

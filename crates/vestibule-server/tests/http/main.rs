@@ -9,6 +9,7 @@ mod codes;
 mod errors;
 mod multi_node;
 mod protection;
+mod reverification;
 mod second_factors;
 mod sessions;
 mod sign_in;
