@@ -178,7 +178,8 @@ struct ImportedFactors {
     backup_codes: Option<Vec<String>>,
 }
 
-fn imported_factors(params: &Params) -> ApiResult<ImportedFactors> {
+/// `has_second_factor`: the user already has one (an update), so backup codes may come alone.
+fn imported_factors(params: &Params, has_second_factor: bool) -> ApiResult<ImportedFactors> {
     let totp_secret = params
         .non_empty("totp_secret")?
         .map(|s| {
@@ -209,7 +210,7 @@ fn imported_factors(params: &Params) -> ApiResult<ImportedFactors> {
     } else {
         None
     };
-    if backup_codes.is_some() && totp_secret.is_none() {
+    if backup_codes.is_some() && totp_secret.is_none() && !has_second_factor {
         return Err(Error::BackupCodesNotAvailable.into());
     }
     Ok(ImportedFactors {
@@ -236,7 +237,7 @@ pub async fn create(State(state): State<AppState>, params: Params) -> UserRespon
     let skip_requirement = params.bool("skip_password_requirement")?.unwrap_or(false);
     params.bool("skip_password_checks")?;
     let password = password_digest(&state, &params).await?;
-    let factors = imported_factors(&params)?;
+    let factors = imported_factors(&params, false)?;
     if password.is_none() && state.settings.password.enabled && !skip_requirement {
         return Err(Error::param_missing("password").into());
     }
@@ -402,9 +403,12 @@ const UPDATE_PARAMS: &[&str] = &[
     "public_metadata",
     "private_metadata",
     "unsafe_metadata",
+    "totp_secret",
+    "backup_codes",
 ];
 
-/// `PATCH /v1/users/{id}`
+/// `PATCH /v1/users/{id}`: also imports `totp_secret` (replacing the authenticator app) and
+/// `backup_codes` (replacing the set).
 pub async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -465,6 +469,7 @@ pub async fn update(
     if password.is_some() {
         u.password = password;
     }
+    let factors = imported_factors(&params, u.has_second_factor())?;
     let now = state.now();
     u.updated_at = now;
     let mut tx = state.store.begin().await?;
@@ -474,7 +479,18 @@ pub async fn update(
     if sign_out {
         sessions::end_all_for_user(&mut tx, &u.id, SessionStatus::Revoked, now, None).await?;
     }
+    let imported = factors.totp_secret.is_some() || factors.backup_codes.is_some();
+    if let Some(secret) = &factors.totp_secret {
+        crate::mfa::import_totp(&state, &mut tx, &u.id, secret).await?;
+        crate::mfa::second_factor_enrolled(&state, &mut tx, &u.id).await?;
+    }
+    if let Some(codes) = factors.backup_codes {
+        crate::mfa::store_backup_codes(&state, &mut tx, &u.id, codes, now).await?;
+    }
     tx.commit().await?;
+    if imported {
+        u = load(&state, &id).await?;
+    }
     respond(&state, &u)
 }
 

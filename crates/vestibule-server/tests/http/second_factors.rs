@@ -686,3 +686,63 @@ async fn operators_import_a_totp_secret_and_backup_codes_with_a_user() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn operators_import_second_factors_into_an_existing_user() {
+    each_backend(|b| async move {
+        let server = TestServer::start(b).await;
+        let user = server.user(9).await;
+        let user_id = user["id"].as_str().expect("id").to_owned();
+        let path = format!("/v1/users/{user_id}");
+        let (status, body) = server
+            .bapi(
+                Method::PATCH,
+                &path,
+                Some(json!({"backup_codes": ["abcdefgh"]})),
+            )
+            .await;
+        assert_eq!(status, 400, "backup codes need a second factor: {body}");
+        assert_eq!(body["errors"][0]["code"], "backup_codes_not_available");
+
+        let (status, body) = server
+            .bapi(
+                Method::PATCH,
+                &path,
+                Some(json!({"totp_secret": "JBSWY3DPEHPK3PXP", "first_name": "Nine"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["totp_enabled"], true);
+        assert_eq!(body["backup_code_enabled"], false);
+        assert_eq!(body["first_name"], "Nine");
+        // With an app in place, a set of backup codes may come alone.
+        let (status, body) = server
+            .bapi(
+                Method::PATCH,
+                &path,
+                Some(json!({"backup_codes": ["update-code-1"]})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["backup_code_enabled"], true);
+
+        let secret = base32_decode("JBSWY3DPEHPK3PXP");
+        let (fapi, id) = password_needs_second_factor(&server, 9).await;
+        let r = fapi
+            .post(
+                &format!("/v1/client/sign_ins/{id}/attempt_second_factor"),
+                &[("strategy", "totp"), ("code", &app_code(&server, &secret))],
+            )
+            .await;
+        assert_eq!(r.ok()["response"]["status"], "complete");
+        let (fapi, id) = password_needs_second_factor(&server, 9).await;
+        let r = fapi
+            .post(
+                &format!("/v1/client/sign_ins/{id}/attempt_second_factor"),
+                &[("strategy", "backup_code"), ("code", "update-code-1")],
+            )
+            .await;
+        assert_eq!(r.ok()["response"]["status"], "complete");
+    })
+    .await;
+}
