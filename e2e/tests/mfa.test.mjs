@@ -9,6 +9,7 @@ import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { verifyToken } from '@clerk/backend';
 import { RELAXED_IP_RATE_LIMITS, startServer, withServerLog } from '../lib/server.mjs';
+import { inboxCount as countIn, nextInboxCode as nextIn } from '../lib/inbox.mjs';
 import {
   backendClient,
   loadNativeClerk,
@@ -63,29 +64,6 @@ function totpCode(secret, offset = 0) {
   return String(binary % 1_000_000).padStart(6, '0');
 }
 
-/** The newest message to `recipient` in the development inbox, once there are more than `seen`. */
-async function nextInboxCode(recipient, seen) {
-  const url = `${server.apiUrl}/v1/dev/messages?recipient=${encodeURIComponent(recipient)}`;
-  for (let i = 0; i < 200; i++) {
-    const res = await fetch(url, { headers: { authorization: `Bearer ${server.secretKey}` } });
-    assert.equal(res.status, 200);
-    const { data } = await res.json();
-    if (data.length > seen) {
-      const code = /\b(\d{6})\b/.exec(data[0].text ?? '')?.[1];
-      assert.ok(code, `no code in ${JSON.stringify(data[0].text)}`);
-      return code;
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`no new message to ${recipient}`);
-}
-
-async function inboxCount(recipient) {
-  const url = `${server.apiUrl}/v1/dev/messages?recipient=${encodeURIComponent(recipient)}`;
-  const res = await fetch(url, { headers: { authorization: `Bearer ${server.secretKey}` } });
-  return (await res.json()).data.length;
-}
-
 async function activate(clerk, sessionId, userId) {
   await clerk.setActive({ session: sessionId });
   assert.equal(clerk.session?.id, sessionId);
@@ -97,6 +75,8 @@ async function activate(clerk, sessionId, userId) {
   return payload;
 }
 
+const inboxCount = (recipient) => countIn(server, recipient);
+const nextInboxCode = (recipient, seen) => nextIn(server, recipient, seen);
 const strategies = (factors) => (factors ?? []).map((f) => f.strategy);
 
 describe('second factors and client trust through clerk-js', () => {

@@ -6,6 +6,7 @@ use crate::error::ApiResult;
 use crate::fapi::record_failure;
 use crate::messages::{self, Secret};
 use crate::state::AppState;
+use vestibule_courier::Purpose;
 use vestibule_crypto::{random_token, token_hash};
 use vestibule_model::verification::{new_code, CodeVerification};
 use vestibule_model::{Error, Strategy, Timestamp, User, VerificationId};
@@ -15,12 +16,13 @@ use vestibule_store::{verifications, Connection};
 const LINK_TOKEN_BYTES: usize = 32;
 
 /// Stores a prepared verification (only a keyed hash of its code, or a hash of its link's token)
-/// and queues the message carrying the code or link to `to`. Without `to`, nothing is sent and
-/// no guess can ever match.
+/// and queues the message for `purpose` carrying the code or link to `to`. Without `to`, nothing
+/// is sent and no guess can ever match.
 pub(crate) async fn deliver(
     state: &AppState,
     tx: &mut Connection,
     v: &CodeVerification,
+    purpose: Purpose,
     to: Option<&str>,
     now: Timestamp,
 ) -> ApiResult<()> {
@@ -37,7 +39,16 @@ pub(crate) async fn deliver(
             "{}/v1/verify?token={token}",
             state.instance.frontend_api_url
         );
-        messages::queue(state, tx, strategy, to, Secret::Link(&link), lifetime).await?;
+        messages::queue(
+            state,
+            tx,
+            purpose,
+            strategy,
+            to,
+            Secret::Link(&link),
+            lifetime,
+        )
+        .await?;
     } else {
         let code = zeroize::Zeroizing::new(new_code(state.rng.as_ref()));
         verifications::insert(
@@ -47,7 +58,16 @@ pub(crate) async fn deliver(
             None,
         )
         .await?;
-        messages::queue(state, tx, strategy, to, Secret::Code(&code), lifetime).await?;
+        messages::queue(
+            state,
+            tx,
+            purpose,
+            strategy,
+            to,
+            Secret::Code(&code),
+            lifetime,
+        )
+        .await?;
     }
     Ok(())
 }

@@ -13,7 +13,8 @@ pub enum Secret<'a> {
     Link(&'a str),
 }
 
-fn purpose(strategy: &Strategy) -> Purpose {
+/// What a code or link sent for a sign-in's first factor is for.
+pub fn first_factor_purpose(strategy: &Strategy) -> Purpose {
     match strategy {
         Strategy::EmailLink => Purpose::SignInLink,
         Strategy::ResetPasswordEmailCode | Strategy::ResetPasswordPhoneCode => {
@@ -23,11 +24,12 @@ fn purpose(strategy: &Strategy) -> Purpose {
     }
 }
 
-/// Queues the message for `strategy` to `to` inside `tx`; the caller commits, then wakes the
-/// courier (see [`sent`]).
+/// Queues the message for `purpose` to `to` inside `tx`, by email or SMS as `strategy` says; the
+/// caller commits, then wakes the courier (see [`sent`]).
 pub async fn queue(
     state: &AppState,
     tx: &mut Connection,
+    purpose: Purpose,
     strategy: &Strategy,
     to: &str,
     secret: Secret<'_>,
@@ -42,7 +44,6 @@ pub async fn queue(
         Secret::Code(c) => vars.code = c.to_owned(),
         Secret::Link(l) => vars.link = l.to_owned(),
     }
-    let purpose = purpose(strategy);
     let message = if is_email(strategy) {
         state.templates.render_email(purpose, to, &vars)
     } else {

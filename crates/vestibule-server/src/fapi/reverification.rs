@@ -22,6 +22,7 @@ use crate::present;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
+use vestibule_courier::Purpose;
 use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::session_verification::{
     ReverificationLevel, SessionVerification, SessionVerificationStatus,
@@ -253,6 +254,7 @@ async fn prepare(
         &state,
         &mut tx,
         &code,
+        Purpose::SecondFactorCode,
         user.identification_value(&identification),
         now,
     )

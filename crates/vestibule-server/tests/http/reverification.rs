@@ -138,6 +138,11 @@ async fn a_phone_is_added_proven_by_sms_and_kept_for_mfa() {
         .await
         .err(429, "too_many_requests");
         let code = server.latest_code(number).await;
+        assert_eq!(
+            server.inbox(number).await[0]["purpose"],
+            "second_factor_code",
+            "a verification code, not a sign-in code"
+        );
         let wrong = if code == "000000" { "111111" } else { "000000" };
         fapi.post(
             &format!("/v1/me/phone_numbers/{id}/attempt_verification?{me}"),

@@ -503,6 +503,15 @@ async fn a_new_client_confirms_a_password_with_an_email_code_once() {
         .await
         .ok();
         let code = server.latest_code("user7@example.com").await;
+        let message = &server.inbox("user7@example.com").await[0];
+        assert_eq!(message["purpose"], "client_trust_code");
+        assert!(
+            message["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("new device"),
+            "{message}"
+        );
         let r = fapi
             .post(
                 &format!("/v1/client/sign_ins/{id}/attempt_second_factor"),

@@ -19,6 +19,7 @@ use crate::present;
 use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::{Extension, Json};
+use vestibule_courier::Purpose;
 use vestibule_model::identifier::normalize_phone;
 use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::user::PhoneNumber;
@@ -168,7 +169,15 @@ pub async fn prepare_verification(
         now,
     )?;
     let mut tx = state.store.begin().await?;
-    deliver(&state, &mut tx, &code, Some(&phone.phone_number), now).await?;
+    deliver(
+        &state,
+        &mut tx,
+        &code,
+        Purpose::SecondFactorCode,
+        Some(&phone.phone_number),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     messages::sent(&state);
     let response = phone_wire(&state, phone, Some(&code), None);

@@ -53,6 +53,7 @@ pub(super) async fn start(
         state,
         tx,
         &v,
+        messages::first_factor_purpose(&v.strategy),
         user.and_then(|u| u.identification_value(&identification)),
         now,
     )

@@ -15,9 +15,10 @@ use crate::params::Params;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Extension;
+use vestibule_courier::Purpose;
 use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::verification::is_delivered;
-use vestibule_model::{Error, IdentificationId, Strategy, User, VerificationId};
+use vestibule_model::{Error, IdentificationId, SignInStatus, Strategy, User, VerificationId};
 use vestibule_store::{second_factors, sign_ins, verifications};
 
 /// The strategy of a second-factor call; anything else is a first factor or unknown.
@@ -120,6 +121,12 @@ pub async fn prepare_second_factor(
     )
     .await?;
     let now = state.now();
+    // Confirming a new client says so; a second factor is a plain verification code.
+    let purpose = match (&strategy, l.si.status) {
+        (Strategy::EmailLink, _) => Purpose::SignInLink,
+        (_, SignInStatus::NeedsClientTrust) => Purpose::ClientTrustCode,
+        _ => Purpose::SecondFactorCode,
+    };
     let v = l.si.prepare_second_factor(
         strategy,
         &identification,
@@ -134,6 +141,7 @@ pub async fn prepare_second_factor(
         &state,
         &mut tx,
         &v,
+        purpose,
         user.identification_value(&identification),
         now,
     )
