@@ -5,11 +5,14 @@
 use crate::error::ApiResult;
 use crate::fapi::record_failure;
 use crate::messages::{self, Secret};
+use crate::params::Params;
 use crate::state::AppState;
 use vestibule_courier::Purpose;
 use vestibule_crypto::{random_token, token_hash};
+use vestibule_model::user::Factor;
+use vestibule_model::verification::is_email;
 use vestibule_model::verification::{new_code, CodeVerification};
-use vestibule_model::{Error, Strategy, Timestamp, User, VerificationId};
+use vestibule_model::{Error, IdentificationId, Strategy, Timestamp, User, VerificationId};
 use vestibule_store::{verifications, Connection};
 
 /// Bytes of randomness in an email link's token (256 bits).
@@ -115,4 +118,35 @@ pub(crate) async fn check_code(
     Ok(verifications::get(&mut conn, vid)
         .await?
         .ok_or(Error::VerificationMissing)?)
+}
+
+/// The email address or phone number a prepare call sends to: the one it names, or else the
+/// default (or primary) one among `offered` for that strategy, since clerk-js names it but other
+/// clients may not.
+pub(crate) fn target(
+    params: &Params,
+    strategy: &Strategy,
+    offered: &[Factor],
+) -> ApiResult<IdentificationId> {
+    let param = if is_email(strategy) {
+        "email_address_id"
+    } else {
+        "phone_number_id"
+    };
+    if let Some(raw) = params.non_empty(param)? {
+        return IdentificationId::parse(raw).ok_or_else(|| {
+            Error::param_format_invalid(param, "is not an identification id").into()
+        });
+    }
+    let mut candidates = offered.iter().filter(|f| &f.strategy == strategy);
+    let chosen = candidates
+        .clone()
+        .find(|f| f.default == Some(true) || f.primary == Some(true))
+        .or_else(|| candidates.next())
+        .ok_or(Error::StrategyForUserInvalid)?;
+    chosen
+        .email_address_id
+        .clone()
+        .or_else(|| chosen.phone_number_id.clone())
+        .ok_or_else(|| Error::param_missing(param).into())
 }

@@ -8,7 +8,7 @@
 
 use super::client::reload;
 use super::sessions::{load, signed_in, user_of};
-use crate::codes::{check_code, deliver};
+use crate::codes::{check_code, deliver, target};
 use crate::error::{ApiError, ApiResult};
 use crate::fapi::record_failure;
 use crate::fapi::sign_ins::check_password;
@@ -27,9 +27,9 @@ use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::session_verification::{
     ReverificationLevel, SessionVerification, SessionVerificationStatus,
 };
-use vestibule_model::verification::{is_email, CodeVerification, Slot};
+use vestibule_model::verification::{CodeVerification, Slot};
 use vestibule_model::{
-    Client, Error, IdentificationId, Session, SessionVerificationId, Strategy, User, VerificationId,
+    Client, Error, Session, SessionVerificationId, Strategy, User, VerificationId,
 };
 use vestibule_store::{second_factors, session_verifications, sessions, verifications, Connection};
 use vestibule_wire as wire;
@@ -172,43 +172,6 @@ pub async fn start(
     respond(&state, &identity, &client, &sv, &user).await
 }
 
-/// The address a prepare call sends to: the one named, or else the primary (or default) one the
-/// step offers.
-fn target(
-    params: &Params,
-    strategy: &Strategy,
-    sv: &SessionVerification,
-    slot: Slot,
-    user: &User,
-    state: &AppState,
-) -> ApiResult<IdentificationId> {
-    let param = if is_email(strategy) {
-        "email_address_id"
-    } else {
-        "phone_number_id"
-    };
-    if let Some(raw) = params.non_empty(param)? {
-        return IdentificationId::parse(raw).ok_or_else(|| {
-            Error::param_format_invalid(param, "is not an identification id").into()
-        });
-    }
-    let offered = match slot {
-        Slot::FirstFactor => sv.first_factors(user, &state.settings),
-        Slot::SecondFactor => sv.second_factors(user, &state.settings),
-    };
-    let mut candidates = offered.iter().filter(|f| &f.strategy == strategy);
-    let chosen = candidates
-        .clone()
-        .find(|f| f.default == Some(true) || f.primary == Some(true))
-        .or_else(|| candidates.next())
-        .ok_or(Error::StrategyForUserInvalid)?;
-    chosen
-        .email_address_id
-        .clone()
-        .or_else(|| chosen.phone_number_id.clone())
-        .ok_or_else(|| Error::param_missing(param).into())
-}
-
 async fn prepare(
     state: AppState,
     identity: ClientIdentity,
@@ -233,7 +196,11 @@ async fn prepare(
         .into());
     }
     let (mut sv, version) = in_progress(&state, &session).await?;
-    let identification = target(&params, &strategy, &sv, slot, &user, &state)?;
+    let offered = match slot {
+        Slot::FirstFactor => sv.first_factors(&user, &state.settings),
+        Slot::SecondFactor => sv.second_factors(&user, &state.settings),
+    };
+    let identification = target(&params, &strategy, &offered)?;
     limits::check(
         &state,
         LimitKey::MessagesToIdentification(identification.to_string()),

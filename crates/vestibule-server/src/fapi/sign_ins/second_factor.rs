@@ -3,9 +3,9 @@
 //! the account (`needs_client_trust`: a code or link to its email address or phone number).
 //! Every wrong guess counts toward the account's lockout, as first-factor guesses do.
 
-use super::first_factor::{allowed_redirect, named_identification};
+use super::first_factor::allowed_redirect;
 use super::{finish, load, record_failure, respond, Loaded, SignInResponse};
-use crate::codes::{check_code, deliver};
+use crate::codes::{check_code, deliver, target};
 use crate::error::ApiResult;
 use crate::identity::ClientIdentity;
 use crate::limits::{self, ClientIp};
@@ -18,7 +18,7 @@ use axum::Extension;
 use vestibule_courier::Purpose;
 use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::verification::is_delivered;
-use vestibule_model::{Error, IdentificationId, SignInStatus, Strategy, User, VerificationId};
+use vestibule_model::{Error, SignInStatus, Strategy, User, VerificationId};
 use vestibule_store::{second_factors, sign_ins, verifications};
 
 /// The strategy of a second-factor call; anything else is a first factor or unknown.
@@ -57,37 +57,6 @@ fn account(l: &Loaded) -> ApiResult<User> {
     })
 }
 
-/// The email address or phone number to send to: the one named, or else the default among the
-/// awaited factors of that strategy (clerk-js names it; other clients may not).
-fn target(
-    params: &Params,
-    strategy: &Strategy,
-    l: &Loaded,
-    user: &User,
-    state: &AppState,
-) -> ApiResult<IdentificationId> {
-    let param = if vestibule_model::verification::is_email(strategy) {
-        "email_address_id"
-    } else {
-        "phone_number_id"
-    };
-    if params.non_empty(param)?.is_some() {
-        return named_identification(params, strategy);
-    }
-    let awaited = l.si.awaited_second_factors(user, &state.settings);
-    let mut candidates = awaited.iter().filter(|f| &f.strategy == strategy);
-    let chosen = candidates
-        .clone()
-        .find(|f| f.default == Some(true) || f.primary == Some(true))
-        .or_else(|| candidates.next())
-        .ok_or(Error::StrategyForUserInvalid)?;
-    chosen
-        .email_address_id
-        .clone()
-        .or_else(|| chosen.phone_number_id.clone())
-        .ok_or_else(|| Error::param_missing(param).into())
-}
-
 /// `POST /v1/client/sign_ins/{id}/prepare_second_factor`: sends a code (or, to confirm a new
 /// client, a code or link). TOTP and backup codes need no preparation.
 pub async fn prepare_second_factor(
@@ -110,7 +79,8 @@ pub async fn prepare_second_factor(
         )
         .into());
     }
-    let identification = target(&params, &strategy, &l, &user, &state)?;
+    let awaited = l.si.awaited_second_factors(&user, &state.settings);
+    let identification = target(&params, &strategy, &awaited)?;
     let redirect_url = match strategy {
         Strategy::EmailLink => Some(allowed_redirect(&state, params.required("redirect_url")?)?),
         _ => None,
