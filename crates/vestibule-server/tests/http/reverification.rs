@@ -502,3 +502,56 @@ async fn multi_factor_reverification_takes_both_factors_in_order() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn removing_and_adding_a_number_again_does_not_reset_its_text_budget() {
+    each_backend(|b| async move {
+        use vestibule_model::rate_limit::{Limit, RateLimitSettings};
+        let store = std::sync::Arc::new(vestibule_store::testing::fresh(b).await);
+        let mut c = crate::harness::config("unused", crate::harness::test_settings());
+        let generous = Limit::new(100_000, 10);
+        c.settings.rate_limits = RateLimitSettings {
+            enabled: true,
+            sign_in_create_per_ip: generous,
+            attempts_per_ip: generous,
+            sign_in_create_per_identifier: generous,
+            attempts_per_user: generous,
+            messages_per_identification: Limit::new(1, 3600),
+        };
+        let server =
+            TestServer::on_store(store, c, vestibule_model::TestClock::starting_now()).await;
+        let (fapi, _, me) = signed_in(&server, 35).await;
+        let number = "+15550300035";
+        for round in 0..2 {
+            let created = fapi
+                .post(
+                    &format!("/v1/me/phone_numbers/?{me}"),
+                    &[("phone_number", number)],
+                )
+                .await;
+            let id = created.ok()["response"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned();
+            let prepared = fapi
+                .post(
+                    &format!("/v1/me/phone_numbers/{id}/prepare_verification?{me}"),
+                    &[("strategy", "phone_code")],
+                )
+                .await;
+            if round == 0 {
+                prepared.ok();
+            } else {
+                prepared.err(429, "too_many_requests");
+            }
+            fapi.post(
+                &format!("/v1/me/phone_numbers/{id}?_method=DELETE&{me}"),
+                &[],
+            )
+            .await
+            .ok();
+        }
+        assert_eq!(server.inbox(number).await.len(), 1, "one text, not two");
+    })
+    .await;
+}

@@ -138,11 +138,14 @@ pub async fn prepare_verification(
     if phone.verified {
         return Err(Error::VerificationAlreadyVerified.into());
     }
+    // Keyed by the number, not the id: removing and adding it again starts no new budget. The
+    // account's own budget bounds texts to many different numbers.
     limits::check(
         &state,
-        LimitKey::MessagesToIdentification(phone.id.to_string()),
+        LimitKey::MessagesToIdentification(phone.phone_number.clone()),
     )
     .await?;
+    limits::check(&state, LimitKey::AttemptByUser(user.id.to_string())).await?;
     let now = state.now();
     // The resend cooldown runs from the last code sent for this number.
     let previous = latest_code(&state, &phone.id).await?.map(|c| Verification {
