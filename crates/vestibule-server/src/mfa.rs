@@ -235,7 +235,9 @@ pub async fn set_phone_reserved(
         .collect();
     if reserved {
         let first_second_factor = !user.has_second_factor();
-        users::set_phone_second_factor(tx, &user.id, phone_id, true, others.is_empty()).await?;
+        if !users::set_phone_second_factor(tx, &user.id, phone_id, true, others.is_empty()).await? {
+            return Err(Error::not_found_id("phone number", phone_id.as_str()).into());
+        }
         if !first_second_factor {
             return Ok(None);
         }
@@ -250,7 +252,9 @@ pub async fn set_phone_reserved(
     if keep_one && !remains {
         return Err(Error::SecondFactorDeletionNotAllowed.into());
     }
-    users::set_phone_second_factor(tx, &user.id, phone_id, false, false).await?;
+    if !users::set_phone_second_factor(tx, &user.id, phone_id, false, false).await? {
+        return Err(Error::not_found_id("phone number", phone_id.as_str()).into());
+    }
     if let (true, Some(next)) = (phone.default_second_factor, others.first()) {
         users::set_phone_second_factor(tx, &user.id, next, true, true).await?;
     }
@@ -281,20 +285,23 @@ pub fn totp_wire(
 }
 
 /// Whether a sensitive change (enrolling or removing a second factor) may go ahead in a session:
-/// its freshest factor, the second if it has one, was verified within the reverification window
-/// (Clerk's `strict` level). A session pending its `setup-mfa` task exists to enrol one, so it
-/// may, however long ago it signed in.
+/// its strongest factor was verified within the reverification window (Clerk's `strict` level):
+/// the second factor for a user who has one (the first, if none was given in this session), else
+/// the first. A session pending its `setup-mfa` task exists to enrol one, so it may, however long
+/// ago it signed in.
 pub fn check_recent_verification(
     state: &AppState,
     session: &vestibule_model::Session,
+    user: &User,
     now: Timestamp,
 ) -> ApiResult<()> {
     if session.status == vestibule_model::SessionStatus::Pending {
         return Ok(());
     }
-    let last = session
-        .second_factor_verified_at
-        .unwrap_or(session.first_factor_verified_at);
+    let last = match session.second_factor_verified_at {
+        Some(second) if user.has_second_factor() => second,
+        _ => session.first_factor_verified_at,
+    };
     let window = state
         .settings
         .mfa

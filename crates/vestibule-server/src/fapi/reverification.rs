@@ -31,7 +31,9 @@ use vestibule_model::verification::{CodeVerification, Slot};
 use vestibule_model::{
     Client, Error, Session, SessionVerificationId, Strategy, User, VerificationId,
 };
-use vestibule_store::{second_factors, session_verifications, sessions, verifications, Connection};
+use vestibule_store::{
+    second_factors, session_verifications, sessions, verifications, Connection, Tx,
+};
 use vestibule_wire as wire;
 
 type VerificationResponse = Json<wire::Envelope<wire::SessionVerification>>;
@@ -201,12 +203,8 @@ async fn prepare(
         Slot::SecondFactor => sv.second_factors(&user, &state.settings),
     };
     let identification = target(&params, &strategy, &offered)?;
-    limits::check(
-        &state,
-        LimitKey::MessagesToIdentification(identification.to_string()),
-    )
-    .await?;
     let now = state.now();
+    // Checked to be one of the user's addresses first, so nobody spends another's budget.
     let code = sv.prepare(
         slot,
         strategy,
@@ -216,6 +214,11 @@ async fn prepare(
         now,
         VerificationId::generate(state.rng.as_ref()),
     )?;
+    limits::check(
+        &state,
+        LimitKey::MessagesToIdentification(identification.to_string()),
+    )
+    .await?;
     let mut tx = state.store.begin().await?;
     deliver(
         &state,
@@ -315,7 +318,8 @@ async fn attempt(
             }
         }
         (Strategy::BackupCode, None) => {
-            use_backup_code(&state, &mut tx, &user, guess).await?;
+            drop(tx);
+            tx = use_backup_code(&state, &user, guess).await?;
             sv.verified(slot, strategy, now)?;
         }
         _ => return Err(Error::VerificationMissing.into()),
@@ -325,27 +329,23 @@ async fn attempt(
     respond(&state, &identity, &client, &sv, &user).await
 }
 
-/// A backup code, used up inside `tx` so it completes at most one verification.
-async fn use_backup_code(
-    state: &AppState,
-    tx: &mut Connection,
-    user: &User,
-    guess: &str,
-) -> ApiResult<()> {
+/// A backup code: hashed before any transaction opens (hashing takes a while), then used up in
+/// the transaction returned, so it completes at most one verification. A wrong one counts toward
+/// the lockout once that transaction is gone (on SQLite the writer is a single connection).
+async fn use_backup_code(state: &AppState, user: &User, guess: &str) -> ApiResult<Tx> {
     let hash = match mfa::backup_code_guess(state, &user.id, guess).await? {
         BackupCodeGuess::NoCodes => return Err(Error::StrategyForUserInvalid.into()),
         BackupCodeGuess::Malformed => None,
         BackupCodeGuess::Hash(hash) => Some(hash),
     };
-    let used = match hash {
-        Some(hash) => second_factors::use_backup_code(tx, &user.id, &hash, state.now()).await?,
-        None => false,
-    };
-    if !used {
-        record_failure(state, user).await?;
-        return Err(Error::CodeIncorrect.into());
+    if let Some(hash) = hash {
+        let mut tx = state.store.begin().await?;
+        if second_factors::use_backup_code(&mut tx, &user.id, &hash, state.now()).await? {
+            return Ok(tx);
+        }
     }
-    Ok(())
+    record_failure(state, user).await?;
+    Err(Error::CodeIncorrect.into())
 }
 
 /// Records a proven step: the reverification's new state, and the session's factor age.

@@ -555,3 +555,61 @@ async fn removing_and_adding_a_number_again_does_not_reset_its_text_budget() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn wrong_backup_codes_in_a_reverification_count_toward_the_lockout() {
+    each_backend(|b| async move {
+        let mut settings = crate::harness::test_settings();
+        settings.lockout.max_attempts = 2;
+        let server = TestServer::with_settings(b, settings).await;
+        let (fapi, sid, me) = signed_in(&server, 36).await;
+        enrol_totp(&server, &fapi, &me).await;
+        let verify_path = format!("/v1/client/sessions/{sid}/verify");
+        fapi.post(&verify_path, &[("level", "second_factor")])
+            .await
+            .ok();
+        for guess in ["wrongcode", "wrongcod2"] {
+            fapi.post(
+                &format!("{verify_path}/attempt_second_factor"),
+                &[("strategy", "backup_code"), ("code", guess)],
+            )
+            .await
+            .err(422, "form_code_incorrect");
+        }
+        fapi.post(
+            &format!("{verify_path}/attempt_second_factor"),
+            &[("strategy", "backup_code"), ("code", "wrongcod3")],
+        )
+        .await
+        .err(403, "user_locked");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn after_the_last_second_factor_goes_the_password_is_enough_to_reverify() {
+    each_backend(|b| async move {
+        let server = TestServer::start(b).await;
+        let (fapi, sid, me) = signed_in(&server, 37).await;
+        enrol_totp(&server, &fapi, &me).await;
+        fapi.post(&format!("/v1/me/totp?_method=DELETE&{me}"), &[])
+            .await
+            .ok();
+        server.clock.advance_seconds(11 * 60);
+        let add_path = format!("/v1/me/phone_numbers/?{me}");
+        let add = || fapi.post(&add_path, &[("phone_number", "+15550300037")]);
+        add().await.err(403, "session_reverification_required");
+        let verify_path = format!("/v1/client/sessions/{sid}/verify");
+        let started = fapi.post(&verify_path, &[("level", "second_factor")]).await;
+        assert_eq!(started.ok()["response"]["level"], "first_factor");
+        let done = fapi
+            .post(
+                &format!("{verify_path}/attempt_first_factor"),
+                &[("strategy", "password"), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(done.ok()["response"]["status"], "complete");
+        add().await.ok();
+    })
+    .await;
+}

@@ -45,7 +45,7 @@ pub async fn create_totp(
         session,
         user,
     } = current(&state, &identity, query.as_deref()).await?;
-    mfa::check_recent_verification(&state, &session, state.now())?;
+    mfa::check_recent_verification(&state, &session, &user, state.now())?;
     if user.totp_enabled {
         return Err(Error::TotpAlreadyEnabled.into());
     }
@@ -125,7 +125,7 @@ pub async fn delete_totp(
         session,
         user,
     } = current(&state, &identity, query.as_deref()).await?;
-    mfa::check_recent_verification(&state, &session, state.now())?;
+    mfa::check_recent_verification(&state, &session, &user, state.now())?;
     let mut tx = state.store.begin().await?;
     let factor = second_factors::totp(&mut tx, &user.id)
         .await?
@@ -153,7 +153,7 @@ pub async fn create_backup_codes(
         session,
         user,
     } = current(&state, &identity, query.as_deref()).await?;
-    mfa::check_recent_verification(&state, &session, state.now())?;
+    mfa::check_recent_verification(&state, &session, &user, state.now())?;
     if !user.has_second_factor() {
         return Err(Error::BackupCodesNotAvailable.into());
     }

@@ -85,7 +85,13 @@ pub async fn create(
         session,
         user,
     } = current(&state, &identity, query.as_deref()).await?;
-    mfa::check_recent_verification(&state, &session, state.now())?;
+    if !(state.settings.identifiers.phone_number || state.settings.mfa.phone_code) {
+        return Err(Error::ResourceForbidden {
+            reason: "Phone numbers are not enabled on this instance".into(),
+        }
+        .into());
+    }
+    mfa::check_recent_verification(&state, &session, &user, state.now())?;
     let number = normalize_phone(params.required("phone_number")?).ok_or_else(|| {
         ApiError(Error::param_format_invalid(
             "phone_number",
@@ -258,7 +264,7 @@ pub async fn update(
     let mut backup_codes = None;
     let mut tx = state.store.begin().await?;
     if let Some(reserved) = reserved.filter(|r| *r != phone.reserved_for_second_factor) {
-        mfa::check_recent_verification(&state, &session, state.now())?;
+        mfa::check_recent_verification(&state, &session, &user, state.now())?;
         if reserved {
             if !state.settings.mfa.phone_code {
                 return Err(Error::ResourceForbidden {
@@ -325,7 +331,7 @@ pub async fn delete(
         session,
         mut user,
     } = current(&state, &identity, query.as_deref()).await?;
-    mfa::check_recent_verification(&state, &session, state.now())?;
+    mfa::check_recent_verification(&state, &session, &user, state.now())?;
     let phone = find(&user, &id)?.clone();
     if phone.verified && !user.identifiable_without(&phone.id) {
         return Err(Error::LastIdentificationDeletionFailed.into());
@@ -350,7 +356,7 @@ pub async fn delete(
         user.primary_phone_number_id = user
             .phone_numbers
             .iter()
-            .find(|p| p.verified && p.id != phone.id)
+            .find(|p| p.verified && !p.reserved_for_second_factor && p.id != phone.id)
             .map(|p| p.id.clone());
         user.updated_at = state.now();
         users::update(&mut tx, &user).await?;

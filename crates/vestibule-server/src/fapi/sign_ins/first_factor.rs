@@ -117,11 +117,19 @@ pub async fn prepare_first_factor(
         .into());
     }
     let identification = named_identification(&params, &strategy)?;
-    limits::check(
-        &state,
-        LimitKey::MessagesToIdentification(identification.to_string()),
-    )
-    .await?;
+    // Only an address of this sign-in's account spends a budget (`start` refuses any other), so
+    // nobody can use up someone else's by naming it.
+    let own = l
+        .user
+        .as_ref()
+        .is_none_or(|u| u.identification_value(&identification).is_some());
+    if own {
+        limits::check(
+            &state,
+            LimitKey::MessagesToIdentification(identification.to_string()),
+        )
+        .await?;
+    }
     let now = state.now();
     let mut tx = state.store.begin().await?;
     start(

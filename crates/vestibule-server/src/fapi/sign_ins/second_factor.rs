@@ -85,11 +85,6 @@ pub async fn prepare_second_factor(
         Strategy::EmailLink => Some(allowed_redirect(&state, params.required("redirect_url")?)?),
         _ => None,
     };
-    limits::check(
-        &state,
-        LimitKey::MessagesToIdentification(identification.to_string()),
-    )
-    .await?;
     let now = state.now();
     // Confirming a new client says so; a second factor is a plain verification code.
     let purpose = match (&strategy, l.si.status) {
@@ -106,6 +101,12 @@ pub async fn prepare_second_factor(
         VerificationId::generate(state.rng.as_ref()),
         redirect_url,
     )?;
+    // Only now that it is one of the account's addresses does it spend that address's budget.
+    limits::check(
+        &state,
+        LimitKey::MessagesToIdentification(identification.to_string()),
+    )
+    .await?;
     let mut tx = state.store.begin().await?;
     deliver(
         &state,
