@@ -164,10 +164,26 @@ impl SessionVerification {
         Ok(())
     }
 
-    fn offered(&self, slot: Slot, user: &User, settings: &Settings) -> Vec<Factor> {
+    /// The factors offered for `slot`.
+    pub fn offered(&self, slot: Slot, user: &User, settings: &Settings) -> Vec<Factor> {
         match slot {
             Slot::FirstFactor => self.first_factors(user, settings),
             Slot::SecondFactor => self.second_factors(user, settings),
+        }
+    }
+
+    /// What the step in `slot` waits for or has proven.
+    fn step(&self, slot: Slot) -> Option<&Verification> {
+        match slot {
+            Slot::FirstFactor => self.first_factor_verification.as_ref(),
+            Slot::SecondFactor => self.second_factor_verification.as_ref(),
+        }
+    }
+
+    fn step_mut(&mut self, slot: Slot) -> &mut Option<Verification> {
+        match slot {
+            Slot::FirstFactor => &mut self.first_factor_verification,
+            Slot::SecondFactor => &mut self.second_factor_verification,
         }
     }
 
@@ -194,10 +210,6 @@ impl SessionVerification {
         if !offered {
             return Err(Error::StrategyForUserInvalid);
         }
-        let current = match slot {
-            Slot::FirstFactor => self.first_factor_verification.as_ref(),
-            Slot::SecondFactor => self.second_factor_verification.as_ref(),
-        };
         let (code, view) = start_code(
             NewCode {
                 id,
@@ -208,14 +220,11 @@ impl SessionVerification {
                 identification: identification.clone(),
                 redirect_url: None,
             },
-            current,
+            self.step(slot),
             settings,
             now,
         )?;
-        match slot {
-            Slot::FirstFactor => self.first_factor_verification = Some(view),
-            Slot::SecondFactor => self.second_factor_verification = Some(view),
-        }
+        *self.step_mut(slot) = Some(view);
         self.updated_at = now;
         Ok(code)
     }
@@ -244,11 +253,7 @@ impl SessionVerification {
         if !is_delivered(strategy) {
             return Ok(None);
         }
-        let current = match slot {
-            Slot::FirstFactor => self.first_factor_verification.as_ref(),
-            Slot::SecondFactor => self.second_factor_verification.as_ref(),
-        };
-        current
+        self.step(slot)
             .filter(|v| &v.strategy == strategy)
             .and_then(|v| v.verification_id.clone())
             .map(Some)
@@ -265,10 +270,7 @@ impl SessionVerification {
     ) -> Result<(), Error> {
         self.ensure_awaiting(slot, "attempt a factor", now)?;
         let mut done = Verification::verified(strategy.clone());
-        let current = match slot {
-            Slot::FirstFactor => &mut self.first_factor_verification,
-            Slot::SecondFactor => &mut self.second_factor_verification,
-        };
+        let current = self.step_mut(slot);
         if let Some(prepared) = current.as_ref().filter(|p| p.strategy == strategy) {
             done.verification_id = prepared.verification_id.clone();
             done.identification_id = prepared.identification_id.clone();
@@ -287,11 +289,9 @@ impl SessionVerification {
 
     /// A code this reverification sent was right.
     pub fn code_verified(&mut self, code: &CodeVerification, now: Timestamp) -> Result<(), Error> {
-        let pointed = match code.slot {
-            Slot::FirstFactor => self.first_factor_verification.as_ref(),
-            Slot::SecondFactor => self.second_factor_verification.as_ref(),
-        }
-        .and_then(|v| v.verification_id.as_ref());
+        let pointed = self
+            .step(code.slot)
+            .and_then(|v| v.verification_id.as_ref());
         if code.owner != VerificationOwner::SessionVerification(self.id.clone())
             || pointed != Some(&code.id)
         {

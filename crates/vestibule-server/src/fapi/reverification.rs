@@ -198,11 +198,11 @@ async fn prepare(
         .into());
     }
     let (mut sv, version) = in_progress(&state, &session).await?;
-    let offered = match slot {
-        Slot::FirstFactor => sv.first_factors(&user, &state.settings),
-        Slot::SecondFactor => sv.second_factors(&user, &state.settings),
-    };
-    let identification = target(&params, &strategy, &offered)?;
+    let identification = target(
+        &params,
+        &strategy,
+        &sv.offered(slot, &user, &state.settings),
+    )?;
     let now = state.now();
     // Checked to be one of the user's addresses first, so nobody spends another's budget.
     let code = sv.prepare(
