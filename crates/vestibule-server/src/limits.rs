@@ -6,8 +6,8 @@ use axum::extract::{ConnectInfo, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::net::{IpAddr, SocketAddr};
-use vestibule_model::rate_limit::LimitKey;
-use vestibule_model::Error;
+use vestibule_model::rate_limit::{LimitKey, RateLimitSettings};
+use vestibule_model::{Error, Timestamp};
 use vestibule_store::rate_limits;
 
 /// The requester's address: the TCP peer, or, behind a proxy the operator trusts, the address that
@@ -44,29 +44,64 @@ pub async fn client_ip(
 /// Counts one event against `key`'s limit; refuses with 429 and the seconds to wait once the
 /// limit is reached. Identifiers are hashed before they become keys.
 pub async fn check(state: &AppState, key: LimitKey) -> Result<(), ApiError> {
+    check_all(state, [key]).await
+}
+
+/// [`check`] for each key in order, in one write: a request subject to several limits costs one
+/// commit, not one per limit. The first limit reached refuses the request; the keys after it are
+/// not counted, as if checked one by one.
+pub async fn check_all(
+    state: &AppState,
+    keys: impl IntoIterator<Item = LimitKey>,
+) -> Result<(), ApiError> {
     let settings = &state.settings.rate_limits;
     if !settings.enabled {
         return Ok(());
     }
-    let limit = key.limit(settings);
-    let stored_key = match &key {
+    let keys: Vec<LimitKey> = keys.into_iter().collect();
+    let now = state.now();
+    let refused = if keys.len() == 1 {
+        count(&mut *state.store.write().await?, &keys, settings, now).await?
+    } else {
+        let mut tx = state.store.begin().await?;
+        let refused = count(&mut tx, &keys, settings, now).await?;
+        tx.commit().await?;
+        refused
+    };
+    match refused {
+        Some(window_ends) => Err(Error::TooManyRequests {
+            retry_after_seconds: u64::try_from(now.seconds_until(window_ends))
+                .unwrap_or(1)
+                .max(1),
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// Counts `keys` up to the first whose limit is reached; returns when that one's window ends.
+async fn count(
+    conn: &mut vestibule_store::Connection,
+    keys: &[LimitKey],
+    settings: &RateLimitSettings,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, vestibule_store::StoreError> {
+    for key in keys {
+        let limit = key.limit(settings);
+        let (count, window_ends) =
+            rate_limits::hit(conn, &stored_key(key), now, limit.window_seconds).await?;
+        if count > limit.max {
+            return Ok(Some(window_ends));
+        }
+    }
+    Ok(None)
+}
+
+fn stored_key(key: &LimitKey) -> String {
+    match key {
         LimitKey::SignInCreateByIdentifier(_) | LimitKey::MessagesToIdentification(_) => {
             vestibule_crypto::token_hash(&key.as_string())
         }
         _ => key.as_string(),
-    };
-    let now = state.now();
-    let mut conn = state.store.write().await?;
-    let (count, window_ends) =
-        rate_limits::hit(&mut conn, &stored_key, now, limit.window_seconds).await?;
-    if count > limit.max {
-        let retry_after_seconds = u64::try_from(now.seconds_until(window_ends))
-            .unwrap_or(1)
-            .max(1);
-        return Err(Error::TooManyRequests {
-            retry_after_seconds,
-        }
-        .into());
     }
-    Ok(())
 }

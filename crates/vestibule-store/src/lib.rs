@@ -6,11 +6,13 @@
 //! connection, so the same query runs on a read connection or inside a write transaction.
 //!
 //! SQLite allows one writer: writes go through a one-connection pool (no `SQLITE_BUSY` between our
-//! own writers) while reads use a separate pool in WAL mode. PostgreSQL uses one pool for both.
+//! own writers) while reads use a separate pool in WAL mode; both are [`local_pool`]s. PostgreSQL
+//! uses one sqlx pool for both.
 
 pub mod clients;
 pub mod instance;
 pub mod keys;
+mod local_pool;
 mod migrate;
 pub mod outbox;
 pub mod rate_limits;
@@ -23,9 +25,10 @@ pub mod testing;
 pub mod users;
 pub mod verifications;
 
+use local_pool::{Lease, LocalPool};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::{Any, AnyPool, TransactionManager as _};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -95,10 +98,57 @@ impl Default for StoreOptions {
 }
 
 #[derive(Clone)]
+enum Pool {
+    Shared(AnyPool),
+    Local(LocalPool),
+}
+
+impl Pool {
+    async fn acquire(&self) -> Result<Pooled> {
+        Ok(match self {
+            Pool::Shared(p) => Pooled::Shared(p.acquire().await?),
+            Pool::Local(p) => Pooled::Local(p.acquire().await?),
+        })
+    }
+
+    async fn close(&self) {
+        match self {
+            Pool::Shared(p) => p.close().await,
+            Pool::Local(p) => p.close().await,
+        }
+    }
+}
+
+/// A connection checked out of the store; back in its pool when dropped.
+pub enum Pooled {
+    Shared(PoolConnection<Any>),
+    Local(Lease),
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            Pooled::Shared(c) => c,
+            Pooled::Local(c) => c,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut Connection {
+        match self {
+            Pooled::Shared(c) => c,
+            Pooled::Local(c) => c,
+        }
+    }
+}
+
+#[derive(Clone)]
 pub struct Store {
     dialect: Dialect,
-    reader: AnyPool,
-    writer: AnyPool,
+    reader: Pool,
+    writer: Pool,
 }
 
 impl std::fmt::Debug for Store {
@@ -109,29 +159,50 @@ impl std::fmt::Debug for Store {
     }
 }
 
+type Transactions = <Any as sqlx::Database>::TransactionManager;
+
 /// A write transaction. Dropping it without [`Tx::commit`] rolls back.
-pub struct Tx(Transaction<'static, Any>);
+pub struct Tx {
+    conn: Pooled,
+    open: bool,
+}
 
 impl Tx {
-    pub async fn commit(self) -> Result<()> {
-        Ok(self.0.commit().await?)
+    async fn begin(mut conn: Pooled) -> Result<Tx> {
+        Transactions::begin(&mut conn, None).await?;
+        Ok(Tx { conn, open: true })
+    }
+
+    pub async fn commit(mut self) -> Result<()> {
+        Transactions::commit(&mut self.conn).await?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        if self.open {
+            // Queued on the connection; it runs before the connection's next use.
+            Transactions::start_rollback(&mut self.conn);
+        }
     }
 }
 
 impl std::ops::Deref for Tx {
     type Target = Connection;
     fn deref(&self) -> &Connection {
-        &self.0
+        &self.conn
     }
 }
 
 impl std::ops::DerefMut for Tx {
     fn deref_mut(&mut self) -> &mut Connection {
-        &mut self.0
+        &mut self.conn
     }
 }
 
-pub type ReadConnection = PoolConnection<Any>;
+pub type ReadConnection = Pooled;
 
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
      PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
@@ -151,20 +222,24 @@ impl Store {
         let connect = AnyConnectOptions::from_str(&url)?;
         match dialect {
             Dialect::Sqlite => {
-                let writer = sqlite_pool(1, options)
-                    .connect_with(connect.clone())
-                    .await?;
-                // Create the file and switch it to WAL before readers open it.
-                writer.acquire().await?;
+                // The writer opens first: it creates the file and switches it to WAL.
+                let writer =
+                    LocalPool::open(&connect, 1, SQLITE_PRAGMAS, options.acquire_timeout).await?;
                 let cores = std::thread::available_parallelism()
                     .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
                     .unwrap_or(2);
                 let readers = options.max_connections.min(cores.max(2)).max(1);
-                let reader = sqlite_pool(readers, options).connect_with(connect).await?;
+                let reader = LocalPool::open(
+                    &connect,
+                    readers as usize,
+                    SQLITE_PRAGMAS,
+                    options.acquire_timeout,
+                )
+                .await?;
                 Ok(Store {
                     dialect,
-                    reader,
-                    writer,
+                    reader: Pool::Local(reader),
+                    writer: Pool::Local(writer),
                 })
             }
             Dialect::Postgres => {
@@ -175,8 +250,8 @@ impl Store {
                     .await?;
                 Ok(Store {
                     dialect,
-                    reader: pool.clone(),
-                    writer: pool,
+                    reader: Pool::Shared(pool.clone()),
+                    writer: Pool::Shared(pool),
                 })
             }
         }
@@ -192,40 +267,23 @@ impl Store {
 
     /// A connection for reads. On SQLite it sees the last committed state (WAL snapshot).
     pub async fn read(&self) -> Result<ReadConnection> {
-        Ok(self.reader.acquire().await?)
+        self.reader.acquire().await
     }
 
     /// A writer connection for a single statement that needs no transaction (it commits alone).
     pub async fn write(&self) -> Result<ReadConnection> {
-        Ok(self.writer.acquire().await?)
+        self.writer.acquire().await
     }
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(Tx(self.writer.begin().await?))
+        Tx::begin(self.writer.acquire().await?).await
     }
 
     pub async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
     }
-
-    pub(crate) fn writer(&self) -> &AnyPool {
-        &self.writer
-    }
-}
-
-fn sqlite_pool(max: u32, options: &StoreOptions) -> AnyPoolOptions {
-    AnyPoolOptions::new()
-        .max_connections(max)
-        .acquire_timeout(options.acquire_timeout)
-        .after_connect(|conn, _meta| {
-            Box::pin(async move {
-                use sqlx::Executor;
-                conn.execute(SQLITE_PRAGMAS).await?;
-                Ok(())
-            })
-        })
 }
 
 /// Recognises the dialect and makes SQLite files creatable (`mode=rwc`).

@@ -41,7 +41,7 @@ const MIGRATIONS: &[Migration] = &[
 const PG_LOCK_KEY: i64 = 0x7665_7374_6962;
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
-    let mut conn = store.writer().acquire().await?;
+    let mut conn = store.write().await?;
     if store.dialect() == Dialect::Postgres {
         sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(PG_LOCK_KEY)

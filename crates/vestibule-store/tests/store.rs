@@ -593,6 +593,68 @@ async fn migrations_are_idempotent() {
     .await;
 }
 
+#[tokio::test]
+async fn abandoned_transactions_roll_back_before_the_connection_serves_again() {
+    on_every_backend(|ts| async move {
+        // Dropped after a successful write.
+        let mut tx = ts.store.begin().await.expect("begin");
+        users::insert(&mut tx, &user(1)).await.expect("insert");
+        drop(tx);
+        // Cancelled while its write is in flight.
+        let mut tx = ts.store.begin().await.expect("begin");
+        {
+            let second = user(2);
+            let mut insert = std::pin::pin!(users::insert(&mut tx, &second));
+            let first =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(insert.as_mut().poll(cx))).await;
+            assert!(first.is_pending(), "the insert is in flight when dropped");
+        }
+        drop(tx);
+        // The writer is free and clean: a new transaction commits, and only its user exists.
+        let mut tx = ts.store.begin().await.expect("begin again");
+        users::insert(&mut tx, &user(3)).await.expect("insert");
+        tx.commit().await.expect("commit");
+        let mut c = ts.store.read().await.expect("read");
+        let (all, total) = users::list(
+            &mut c,
+            &users::ListFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("list");
+        assert_eq!(total, 1);
+        assert_eq!(all[0].id.as_str(), "user_3");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn more_tasks_than_connections_all_get_one() {
+    on_every_backend(|ts| async move {
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let store = ts.store.clone();
+                tokio::spawn(async move {
+                    if i % 4 == 0 {
+                        let mut tx = store.begin().await.expect("begin");
+                        let n = sqlx_count(&mut tx).await;
+                        tx.commit().await.expect("commit");
+                        n
+                    } else {
+                        sqlx_count(&mut *store.read().await.expect("read")).await
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.expect("task"), 4);
+        }
+    })
+    .await;
+}
+
 async fn sqlx_count(c: &mut vestibule_store::Connection) -> i64 {
     use sqlx::Row;
     let row = sqlx::query("SELECT COUNT(*) AS n FROM schema_migrations")

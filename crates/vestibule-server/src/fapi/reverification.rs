@@ -281,8 +281,14 @@ async fn attempt(
         "code"
     };
     let guess = params.required(secret_param)?;
-    limits::check(&state, LimitKey::AttemptByIp(ip.0.clone())).await?;
-    limits::check(&state, LimitKey::AttemptByUser(user.id.to_string())).await?;
+    limits::check_all(
+        &state,
+        [
+            LimitKey::AttemptByIp(ip.0.clone()),
+            LimitKey::AttemptByUser(user.id.to_string()),
+        ],
+    )
+    .await?;
     let (mut sv, version) = in_progress(&state, &session).await?;
     let pending = sv.check_attempt(slot, &strategy, &user, &state.settings, state.now())?;
     let now = state.now();

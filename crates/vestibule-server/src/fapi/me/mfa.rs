@@ -73,8 +73,14 @@ pub async fn verify_totp(
         user,
     } = current(&state, &identity, query.as_deref()).await?;
     let code = params.required("code")?;
-    limits::check(&state, LimitKey::AttemptByIp(ip.0.clone())).await?;
-    limits::check(&state, LimitKey::AttemptByUser(user.id.to_string())).await?;
+    limits::check_all(
+        &state,
+        [
+            LimitKey::AttemptByIp(ip.0.clone()),
+            LimitKey::AttemptByUser(user.id.to_string()),
+        ],
+    )
+    .await?;
     if let LockState::Locked(expires_in_seconds) = user.lock_state(state.now()) {
         return Err(Error::UserLocked { expires_in_seconds }.into());
     }

@@ -146,12 +146,14 @@ pub async fn prepare_verification(
     }
     // Keyed by the number, not the id: removing and adding it again starts no new budget. The
     // account's own budget bounds texts to many different numbers.
-    limits::check(
+    limits::check_all(
         &state,
-        LimitKey::MessagesToIdentification(phone.phone_number.clone()),
+        [
+            LimitKey::MessagesToIdentification(phone.phone_number.clone()),
+            LimitKey::AttemptByUser(user.id.to_string()),
+        ],
     )
     .await?;
-    limits::check(&state, LimitKey::AttemptByUser(user.id.to_string())).await?;
     let now = state.now();
     // The resend cooldown runs from the last code sent for this number.
     let previous = latest_code(&state, &phone.id).await?.map(|c| Verification {
@@ -211,8 +213,14 @@ pub async fn attempt_verification(
     if phone.verified {
         return Err(Error::VerificationAlreadyVerified.into());
     }
-    limits::check(&state, LimitKey::AttemptByIp(ip.0.clone())).await?;
-    limits::check(&state, LimitKey::AttemptByUser(user.id.to_string())).await?;
+    limits::check_all(
+        &state,
+        [
+            LimitKey::AttemptByIp(ip.0.clone()),
+            LimitKey::AttemptByUser(user.id.to_string()),
+        ],
+    )
+    .await?;
     let code = latest_code(&state, &phone.id)
         .await?
         .ok_or(Error::VerificationMissing)?;

@@ -162,7 +162,6 @@ pub async fn attempt_first_factor(
     let l = load(&state, &identity, &id).await?;
     let strategy =
         parse_strategy(&state, &params)?.ok_or_else(|| Error::param_missing("strategy"))?;
-    limits::check(&state, LimitKey::AttemptByIp(ip.0.clone())).await?;
     let target = match &l.user {
         Some(u) => u.id.to_string(),
         None => {
@@ -172,7 +171,14 @@ pub async fn attempt_first_factor(
                 .unwrap_or_default()
         }
     };
-    limits::check(&state, LimitKey::AttemptByUser(target)).await?;
+    limits::check_all(
+        &state,
+        [
+            LimitKey::AttemptByIp(ip.0.clone()),
+            LimitKey::AttemptByUser(target),
+        ],
+    )
+    .await?;
     match strategy {
         Strategy::Password => attempt_password(&state, &identity, l, &params).await,
         Strategy::EmailLink => Err(Error::param_value_invalid(

@@ -426,18 +426,50 @@ pub async fn create(
     if delivered.is_some() && identifier.is_none() {
         return Err(Error::param_missing("identifier").into());
     }
-    limits::check(&state, LimitKey::SignInCreateByIp(ip.0.clone())).await?;
     let ident = identifier.map(Identifier::classify).transpose()?;
-    if let Some(i) = &ident {
-        limits::check(&state, LimitKey::SignInCreateByIdentifier(i.value.clone())).await?;
-    }
 
+    // Everything the request needs is read first, so that one write counts every limit it is
+    // subject to before anything is decided or any password is hashed.
     let existing = identity.client(&state).await?;
     let mut conn = state.store.read().await?;
     let holding = match &existing {
         Some(c) => signed_in(&state, sessions::for_client(&mut conn, &c.id).await?, now),
         None => Vec::new(),
     };
+    let found = match &ident {
+        Some(i) => users::find_by_identifier(&mut conn, i).await?,
+        None => None,
+    };
+    let known = match (&found, &existing) {
+        (Some(u), Some(c)) => second_factors::is_trusted(&mut conn, &c.id, &u.id).await?,
+        _ => false,
+    };
+    drop(conn);
+    // Where a code or link strategy would send its message.
+    let message_to = match (&delivered, &ident) {
+        (Some(strategy), Some(typed)) => Some(match &found {
+            Some(u) => identification_for(strategy, typed, u).ok_or(Error::StrategyForUserInvalid),
+            None => Ok(state.secrets.unknown_identification_id(&typed.value)),
+        }),
+        _ => None,
+    };
+    let mut limited = vec![LimitKey::SignInCreateByIp(ip.0.clone())];
+    if let Some(i) = &ident {
+        limited.push(LimitKey::SignInCreateByIdentifier(i.value.clone()));
+    }
+    if password.is_some() {
+        limited.push(LimitKey::AttemptByIp(ip.0.clone()));
+        if let Some(u) = &found {
+            limited.push(LimitKey::AttemptByUser(u.id.to_string()));
+        }
+    }
+    if let Some(Ok(identification)) = &message_to {
+        limited.push(LimitKey::MessagesToIdentification(
+            identification.to_string(),
+        ));
+    }
+    limits::check_all(&state, limited).await?;
+
     SignIn::check_client_may_sign_in(&state.settings, &held(&holding), None)?;
 
     let fresh = existing.is_none();
@@ -452,7 +484,6 @@ pub async fn create(
 
     let mut user = None;
     if let Some(ident) = ident.clone() {
-        let found = users::find_by_identifier(&mut conn, &ident).await?;
         if found.is_none() {
             if let Some(pw) = password {
                 // Unknown accounts cost what wrong passwords cost.
@@ -460,27 +491,20 @@ pub async fn create(
             }
         }
         si.identify(ident, found.as_ref(), &state.settings, now)?;
-        let mut known = false;
         if let Some(u) = &found {
             SignIn::check_client_may_sign_in(&state.settings, &held(&holding), Some(&u.id))?;
-            if !fresh {
-                known = second_factors::is_trusted(&mut conn, &client.id, &u.id).await?;
-            }
         }
         si.note_client_trust(known);
         user = found;
     }
-    drop(conn);
 
     let mut progress = Progress::NeedsMore;
     let mut upgrade = None;
     if let Some(pw) = password {
-        limits::check(&state, LimitKey::AttemptByIp(ip.0.clone())).await?;
         let Some(u) = user.as_ref() else {
             // An unknown account under enumeration protection: the password is simply wrong.
             return Err(Error::PasswordIncorrect.into());
         };
-        limits::check(&state, LimitKey::AttemptByUser(u.id.to_string())).await?;
         si.check_first_factor_attempt(&Strategy::Password, u, &state.settings, now)?;
         match check_password(&state, Some(u), pw).await? {
             Verified::Mismatch => {
@@ -498,21 +522,11 @@ pub async fn create(
     }
 
     // `create` with a code or link strategy prepares it in the same step.
-    let mut start = None;
-    if let (Some(strategy), Some(typed)) = (&delivered, &ident) {
-        let identification = match &user {
-            Some(u) => {
-                identification_for(strategy, typed, u).ok_or(Error::StrategyForUserInvalid)?
-            }
-            None => state.secrets.unknown_identification_id(&typed.value),
-        };
-        limits::check(
-            &state,
-            LimitKey::MessagesToIdentification(identification.to_string()),
-        )
-        .await?;
-        start = Some((strategy.clone(), identification));
-    }
+    let start = match (&delivered, message_to) {
+        (Some(strategy), Some(identification)) => Some((strategy.clone(), identification?)),
+        _ => None,
+    };
+    let sends = start.is_some();
 
     let now = state.now();
     client.sign_in_id = Some(si.id.clone());
@@ -563,7 +577,9 @@ pub async fn create(
         identity.insert_client(&state, &mut tx, &client).await?;
     }
     tx.commit().await?;
-    crate::messages::sent(&state);
+    if sends {
+        crate::messages::sent(&state);
+    }
 
     if let (Some(pw), Some(u)) = (upgrade, user.as_ref()) {
         upgrade_password(&state, u, pw).await;

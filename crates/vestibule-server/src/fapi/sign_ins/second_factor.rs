@@ -137,8 +137,14 @@ pub async fn attempt_second_factor(
     l.si.ensure_second_factor_awaited(state.now())?;
     let strategy = second_factor_strategy(&params)?;
     let user = account(&l)?;
-    limits::check(&state, LimitKey::AttemptByIp(ip.0.clone())).await?;
-    limits::check(&state, LimitKey::AttemptByUser(user.id.to_string())).await?;
+    limits::check_all(
+        &state,
+        [
+            LimitKey::AttemptByIp(ip.0.clone()),
+            LimitKey::AttemptByUser(user.id.to_string()),
+        ],
+    )
+    .await?;
     if strategy == Strategy::EmailLink {
         return Err(Error::param_value_invalid(
             "strategy",
