@@ -643,7 +643,7 @@ async fn more_tasks_than_connections_all_get_one() {
                         tx.commit().await.expect("commit");
                         n
                     } else {
-                        sqlx_count(&mut *store.read().await.expect("read")).await
+                        sqlx_count(&mut store.read().await.expect("read")).await
                     }
                 })
             })
