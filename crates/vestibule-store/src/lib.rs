@@ -10,6 +10,7 @@
 //! uses one sqlx pool for both.
 
 pub mod clients;
+mod inline;
 pub mod instance;
 pub mod keys;
 mod local_pool;
@@ -51,6 +52,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// From a read run on the calling thread ([`inline`]).
+    #[error(transparent)]
+    Inline(#[from] rusqlite::Error),
 }
 
 impl StoreError {
@@ -149,6 +153,8 @@ pub struct Store {
     dialect: Dialect,
     reader: Pool,
     writer: Pool,
+    /// SQLite only: connections for the few reads that run on the calling thread.
+    inline: Option<std::sync::Arc<inline::InlineReader>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -240,6 +246,7 @@ impl Store {
                     dialect,
                     reader: Pool::Local(reader),
                     writer: Pool::Local(writer),
+                    inline: inline::InlineReader::for_url(&url).map(std::sync::Arc::new),
                 })
             }
             Dialect::Postgres => {
@@ -252,6 +259,7 @@ impl Store {
                     dialect,
                     reader: Pool::Shared(pool.clone()),
                     writer: Pool::Shared(pool),
+                    inline: None,
                 })
             }
         }

@@ -217,34 +217,3 @@ pub async fn trust(
         .await?;
     Ok(())
 }
-
-/// Which of `users` have second factors: (user, totp verified, unused backup codes).
-pub async fn summaries(
-    conn: &mut Connection,
-    users: &[UserId],
-) -> Result<Vec<(UserId, bool, u32)>> {
-    if users.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ph = crate::rows::placeholders(1, users.len());
-    let sql = format!(
-        "SELECT u.id AS user_id, \
-         (SELECT COUNT(*) FROM totp_factors t WHERE t.user_id = u.id AND t.verified = 1) AS totp, \
-         (SELECT COUNT(*) FROM backup_codes c WHERE c.user_id = u.id AND c.used_at IS NULL) AS backup \
-         FROM users u WHERE u.id IN ({ph})"
-    );
-    let mut q = sqlx::query(&sql);
-    for u in users {
-        q = q.bind(u.as_str());
-    }
-    let rows = q.fetch_all(&mut *conn).await?;
-    rows.iter()
-        .map(|row| {
-            Ok((
-                UserId::from_trusted(text(row, "user_id")?),
-                int(row, "totp")? > 0,
-                u32::try_from(int(row, "backup")?).unwrap_or(0),
-            ))
-        })
-        .collect()
-}

@@ -2,7 +2,7 @@
 //! session twice, or ending one that expired meanwhile, is harmless.
 
 use crate::rows::{opt_ts, placeholders, text, ts};
-use crate::{Connection, Result, StoreError};
+use crate::{Connection, Result, Store, StoreError};
 use sqlx::any::AnyRow;
 use vestibule_model::{ClientId, Session, SessionId, SessionStatus, Timestamp, UserId};
 
@@ -48,7 +48,7 @@ pub async fn insert(conn: &mut Connection, s: &Session) -> Result<()> {
 
 /// The session `id` if it belongs to the client holding the token with hash `client_token_hash`:
 /// the whole check of the token endpoint in one statement.
-pub async fn get_for_client_token(
+async fn get_for_client_token(
     conn: &mut Connection,
     client_token_hash: &str,
     id: &SessionId,
@@ -66,6 +66,51 @@ pub async fn get_for_client_token(
     .fetch_optional(&mut *conn)
     .await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// [`get_for_client_token`] on a connection of its own. On SQLite it runs on the calling thread
+/// (see [`crate::inline`]): the token endpoint makes this one read per request.
+pub async fn find_for_client_token(
+    store: &Store,
+    client_token_hash: &str,
+    id: &SessionId,
+) -> Result<Option<Session>> {
+    let Some(inline) = &store.inline else {
+        return get_for_client_token(&mut *store.read().await?, client_token_hash, id).await;
+    };
+    inline.read(|conn| {
+        let mut statement = conn.prepare_cached(
+            "SELECT s.id, s.client_id, s.user_id, s.status, s.created_at, s.updated_at, \
+             s.last_active_at, s.expire_at, s.first_factor_verified_at, \
+             s.second_factor_verified_at \
+             FROM sessions s JOIN clients c ON c.id = s.client_id \
+             WHERE c.token_hash = ?1 AND s.id = ?2",
+        )?;
+        let mut rows = statement.query((client_token_hash, id.as_str()))?;
+        let Some(r) = rows.next()? else {
+            return Ok(None);
+        };
+        let status: String = r.get(3)?;
+        let status = SessionStatus::parse(&status).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                3,
+                rusqlite::types::Type::Text,
+                format!("session status {status}").into(),
+            )
+        })?;
+        Ok(Some(Session {
+            id: SessionId::from_trusted(r.get(0)?),
+            client_id: ClientId::from_trusted(r.get(1)?),
+            user_id: UserId::from_trusted(r.get(2)?),
+            status,
+            created_at: Timestamp(r.get(4)?),
+            updated_at: Timestamp(r.get(5)?),
+            last_active_at: Timestamp(r.get(6)?),
+            expire_at: Timestamp(r.get(7)?),
+            first_factor_verified_at: Timestamp(r.get(8)?),
+            second_factor_verified_at: r.get::<_, Option<i64>>(9)?.map(Timestamp),
+        }))
+    })
 }
 
 pub async fn get(conn: &mut Connection, id: &SessionId) -> Result<Option<Session>> {

@@ -224,7 +224,8 @@ pub async fn get_many(conn: &mut Connection, ids: &[UserId]) -> Result<Vec<User>
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE id IN ({})",
+        "SELECT {USER_COLUMNS}, {} FROM users WHERE id IN ({})",
+        factor_counts("users"),
         placeholders(1, ids.len())
     );
     let mut q = sqlx::query(&sql);
@@ -278,10 +279,13 @@ pub async fn find_by_identifier(
         IdentifierKind::Username => "username = $1",
         IdentifierKind::Web3Wallet => return Ok(None),
     };
-    let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE {owner}"))
-        .bind(identifier.value.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS}, {} FROM users WHERE {owner}",
+        factor_counts("users")
+    ))
+    .bind(identifier.value.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
     Ok(assemble(conn, rows).await?.pop())
 }
 
@@ -377,12 +381,13 @@ pub async fn list(conn: &mut Connection, filter: &ListFilter) -> Result<(Vec<Use
     };
     let n = args.len();
     let page_sql = format!(
-        "SELECT {} FROM users u {where_sql} ORDER BY {order} LIMIT ${} OFFSET ${}",
+        "SELECT {}, {} FROM users u {where_sql} ORDER BY {order} LIMIT ${} OFFSET ${}",
         USER_COLUMNS
             .split(", ")
             .map(|c| format!("u.{c}"))
             .collect::<Vec<_>>()
             .join(", "),
+        factor_counts("u"),
         n + 1,
         n + 2
     );
@@ -449,21 +454,23 @@ async fn assemble(conn: &mut Connection, rows: Vec<AnyRow>) -> Result<Vec<User>>
             });
         }
     }
-    let ids: Vec<UserId> = users.iter().map(|u| u.id.clone()).collect();
-    let factors: HashMap<UserId, (bool, u32)> = crate::second_factors::summaries(conn, &ids)
-        .await?
-        .into_iter()
-        .map(|(id, totp, backup)| (id, (totp, backup)))
-        .collect();
     for u in &mut users {
-        if let Some((totp, backup)) = factors.get(&u.id) {
-            u.totp_enabled = *totp;
-            u.backup_codes_remaining = *backup;
-        }
         u.email_addresses = emails.remove(u.id.as_str()).unwrap_or_default();
         u.phone_numbers = phones.remove(u.id.as_str()).unwrap_or_default();
     }
     Ok(users)
+}
+
+/// Columns `totp_count` and `backup_count` for each row of `table` (the users table or its
+/// alias): whether the user has an authenticator app, and how many backup codes are unused.
+/// Selected with the user, so loading one costs no extra statement.
+fn factor_counts(table: &str) -> String {
+    format!(
+        "(SELECT COUNT(*) FROM totp_factors t WHERE t.user_id = {table}.id AND t.verified = 1) \
+         AS totp_count, \
+         (SELECT COUNT(*) FROM backup_codes c WHERE c.user_id = {table}.id AND c.used_at IS NULL) \
+         AS backup_count"
+    )
 }
 
 fn user_from_row(row: &AnyRow) -> Result<User> {
@@ -495,8 +502,8 @@ fn user_from_row(row: &AnyRow) -> Result<User> {
         locked_until: opt_ts(row, "locked_until")?,
         failed_verification_attempts: u32::try_from(int(row, "failed_verification_attempts")?)
             .unwrap_or(u32::MAX),
-        totp_enabled: false,
-        backup_codes_remaining: 0,
+        totp_enabled: int(row, "totp_count")? > 0,
+        backup_codes_remaining: u32::try_from(int(row, "backup_count")?).unwrap_or(0),
         last_sign_in_at: opt_ts(row, "last_sign_in_at")?,
         last_active_at: opt_ts(row, "last_active_at")?,
         created_at: ts(row, "created_at")?,

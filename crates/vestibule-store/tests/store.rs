@@ -371,6 +371,49 @@ async fn client_tokens_rotate_and_dev_browsers_bind() {
 }
 
 #[tokio::test]
+async fn a_session_is_found_by_its_client_token_only() {
+    on_every_backend(|ts| async move {
+        let mut tx = ts.store.begin().await.expect("begin");
+        users::insert(&mut tx, &user(1)).await.expect("user");
+        for (client, hash) in [("client_a", "hash-a"), ("client_b", "hash-b")] {
+            let c = Client::new(ClientId::from_trusted(client.into()), t(0));
+            clients::insert(&mut tx, &c, hash).await.expect("client");
+        }
+        let mut s = session("sess_a", "client_a", "user_1", 10);
+        s.second_factor_verified_at = Some(t(20));
+        sessions::insert(&mut tx, &s).await.expect("session");
+        tx.commit().await.expect("commit");
+
+        let find = |hash: &'static str, id: &'static str| {
+            let store = ts.store.clone();
+            async move {
+                sessions::find_for_client_token(&store, hash, &SessionId::from_trusted(id.into()))
+                    .await
+                    .expect("find")
+            }
+        };
+        assert_eq!(find("hash-a", "sess_a").await, Some(s.clone()));
+        assert_eq!(find("hash-b", "sess_a").await, None, "another client's");
+        assert_eq!(find("hash-x", "sess_a").await, None, "no such client");
+        assert_eq!(find("hash-a", "sess_x").await, None, "no such session");
+
+        // A committed change is seen by the next read.
+        let mut tx = ts.store.begin().await.expect("begin");
+        assert!(clients::rotate_token(
+            &mut tx,
+            &ClientId::from_trusted("client_a".into()),
+            "hash-a2"
+        )
+        .await
+        .expect("rotate"));
+        tx.commit().await.expect("commit");
+        assert_eq!(find("hash-a", "sess_a").await, None, "rotated away");
+        assert_eq!(find("hash-a2", "sess_a").await, Some(s));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn sign_in_updates_are_conditional_on_the_version() {
     on_every_backend(|ts| async move {
         let settings = Settings::default();
@@ -603,11 +646,15 @@ async fn abandoned_transactions_roll_back_before_the_connection_serves_again() {
         // Cancelled while its write is in flight.
         let mut tx = ts.store.begin().await.expect("begin");
         {
-            let second = user(2);
-            let mut insert = std::pin::pin!(users::insert(&mut tx, &second));
+            // Many statements, so that one poll cannot see them all answered.
+            let mut inserts = std::pin::pin!(async {
+                for n in 100..300 {
+                    users::insert(&mut tx, &user(n)).await.expect("insert");
+                }
+            });
             let first =
-                std::future::poll_fn(|cx| std::task::Poll::Ready(insert.as_mut().poll(cx))).await;
-            assert!(first.is_pending(), "the insert is in flight when dropped");
+                std::future::poll_fn(|cx| std::task::Poll::Ready(inserts.as_mut().poll(cx))).await;
+            assert!(first.is_pending(), "the inserts are in flight when dropped");
         }
         drop(tx);
         // The writer is free and clean: a new transaction commits, and only its user exists.

@@ -164,6 +164,11 @@ async fn state(config: &Config) -> Result<AppState, String> {
     .await
 }
 
+/// Requests allocate and free many small objects on several threads (runtime workers, SQLite's
+/// threads); mimalloc's per-thread free lists serve that with less CPU than glibc's arenas.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()

@@ -146,12 +146,9 @@ pub async fn tokens(
     let not_found = || ApiError(Error::not_found_id("session", &id));
     let session_id = SessionId::parse(&id).ok_or_else(not_found)?;
     let session = match identity.client_token_hash() {
-        Some(hash) => {
-            let mut conn = state.store.read().await?;
-            sessions::get_for_client_token(&mut conn, hash, &session_id)
-                .await?
-                .ok_or_else(not_found)?
-        }
+        Some(hash) => sessions::find_for_client_token(&state.store, hash, &session_id)
+            .await?
+            .ok_or_else(not_found)?,
         None => load(&state, &identity, &id).await?.1,
     };
     let status = signed_in(&state, &session)?;
