@@ -6,8 +6,8 @@ use axum::extract::{ConnectInfo, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::net::{IpAddr, SocketAddr};
-use vestibule_model::rate_limit::{LimitKey, RateLimitSettings};
-use vestibule_model::{Error, Timestamp};
+use vestibule_model::rate_limit::{Limit, LimitKey};
+use vestibule_model::Error;
 use vestibule_store::rate_limits;
 
 /// The requester's address: the TCP peer, or, behind a proxy the operator trusts, the address that
@@ -47,9 +47,9 @@ pub async fn check(state: &AppState, key: LimitKey) -> Result<(), ApiError> {
     check_all(state, [key]).await
 }
 
-/// [`check`] for each key in order, in one write: a request subject to several limits costs one
-/// commit, not one per limit. The first limit reached refuses the request; the keys after it are
-/// not counted, as if checked one by one.
+/// [`check`] for every key at once, in one statement: a request subject to several limits costs
+/// one round trip and one commit. Every key is counted, even when one refuses the request; the
+/// wait is until the last of the reached limits opens again.
 pub async fn check_all(
     state: &AppState,
     keys: impl IntoIterator<Item = LimitKey>,
@@ -58,17 +58,23 @@ pub async fn check_all(
     if !settings.enabled {
         return Ok(());
     }
-    let keys: Vec<LimitKey> = keys.into_iter().collect();
+    let limited: Vec<(String, Limit)> = keys
+        .into_iter()
+        .map(|key| (stored_key(&key), key.limit(settings)))
+        .collect();
+    let windows: Vec<(&str, i64)> = limited
+        .iter()
+        .map(|(key, limit)| (key.as_str(), limit.window_seconds))
+        .collect();
     let now = state.now();
-    let refused = if keys.len() == 1 {
-        count(&mut *state.store.write().await?, &keys, settings, now).await?
-    } else {
-        let mut tx = state.store.begin().await?;
-        let refused = count(&mut tx, &keys, settings, now).await?;
-        tx.commit().await?;
-        refused
-    };
-    match refused {
+    let counted = rate_limits::hit_all(&mut *state.store.write().await?, &windows, now).await?;
+    let reopens = limited
+        .iter()
+        .zip(counted)
+        .filter(|((_, limit), (count, _))| *count > limit.max)
+        .map(|(_, (_, window_ends))| window_ends)
+        .max();
+    match reopens {
         Some(window_ends) => Err(Error::TooManyRequests {
             retry_after_seconds: u64::try_from(now.seconds_until(window_ends))
                 .unwrap_or(1)
@@ -77,24 +83,6 @@ pub async fn check_all(
         .into()),
         None => Ok(()),
     }
-}
-
-/// Counts `keys` up to the first whose limit is reached; returns when that one's window ends.
-async fn count(
-    conn: &mut vestibule_store::Connection,
-    keys: &[LimitKey],
-    settings: &RateLimitSettings,
-    now: Timestamp,
-) -> Result<Option<Timestamp>, vestibule_store::StoreError> {
-    for key in keys {
-        let limit = key.limit(settings);
-        let (count, window_ends) =
-            rate_limits::hit(conn, &stored_key(key), now, limit.window_seconds).await?;
-        if count > limit.max {
-            return Ok(Some(window_ends));
-        }
-    }
-    Ok(None)
 }
 
 fn stored_key(key: &LimitKey) -> String {

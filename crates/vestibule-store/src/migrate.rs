@@ -35,6 +35,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_reverification.sql"),
         postgres: include_str!("../migrations/postgres/0004_reverification.sql"),
     },
+    Migration {
+        version: 5,
+        name: "rate_limit_windows",
+        sqlite: include_str!("../migrations/sqlite/0005_rate_limit_windows.sql"),
+        postgres: include_str!("../migrations/postgres/0005_rate_limit_windows.sql"),
+    },
 ];
 
 /// Any constant; it only has to be the same on every node.

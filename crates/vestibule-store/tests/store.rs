@@ -631,7 +631,7 @@ async fn migrations_are_idempotent() {
             .expect("reopen");
         let mut c = again.read().await.expect("read");
         let count: i64 = sqlx_count(&mut c).await;
-        assert_eq!(count, 4, "every migration recorded once");
+        assert_eq!(count, 5, "every migration recorded once");
     })
     .await;
 }
@@ -696,7 +696,7 @@ async fn more_tasks_than_connections_all_get_one() {
             })
             .collect();
         for t in tasks {
-            assert_eq!(t.await.expect("task"), 4);
+            assert_eq!(t.await.expect("task"), 5);
         }
     })
     .await;
@@ -1126,6 +1126,23 @@ async fn rate_limit_windows_count_and_reset() {
             2
         );
         tx.commit().await.expect("commit");
+
+        // Several keys with different windows in one statement; a repeated key counts once.
+        let mut c = ts.store.write().await.expect("write");
+        let keys = [("a", 10), ("b", 60), ("a", 10)];
+        assert_eq!(
+            rate_limits::hit_all(&mut c, &keys, t(30_000))
+                .await
+                .expect("hit"),
+            vec![(1, t(40_000)), (1, t(90_000)), (1, t(40_000))]
+        );
+        assert_eq!(
+            rate_limits::hit_all(&mut c, &keys, t(45_000))
+                .await
+                .expect("hit"),
+            vec![(1, t(55_000)), (2, t(90_000)), (1, t(55_000))],
+            "a's 10 s window ended and restarted; b's 60 s window goes on"
+        );
     })
     .await;
 }
