@@ -13,7 +13,8 @@ const TICKS_PER_SECOND: f64 = 100.0;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Threads {
     /// Tokio's workers (`tokio-rt-worker`, older Tokio `tokio-runtime-w`): HTTP, handlers, JSON,
-    /// JWT signing, the courier loop, and the PostgreSQL wire protocol.
+    /// JWT signing, the courier loop, the PostgreSQL wire protocol, and on SQLite the token
+    /// endpoint's session read (it runs on the calling thread).
     Runtime,
     /// sqlx's SQLite connection threads (`sqlx-sqlite-wor`): the SQLite engine itself, every
     /// statement's parse, plan, execution and commit.

@@ -400,6 +400,78 @@ fn identification_for(
     })
 }
 
+/// What `create` reads before it decides anything.
+struct Admitted {
+    /// The requesting client, if it has one yet.
+    existing: Option<Client>,
+    /// Its signed-in sessions.
+    holding: Vec<Session>,
+    /// The account the identifier names.
+    found: Option<User>,
+    /// Whether the client is trusted for that account.
+    known: bool,
+    /// Where a code or link strategy sends its message (or why it cannot).
+    message_to: Option<Result<vestibule_model::IdentificationId, Error>>,
+}
+
+/// Reads everything `create` needs, then counts every limit the request is subject to in one
+/// write, before anything is decided or any password is hashed.
+async fn admit(
+    state: &AppState,
+    identity: &ClientIdentity,
+    ip: &ClientIp,
+    ident: Option<&Identifier>,
+    password: bool,
+    delivered: Option<&Strategy>,
+    now: Timestamp,
+) -> ApiResult<Admitted> {
+    let existing = identity.client(state).await?;
+    let mut conn = state.store.read().await?;
+    let holding = match &existing {
+        Some(c) => signed_in(state, sessions::for_client(&mut conn, &c.id).await?, now),
+        None => Vec::new(),
+    };
+    let found = match ident {
+        Some(i) => users::find_by_identifier(&mut conn, i).await?,
+        None => None,
+    };
+    let known = match (&found, &existing) {
+        (Some(u), Some(c)) => second_factors::is_trusted(&mut conn, &c.id, &u.id).await?,
+        _ => false,
+    };
+    drop(conn);
+    let message_to = match (delivered, ident) {
+        (Some(strategy), Some(typed)) => Some(match &found {
+            Some(u) => identification_for(strategy, typed, u).ok_or(Error::StrategyForUserInvalid),
+            None => Ok(state.secrets.unknown_identification_id(&typed.value)),
+        }),
+        _ => None,
+    };
+    let mut limited = vec![LimitKey::SignInCreateByIp(ip.0.clone())];
+    if let Some(i) = ident {
+        limited.push(LimitKey::SignInCreateByIdentifier(i.value.clone()));
+    }
+    if password {
+        limited.push(LimitKey::AttemptByIp(ip.0.clone()));
+        if let Some(u) = &found {
+            limited.push(LimitKey::AttemptByUser(u.id.to_string()));
+        }
+    }
+    if let Some(Ok(identification)) = &message_to {
+        limited.push(LimitKey::MessagesToIdentification(
+            identification.to_string(),
+        ));
+    }
+    limits::check_all(state, limited).await?;
+    Ok(Admitted {
+        existing,
+        holding,
+        found,
+        known,
+        message_to,
+    })
+}
+
 /// `POST /v1/client/sign_ins`
 pub async fn create(
     State(state): State<AppState>,
@@ -427,48 +499,22 @@ pub async fn create(
         return Err(Error::param_missing("identifier").into());
     }
     let ident = identifier.map(Identifier::classify).transpose()?;
-
-    // Everything the request needs is read first, so that one write counts every limit it is
-    // subject to before anything is decided or any password is hashed.
-    let existing = identity.client(&state).await?;
-    let mut conn = state.store.read().await?;
-    let holding = match &existing {
-        Some(c) => signed_in(&state, sessions::for_client(&mut conn, &c.id).await?, now),
-        None => Vec::new(),
-    };
-    let found = match &ident {
-        Some(i) => users::find_by_identifier(&mut conn, i).await?,
-        None => None,
-    };
-    let known = match (&found, &existing) {
-        (Some(u), Some(c)) => second_factors::is_trusted(&mut conn, &c.id, &u.id).await?,
-        _ => false,
-    };
-    drop(conn);
-    // Where a code or link strategy would send its message.
-    let message_to = match (&delivered, &ident) {
-        (Some(strategy), Some(typed)) => Some(match &found {
-            Some(u) => identification_for(strategy, typed, u).ok_or(Error::StrategyForUserInvalid),
-            None => Ok(state.secrets.unknown_identification_id(&typed.value)),
-        }),
-        _ => None,
-    };
-    let mut limited = vec![LimitKey::SignInCreateByIp(ip.0.clone())];
-    if let Some(i) = &ident {
-        limited.push(LimitKey::SignInCreateByIdentifier(i.value.clone()));
-    }
-    if password.is_some() {
-        limited.push(LimitKey::AttemptByIp(ip.0.clone()));
-        if let Some(u) = &found {
-            limited.push(LimitKey::AttemptByUser(u.id.to_string()));
-        }
-    }
-    if let Some(Ok(identification)) = &message_to {
-        limited.push(LimitKey::MessagesToIdentification(
-            identification.to_string(),
-        ));
-    }
-    limits::check_all(&state, limited).await?;
+    let Admitted {
+        existing,
+        holding,
+        found,
+        known,
+        message_to,
+    } = admit(
+        &state,
+        &identity,
+        &ip,
+        ident.as_ref(),
+        password.is_some(),
+        delivered.as_ref(),
+        now,
+    )
+    .await?;
 
     SignIn::check_client_may_sign_in(&state.settings, &held(&holding), None)?;
 
