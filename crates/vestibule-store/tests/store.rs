@@ -18,6 +18,16 @@ where
     }
 }
 
+/// The first ten users and how many there are.
+async fn first_users(store: &vestibule_store::Store) -> (Vec<User>, i64) {
+    let filter = users::ListFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    let mut c = store.read().await.expect("read");
+    users::list(&mut c, &filter).await.expect("list")
+}
+
 fn t(ms: i64) -> Timestamp {
     Timestamp(1_700_000_000_000 + ms)
 }
@@ -137,16 +147,7 @@ async fn duplicate_identifiers_are_conflicts_naming_the_field() {
             );
             drop(tx); // rolled back: nothing of the candidate remains
         }
-        let mut c = ts.store.read().await.expect("read");
-        let (all, total) = users::list(
-            &mut c,
-            &users::ListFilter {
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("list");
+        let (all, total) = first_users(&ts.store).await;
         assert_eq!((all.len(), total), (1, 1));
     })
     .await;
@@ -661,16 +662,7 @@ async fn abandoned_transactions_roll_back_before_the_connection_serves_again() {
         let mut tx = ts.store.begin().await.expect("begin again");
         users::insert(&mut tx, &user(3)).await.expect("insert");
         tx.commit().await.expect("commit");
-        let mut c = ts.store.read().await.expect("read");
-        let (all, total) = users::list(
-            &mut c,
-            &users::ListFilter {
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("list");
+        let (all, total) = first_users(&ts.store).await;
         assert_eq!(total, 1);
         assert_eq!(all[0].id.as_str(), "user_3");
     })
