@@ -13,12 +13,9 @@ const TICKS_PER_SECOND: f64 = 100.0;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Threads {
     /// Tokio's workers (`tokio-rt-worker`, older Tokio `tokio-runtime-w`): HTTP, handlers, JSON,
-    /// JWT signing, the courier loop, the PostgreSQL wire protocol, and on SQLite the token
-    /// endpoint's session read (it runs on the calling thread).
+    /// JWT signing, the courier loop, the PostgreSQL wire protocol, and on SQLite the engine
+    /// itself (statements run on the calling thread).
     Runtime,
-    /// sqlx's SQLite connection threads (`sqlx-sqlite-wor`): the SQLite engine itself, every
-    /// statement's parse, plan, execution and commit.
-    Sqlite,
     /// The password-hashing pool (`vestibule-hash-N`): argon2id.
     Hash,
     /// Anything else, including threads that ended during the window.
@@ -26,17 +23,11 @@ pub enum Threads {
 }
 
 impl Threads {
-    pub const ALL: [Threads; 4] = [
-        Threads::Runtime,
-        Threads::Sqlite,
-        Threads::Hash,
-        Threads::Other,
-    ];
+    pub const ALL: [Threads; 3] = [Threads::Runtime, Threads::Hash, Threads::Other];
 
     pub fn label(self) -> &'static str {
         match self {
             Threads::Runtime => "runtime",
-            Threads::Sqlite => "sqlite",
             Threads::Hash => "argon2",
             Threads::Other => "other",
         }
@@ -45,8 +36,6 @@ impl Threads {
     fn of(comm: &str) -> Threads {
         if comm.starts_with("tokio-r") {
             Threads::Runtime
-        } else if comm.starts_with("sqlx-sqlite") {
-            Threads::Sqlite
         } else if comm.starts_with("vestibule-hash") {
             Threads::Hash
         } else {
@@ -113,13 +102,10 @@ pub struct Usage {
     /// Minor page faults of the server.
     pub server_faults: u64,
     /// The server's CPU-seconds by kind of thread ([`Threads`] order); they add up to `server`.
-    pub server_threads: [f64; 4],
+    pub server_threads: [f64; 3],
     /// The part of each that was spent in the kernel (stime: system calls, waking and switching
     /// threads, I/O). Threads that ended during the window are not in it.
-    pub server_threads_kernel: [f64; 4],
-    /// CPU-seconds of the busiest SQLite thread. All writes go through one connection, so on
-    /// SQLite under a write-heavy load this is the writer's thread.
-    pub sqlite_busiest: f64,
+    pub server_threads_kernel: [f64; 3],
 }
 
 impl Usage {
@@ -129,9 +115,8 @@ impl Usage {
         let bench = secs(a.bench, b.bench);
         let server = secs(a.server, b.server);
         let database = secs(a.database, b.database);
-        let mut server_threads = [0.0; 4];
-        let mut server_threads_kernel = [0.0; 4];
-        let mut sqlite_busiest: f64 = 0.0;
+        let mut server_threads = [0.0; 3];
+        let mut server_threads_kernel = [0.0; 3];
         for (tid, (kind, end, end_kernel)) in &b.server_threads {
             // A thread started during the window counts from zero.
             let (begin, begin_kernel) = a
@@ -140,9 +125,6 @@ impl Usage {
                 .map_or((0, 0), |(_, t, k)| (*t, *k));
             server_threads[kind.index()] += secs(begin, *end);
             server_threads_kernel[kind.index()] += secs(begin_kernel, *end_kernel);
-            if *kind == Threads::Sqlite {
-                sqlite_busiest = sqlite_busiest.max(secs(begin, *end));
-            }
         }
         // Threads that ended during the window are in the process's total only.
         let counted: f64 = server_threads.iter().sum();
@@ -160,7 +142,6 @@ impl Usage {
             server_faults: b.server_faults.saturating_sub(a.server_faults),
             server_threads,
             server_threads_kernel,
-            sqlite_busiest,
         }
     }
 

@@ -417,12 +417,6 @@ fn print_cpu(run: &Run, unit: &str) {
         "  server by thread       {}   cores (ms per {unit}, share in the kernel)",
         threads.join("   ")
     );
-    if u.sqlite_busiest > 0.0 {
-        println!(
-            "  busiest SQLite thread  {:.2} cores (the writer's: every write goes through its one connection)",
-            u.cores(u.sqlite_busiest)
-        );
-    }
     println!(
         "  server context switches {:.1} per {unit} ({:.0}/s), minor page faults {:.0} per {unit}",
         u.server_switches as f64 / n,
@@ -510,11 +504,11 @@ fn flow_split(run: &Run) -> FlowSplit {
     let u = &run.usage;
     let n = ops_in_usage(run);
     let ms_per = |secs: f64| secs * 1000.0 / n;
-    let [runtime, sqlite, hash, other] = u.server_threads;
+    let [runtime, hash, other] = u.server_threads;
     let signing = ms(run.bound.op_cost());
     let runtime = ms_per(runtime);
     FlowSplit {
-        store: ms_per(sqlite + u.database),
+        store: ms_per(u.database),
         signing,
         runtime_rest: (runtime - signing).max(0.0),
         other: ms_per(hash + other),
@@ -593,9 +587,9 @@ fn print_email_code(run: &Run, users: usize, store: &str) {
     println!(
         "                         store = {}; signing = {} × the in-process cost (it runs on the runtime threads); rest of runtime = HTTP, routing, JSON, handlers, rate-limit and outbox bookkeeping, the courier, logging{}",
         if run.usage.database > 0.0 {
-            "postgres processes + sqlite threads"
+            "the PostgreSQL processes"
         } else {
-            "sqlx's SQLite threads (the engine: every statement and commit)"
+            "0 here: SQLite runs on the runtime threads, inside the rest"
         },
         b.per_op,
         if run.usage.database > 0.0 {

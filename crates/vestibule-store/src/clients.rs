@@ -1,13 +1,13 @@
 //! Clients and dev browsers. Only SHA-256 hashes of their bearer tokens are stored.
 
+use crate::db::{query, Row};
 use crate::rows::{opt_text, text, ts};
 use crate::{Connection, Result};
-use sqlx::any::AnyRow;
 use vestibule_model::{Client, ClientId, SessionId, SignInId, Timestamp};
 
 const COLUMNS: &str = "id, sign_in_id, last_active_session_id, created_at, updated_at";
 
-fn from_row(row: &AnyRow) -> Result<Client> {
+fn from_row(row: &Row) -> Result<Client> {
     Ok(Client {
         id: ClientId::from_trusted(text(row, "id")?),
         sign_in_id: opt_text(row, "sign_in_id")?.map(SignInId::from_trusted),
@@ -19,7 +19,7 @@ fn from_row(row: &AnyRow) -> Result<Client> {
 }
 
 pub async fn insert(conn: &mut Connection, client: &Client, token_hash: &str) -> Result<()> {
-    sqlx::query(
+    query(
         "INSERT INTO clients (id, token_hash, sign_in_id, last_active_session_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(client.id.as_str())
@@ -34,7 +34,7 @@ pub async fn insert(conn: &mut Connection, client: &Client, token_hash: &str) ->
 }
 
 pub async fn by_token_hash(conn: &mut Connection, token_hash: &str) -> Result<Option<Client>> {
-    let row = sqlx::query(&format!(
+    let row = query(&format!(
         "SELECT {COLUMNS} FROM clients WHERE token_hash = $1"
     ))
     .bind(token_hash)
@@ -44,7 +44,7 @@ pub async fn by_token_hash(conn: &mut Connection, token_hash: &str) -> Result<Op
 }
 
 pub async fn get(conn: &mut Connection, id: &ClientId) -> Result<Option<Client>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM clients WHERE id = $1"))
+    let row = query(&format!("SELECT {COLUMNS} FROM clients WHERE id = $1"))
         .bind(id.as_str())
         .fetch_optional(&mut *conn)
         .await?;
@@ -53,7 +53,7 @@ pub async fn get(conn: &mut Connection, id: &ClientId) -> Result<Option<Client>>
 
 /// Writes the client's sign-in and active session pointers.
 pub async fn update(conn: &mut Connection, client: &Client) -> Result<bool> {
-    let r = sqlx::query("UPDATE clients SET sign_in_id = $2, last_active_session_id = $3, updated_at = $4 WHERE id = $1")
+    let r = query("UPDATE clients SET sign_in_id = $2, last_active_session_id = $3, updated_at = $4 WHERE id = $1")
         .bind(client.id.as_str())
         .bind(client.sign_in_id.as_ref().map(|s| s.as_str()))
         .bind(client.last_active_session_id.as_ref().map(|s| s.as_str()))
@@ -69,7 +69,7 @@ pub async fn update_with_token(
     client: &Client,
     token_hash: &str,
 ) -> Result<bool> {
-    let r = sqlx::query(
+    let r = query(
         "UPDATE clients SET sign_in_id = $2, last_active_session_id = $3, updated_at = $4, token_hash = $5 WHERE id = $1",
     )
     .bind(client.id.as_str())
@@ -88,7 +88,7 @@ pub async fn rotate_token(
     id: &ClientId,
     new_token_hash: &str,
 ) -> Result<bool> {
-    let r = sqlx::query("UPDATE clients SET token_hash = $2 WHERE id = $1")
+    let r = query("UPDATE clients SET token_hash = $2 WHERE id = $1")
         .bind(id.as_str())
         .bind(new_token_hash)
         .execute(&mut *conn)
@@ -97,11 +97,11 @@ pub async fn rotate_token(
 }
 
 pub async fn delete(conn: &mut Connection, id: &ClientId) -> Result<bool> {
-    sqlx::query("DELETE FROM dev_browsers WHERE client_id = $1")
+    query("DELETE FROM dev_browsers WHERE client_id = $1")
         .bind(id.as_str())
         .execute(&mut *conn)
         .await?;
-    let r = sqlx::query("DELETE FROM clients WHERE id = $1")
+    let r = query("DELETE FROM clients WHERE id = $1")
         .bind(id.as_str())
         .execute(&mut *conn)
         .await?;
@@ -113,13 +113,11 @@ pub async fn insert_dev_browser(
     token_hash: &str,
     now: Timestamp,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO dev_browsers (token_hash, client_id, created_at) VALUES ($1, NULL, $2)",
-    )
-    .bind(token_hash)
-    .bind(now.0)
-    .execute(&mut *conn)
-    .await?;
+    query("INSERT INTO dev_browsers (token_hash, client_id, created_at) VALUES ($1, NULL, $2)")
+        .bind(token_hash)
+        .bind(now.0)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -128,7 +126,7 @@ pub async fn dev_browser_client(
     conn: &mut Connection,
     token_hash: &str,
 ) -> Result<Option<Option<ClientId>>> {
-    let row = sqlx::query("SELECT client_id FROM dev_browsers WHERE token_hash = $1")
+    let row = query("SELECT client_id FROM dev_browsers WHERE token_hash = $1")
         .bind(token_hash)
         .fetch_optional(&mut *conn)
         .await?;
@@ -145,7 +143,7 @@ pub async fn bind_dev_browser(
     token_hash: &str,
     client_id: &ClientId,
 ) -> Result<bool> {
-    let r = sqlx::query("UPDATE dev_browsers SET client_id = $2 WHERE token_hash = $1")
+    let r = query("UPDATE dev_browsers SET client_id = $2 WHERE token_hash = $1")
         .bind(token_hash)
         .bind(client_id.as_str())
         .execute(&mut *conn)
@@ -159,7 +157,7 @@ pub async fn rotate_dev_browser(
     old_hash: &str,
     new_hash: &str,
 ) -> Result<bool> {
-    let r = sqlx::query("UPDATE dev_browsers SET token_hash = $2 WHERE token_hash = $1")
+    let r = query("UPDATE dev_browsers SET token_hash = $2 WHERE token_hash = $1")
         .bind(old_hash)
         .bind(new_hash)
         .execute(&mut *conn)

@@ -1,8 +1,8 @@
 //! Session-token signing keys. The private key is the one secret stored as is: it must sign.
 
+use crate::db::query;
 use crate::rows::{opt_ts, text, ts};
 use crate::{Connection, Result};
-use sqlx::Row;
 use vestibule_model::Timestamp;
 
 #[derive(Clone)]
@@ -27,14 +27,14 @@ impl std::fmt::Debug for StoredKey {
 
 /// All keys, newest first.
 pub async fn all(conn: &mut Connection) -> Result<Vec<StoredKey>> {
-    let rows = sqlx::query("SELECT kid, private_key, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, kid DESC")
+    let rows = query("SELECT kid, private_key, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, kid DESC")
         .fetch_all(&mut *conn)
         .await?;
     rows.iter()
         .map(|row| {
             Ok(StoredKey {
                 kid: text(row, "kid")?,
-                private_key: row.try_get::<Vec<u8>, _>("private_key")?,
+                private_key: row.get::<Vec<u8>>("private_key")?,
                 created_at: ts(row, "created_at")?,
                 retired_at: opt_ts(row, "retired_at")?,
             })
@@ -43,7 +43,7 @@ pub async fn all(conn: &mut Connection) -> Result<Vec<StoredKey>> {
 }
 
 pub async fn insert(conn: &mut Connection, key: &StoredKey) -> Result<()> {
-    sqlx::query("INSERT INTO signing_keys (kid, private_key, created_at, retired_at) VALUES ($1, $2, $3, $4)")
+    query("INSERT INTO signing_keys (kid, private_key, created_at, retired_at) VALUES ($1, $2, $3, $4)")
         .bind(key.kid.as_str())
         .bind(key.private_key.clone())
         .bind(key.created_at.0)
@@ -55,22 +55,19 @@ pub async fn insert(conn: &mut Connection, key: &StoredKey) -> Result<()> {
 
 /// Retires every active key but `kid`.
 pub async fn retire_all_except(conn: &mut Connection, kid: &str, now: Timestamp) -> Result<u64> {
-    let r = sqlx::query(
-        "UPDATE signing_keys SET retired_at = $2 WHERE kid <> $1 AND retired_at IS NULL",
-    )
-    .bind(kid)
-    .bind(now.0)
-    .execute(&mut *conn)
-    .await?;
+    let r = query("UPDATE signing_keys SET retired_at = $2 WHERE kid <> $1 AND retired_at IS NULL")
+        .bind(kid)
+        .bind(now.0)
+        .execute(&mut *conn)
+        .await?;
     Ok(r.rows_affected())
 }
 
 /// Deletes keys retired before `before` (no token they signed can still be valid).
 pub async fn delete_retired_before(conn: &mut Connection, before: Timestamp) -> Result<u64> {
-    let r =
-        sqlx::query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1")
-            .bind(before.0)
-            .execute(&mut *conn)
-            .await?;
+    let r = query("DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1")
+        .bind(before.0)
+        .execute(&mut *conn)
+        .await?;
     Ok(r.rows_affected())
 }

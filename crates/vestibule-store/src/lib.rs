@@ -1,16 +1,17 @@
 //! Vestibule's storage.
 //!
-//! One implementation serves SQLite and PostgreSQL through sqlx's `Any` driver: the SQL we write
-//! is the portable subset (`$n` parameters, `RETURNING`, `ON CONFLICT`), and only the schema
-//! differs per dialect (see `migrations/`). Repositories are modules of functions over a
-//! connection, so the same query runs on a read connection or inside a write transaction.
+//! One implementation serves SQLite and PostgreSQL: the SQL we write is the portable subset (`$n`
+//! parameters, `RETURNING`, `ON CONFLICT`), and only the schema differs per dialect (see
+//! `migrations/`). Statements run through [`db`]: SQLite's on the calling thread, PostgreSQL's
+//! through sqlx's `Any` driver. Repositories are modules of functions over a connection, so the
+//! same query runs on a read connection or inside a write transaction.
 //!
 //! SQLite allows one writer: writes go through a one-connection pool (no `SQLITE_BUSY` between our
 //! own writers) while reads use a separate pool in WAL mode; both are [`local_pool`]s. PostgreSQL
 //! uses one sqlx pool for both.
 
 pub mod clients;
-mod inline;
+pub mod db;
 pub mod instance;
 pub mod keys;
 mod local_pool;
@@ -26,14 +27,14 @@ pub mod testing;
 pub mod users;
 pub mod verifications;
 
-use local_pool::{Lease, LocalPool};
+pub use db::Connection;
+use db::Inner;
+use local_pool::{LocalPool, Role};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyPool, TransactionManager as _};
+use sqlx::AnyPool;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
-
-pub use sqlx::AnyConnection as Connection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -52,9 +53,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
-    /// From a read run on the calling thread ([`inline`]).
+    /// From SQLite, whose statements run on the calling thread ([`db`]).
     #[error(transparent)]
-    Inline(#[from] rusqlite::Error),
+    Sqlite(#[from] rusqlite::Error),
 }
 
 impl StoreError {
@@ -84,10 +85,8 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// Pool sizes and timeouts.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// PostgreSQL: the pool's size. SQLite: the most reader connections, and at most one per
-    /// core (at least two), since each has its own thread and a read from the page cache is CPU
-    /// work: more threads than cores only take turns (`vestibule-bench --scenario tokens` on 2
-    /// cores: 4657 tokens/s with 4 readers, 4672 with 2, against 4354 with 16 in a full run).
+    /// PostgreSQL: the pool's size. SQLite: the most reader connections; a read runs on the
+    /// task's own thread, so more than the runtime has threads would only sit idle.
     pub max_connections: u32,
     pub acquire_timeout: Duration,
 }
@@ -109,42 +108,34 @@ enum Pool {
 
 impl Pool {
     async fn acquire(&self) -> Result<Pooled> {
-        Ok(match self {
-            Pool::Shared(p) => Pooled::Shared(p.acquire().await?),
-            Pool::Local(p) => Pooled::Local(p.acquire().await?),
-        })
+        let inner = match self {
+            Pool::Shared(p) => Inner::Postgres(p.acquire().await?),
+            Pool::Local(p) => Inner::Sqlite(p.acquire().await?),
+        };
+        Ok(Pooled(Connection { inner }))
     }
 
     async fn close(&self) {
         match self {
             Pool::Shared(p) => p.close().await,
-            Pool::Local(p) => p.close().await,
+            Pool::Local(p) => p.close(),
         }
     }
 }
 
 /// A connection checked out of the store; back in its pool when dropped.
-pub enum Pooled {
-    Shared(PoolConnection<Any>),
-    Local(Lease),
-}
+pub struct Pooled(Connection);
 
 impl std::ops::Deref for Pooled {
     type Target = Connection;
     fn deref(&self) -> &Connection {
-        match self {
-            Pooled::Shared(c) => c,
-            Pooled::Local(c) => c,
-        }
+        &self.0
     }
 }
 
 impl std::ops::DerefMut for Pooled {
     fn deref_mut(&mut self) -> &mut Connection {
-        match self {
-            Pooled::Shared(c) => c,
-            Pooled::Local(c) => c,
-        }
+        &mut self.0
     }
 }
 
@@ -153,8 +144,6 @@ pub struct Store {
     dialect: Dialect,
     reader: Pool,
     writer: Pool,
-    /// SQLite only: connections for the few reads that run on the calling thread.
-    inline: Option<std::sync::Arc<inline::InlineReader>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -165,8 +154,6 @@ impl std::fmt::Debug for Store {
     }
 }
 
-type Transactions = <Any as sqlx::Database>::TransactionManager;
-
 /// A write transaction. Dropping it without [`Tx::commit`] rolls back.
 pub struct Tx {
     conn: Pooled,
@@ -175,12 +162,12 @@ pub struct Tx {
 
 impl Tx {
     async fn begin(mut conn: Pooled) -> Result<Tx> {
-        Transactions::begin(&mut conn, None).await?;
+        conn.begin().await?;
         Ok(Tx { conn, open: true })
     }
 
     pub async fn commit(mut self) -> Result<()> {
-        Transactions::commit(&mut self.conn).await?;
+        self.conn.commit().await?;
         self.open = false;
         Ok(())
     }
@@ -189,8 +176,7 @@ impl Tx {
 impl Drop for Tx {
     fn drop(&mut self) {
         if self.open {
-            // Queued on the connection; it runs before the connection's next use.
-            Transactions::start_rollback(&mut self.conn);
+            self.conn.start_rollback();
         }
     }
 }
@@ -210,9 +196,6 @@ impl std::ops::DerefMut for Tx {
 
 pub type ReadConnection = Pooled;
 
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
-
 impl Store {
     /// Connects and migrates. `sqlite://path` creates the file when missing.
     pub async fn open(url: &str, options: &StoreOptions) -> Result<Store> {
@@ -225,31 +208,33 @@ impl Store {
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let (dialect, url) = normalize_url(url)?;
-        let connect = AnyConnectOptions::from_str(&url)?;
         match dialect {
             Dialect::Sqlite => {
+                let (path, read_only) = sqlite_file(&url)?;
                 // The writer opens first: it creates the file and switches it to WAL.
                 let writer =
-                    LocalPool::open(&connect, 1, SQLITE_PRAGMAS, options.acquire_timeout).await?;
+                    LocalPool::open(&path, Role::Writer, read_only, 1, options.acquire_timeout)?;
+                // A task holds its reader only while its statements run, which never await; more
+                // readers than cores would take turns on them anyway.
                 let cores = std::thread::available_parallelism()
                     .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
                     .unwrap_or(2);
                 let readers = options.max_connections.min(cores.max(2)).max(1);
                 let reader = LocalPool::open(
-                    &connect,
+                    &path,
+                    Role::Reader,
+                    read_only,
                     readers as usize,
-                    SQLITE_PRAGMAS,
                     options.acquire_timeout,
-                )
-                .await?;
+                )?;
                 Ok(Store {
                     dialect,
                     reader: Pool::Local(reader),
                     writer: Pool::Local(writer),
-                    inline: inline::InlineReader::for_url(&url).map(std::sync::Arc::new),
                 })
             }
             Dialect::Postgres => {
+                let connect = AnyConnectOptions::from_str(&url)?;
                 let pool = AnyPoolOptions::new()
                     .max_connections(options.max_connections.max(1))
                     .acquire_timeout(options.acquire_timeout)
@@ -259,7 +244,6 @@ impl Store {
                     dialect,
                     reader: Pool::Shared(pool.clone()),
                     writer: Pool::Shared(pool),
-                    inline: None,
                 })
             }
         }
@@ -318,20 +302,38 @@ fn normalize_url(url: &str) -> Result<(Dialect, String)> {
     Err(StoreError::UnsupportedUrl(url.to_owned()))
 }
 
+/// The file a normalised `sqlite:` URL names, and whether it asks for read-only access.
+fn sqlite_file(url: &str) -> Result<(PathBuf, bool)> {
+    let rest = url.strip_prefix("sqlite:").unwrap_or(url);
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() {
+        return Err(StoreError::UnsupportedUrl(url.to_owned()));
+    }
+    let read_only = query.split('&').any(|kv| kv == "mode=ro");
+    Ok((PathBuf::from(path), read_only))
+}
+
 /// Maps a unique violation to the field it protects, by table name in the driver's message.
-pub(crate) fn conflict(e: sqlx::Error, fields: &[(&str, &'static str)]) -> StoreError {
-    if let sqlx::Error::Database(db) = &e {
-        if db.is_unique_violation() {
-            let text = format!("{} {}", db.message(), db.constraint().unwrap_or_default());
-            for (needle, what) in fields {
-                if text.contains(needle) {
-                    return StoreError::Conflict { what };
-                }
-            }
-            return StoreError::Conflict { what: "resource" };
+pub(crate) fn conflict(e: StoreError, fields: &[(&str, &'static str)]) -> StoreError {
+    let text = match &e {
+        StoreError::Database(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+            format!("{} {}", db.message(), db.constraint().unwrap_or_default())
+        }
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(code, message))
+            if code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            message.clone().unwrap_or_default()
+        }
+        _ => return e,
+    };
+    for (needle, what) in fields {
+        if text.contains(needle) {
+            return StoreError::Conflict { what };
         }
     }
-    StoreError::Database(e)
+    StoreError::Conflict { what: "resource" }
 }
 
 #[cfg(test)]
@@ -354,5 +356,17 @@ mod tests {
         );
         assert!(normalize_url("mysql://x").is_err());
         assert!(normalize_url("sqlite::memory:").is_err());
+    }
+
+    #[test]
+    fn sqlite_files_come_from_normalised_urls() {
+        let file = |u: &str| sqlite_file(&normalize_url(u).expect("url").1).expect("file");
+        assert_eq!(file("sqlite://./v.db"), (PathBuf::from("./v.db"), false));
+        assert_eq!(
+            file("sqlite:///var/lib/v.db"),
+            (PathBuf::from("/var/lib/v.db"), false)
+        );
+        assert_eq!(file("sqlite:v.db?mode=ro"), (PathBuf::from("v.db"), true));
+        assert!(sqlite_file("sqlite://?mode=rwc").is_err());
     }
 }

@@ -1,24 +1,51 @@
-//! A pool for SQLite's connections, which live in this process.
+//! A pool of SQLite connections, which live in this process and are used on the calling thread
+//! (see [`crate::db`]).
 //!
-//! sqlx's pool checks a connection back in by pinging it from a spawned task, to learn whether a
-//! network peer is still there. A SQLite connection is a file handle and a thread of this process:
-//! there is nobody to ask, and the ping is a round trip to that thread on every request. Here a
-//! connection goes back to the idle list when its lease drops, synchronously. Work a dropped lease
-//! left queued on the connection's thread (a rollback of an abandoned transaction, a cancelled
-//! query) runs before anything the next lease sends, since each connection runs its commands in
-//! order.
+//! A lease is one task's connection until dropped; it goes back to the idle list synchronously.
+//! A lease dropped inside a transaction (a request cancelled mid-write) rolls it back first, so
+//! the next task always starts clean.
 
-use sqlx::any::AnyConnectOptions;
-use sqlx::{AnyConnection, Connection as _, Executor as _};
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// How long a statement waits for a lock another process holds (a `vestibule users create`
+/// while the server runs) before it fails with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Prepared statements kept per connection: more than the store has distinct statements on a
+/// request's path, so the hot ones are parsed once.
+const STATEMENT_CACHE: usize = 256;
+
+/// The writer's WAL is copied back into the database file off the request path, on a thread of
+/// its own, after this many writes. (SQLite would otherwise do it inside whichever commit crosses
+/// 1000 pages, with an fsync, on the thread of a request.)
+const CHECKPOINT_EVERY_WRITES: u64 = 500;
+
+/// How a pool's connections are opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The one connection that writes: creates the file, switches it to WAL.
+    Writer,
+    /// Connections for reads, each seeing the last committed state.
+    Reader,
+}
+
 struct Shared {
-    idle: Mutex<Vec<AnyConnection>>,
+    idle: Mutex<Vec<Connection>>,
     /// One permit per connection: holding one guarantees an idle connection to take.
     permits: Arc<Semaphore>,
     acquire_timeout: Duration,
+    path: PathBuf,
+    role: Role,
+    read_only: bool,
+    /// Writer only: leases since the last checkpoint was started.
+    writes: AtomicU64,
+    /// Writer only: the connection checkpoints run on, while none is running.
+    checkpointer: Arc<Mutex<Option<Connection>>>,
 }
 
 #[derive(Clone)]
@@ -28,30 +55,55 @@ pub(crate) struct LocalPool {
 
 /// A connection out of a [`LocalPool`]; back in the pool when dropped.
 pub struct Lease {
-    conn: Option<AnyConnection>,
+    conn: Option<Connection>,
     shared: Arc<Shared>,
     _permit: OwnedSemaphorePermit,
 }
 
+fn open(path: &Path, role: Role, read_only: bool) -> rusqlite::Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    flags |= if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    } else if role == Role::Writer {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    if role == Role::Writer && !read_only {
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;",
+        )?;
+    }
+    conn.execute_batch("PRAGMA foreign_keys = ON;")?;
+    Ok(conn)
+}
+
 impl LocalPool {
-    /// Opens `size` connections, each set up with `init` (SQL run once per connection).
-    pub(crate) async fn open(
-        options: &AnyConnectOptions,
+    /// Opens `size` connections to the file at `path`.
+    pub(crate) fn open(
+        path: &Path,
+        role: Role,
+        read_only: bool,
         size: usize,
-        init: &str,
         acquire_timeout: Duration,
-    ) -> Result<LocalPool, sqlx::Error> {
+    ) -> rusqlite::Result<LocalPool> {
         let mut idle = Vec::with_capacity(size);
         for _ in 0..size.max(1) {
-            let mut conn = AnyConnection::connect_with(options).await?;
-            conn.execute(init).await?;
-            idle.push(conn);
+            idle.push(open(path, role, read_only)?);
         }
         Ok(LocalPool {
             shared: Arc::new(Shared {
                 permits: Arc::new(Semaphore::new(idle.len())),
                 idle: Mutex::new(idle),
                 acquire_timeout,
+                path: path.to_owned(),
+                role,
+                read_only,
+                writes: AtomicU64::new(0),
+                checkpointer: Arc::new(Mutex::new(None)),
             }),
         })
     }
@@ -80,7 +132,7 @@ impl LocalPool {
     }
 
     /// Refuses new leases and closes the idle connections (leased ones close when dropped).
-    pub(crate) async fn close(&self) {
+    pub(crate) fn close(&self) {
         self.shared.permits.close();
         let idle = std::mem::take(
             &mut *self
@@ -89,36 +141,89 @@ impl LocalPool {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
-        for conn in idle {
-            let _ = conn.close().await;
+        drop(idle);
+        if self.shared.role == Role::Writer && !self.shared.read_only {
+            // What the WAL holds is durable; this only leaves a smaller file behind.
+            let _ = checkpoint(&self.shared.path, &self.shared.checkpointer);
         }
+    }
+}
+
+/// Copies what the WAL holds into the database file without waiting for readers or the writer.
+fn checkpoint(path: &Path, slot: &Mutex<Option<Connection>>) -> rusqlite::Result<()> {
+    let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    if slot.is_none() {
+        *slot = Some(open(path, Role::Reader, false)?);
+    }
+    if let Some(conn) = slot.as_ref() {
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+    }
+    Ok(())
+}
+
+impl Lease {
+    /// Counts a write lease and, every so many, starts a checkpoint on a blocking thread unless
+    /// one is still running.
+    fn note_write(&self) {
+        if self.shared.role != Role::Writer || self.shared.read_only {
+            return;
+        }
+        let writes = self.shared.writes.fetch_add(1, Ordering::Relaxed) + 1;
+        if !writes.is_multiple_of(CHECKPOINT_EVERY_WRITES) {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (path, slot) = (
+            self.shared.path.clone(),
+            Arc::clone(&self.shared.checkpointer),
+        );
+        handle.spawn_blocking(move || {
+            if let Err(e) = checkpoint(&path, &slot) {
+                tracing::warn!(error = %e, "SQLite checkpoint failed; the next one retries");
+            }
+        });
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        self.note_write();
         if let Some(conn) = self.conn.take() {
-            if !self.shared.permits.is_closed() {
+            if !conn.is_autocommit() {
+                // Abandoned mid-transaction: nothing of it may reach the next lease.
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            if !self.shared.permits.is_closed() && conn.is_autocommit() {
                 self.shared
                     .idle
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .push(conn);
+            } else if !self.shared.permits.is_closed() {
+                // A connection that cannot leave its transaction is replaced by a fresh one.
+                drop(conn);
+                if let Ok(fresh) = open(&self.shared.path, self.shared.role, self.shared.read_only)
+                {
+                    self.shared
+                        .idle
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(fresh);
+                } else {
+                    // One connection fewer: keep the permit count equal to the idle connections.
+                    self.shared.permits.forget_permits(1);
+                }
             }
         }
     }
 }
 
 impl std::ops::Deref for Lease {
-    type Target = AnyConnection;
-    fn deref(&self) -> &AnyConnection {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
         // Only `drop` takes the connection out.
         self.conn.as_ref().unwrap_or_else(|| unreachable!())
-    }
-}
-
-impl std::ops::DerefMut for Lease {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        self.conn.as_mut().unwrap_or_else(|| unreachable!())
     }
 }

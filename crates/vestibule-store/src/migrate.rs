@@ -1,7 +1,8 @@
 //! Schema migrations: numbered SQL files per dialect, applied once each, in order, in a
 //! transaction. On PostgreSQL an advisory lock keeps nodes starting together from racing.
 
-use crate::{Dialect, Result, Store, StoreError};
+use crate::db::{execute_script, query, query_scalar};
+use crate::{Connection, Dialect, Result, Store, StoreError};
 
 struct Migration {
     version: i64,
@@ -49,31 +50,30 @@ const PG_LOCK_KEY: i64 = 0x7665_7374_6962;
 pub(crate) async fn run(store: &Store) -> Result<()> {
     let mut conn = store.write().await?;
     if store.dialect() == Dialect::Postgres {
-        sqlx::query("SELECT pg_advisory_lock($1)")
+        query("SELECT pg_advisory_lock($1)")
             .bind(PG_LOCK_KEY)
-            .execute(&mut *conn)
+            .execute(&mut conn)
             .await?;
     }
     let result = apply(store.dialect(), &mut conn).await;
     if store.dialect() == Dialect::Postgres {
-        sqlx::query("SELECT pg_advisory_unlock($1)")
+        query("SELECT pg_advisory_unlock($1)")
             .bind(PG_LOCK_KEY)
-            .execute(&mut *conn)
+            .execute(&mut conn)
             .await?;
     }
     result
 }
 
-async fn apply(dialect: Dialect, conn: &mut sqlx::AnyConnection) -> Result<()> {
-    sqlx::raw_sql(
+async fn apply(dialect: Dialect, conn: &mut Connection) -> Result<()> {
+    execute_script(
+        conn,
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
-    .execute(&mut *conn)
     .await?;
-    let applied: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
-            .fetch_all(&mut *conn)
-            .await?;
+    let applied: Vec<i64> = query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+        .fetch_all(&mut *conn)
+        .await?;
     if let Some(newest) = applied.last() {
         let known = MIGRATIONS.last().map(|m| m.version).unwrap_or(0);
         if *newest > known {
@@ -87,19 +87,25 @@ async fn apply(dialect: Dialect, conn: &mut sqlx::AnyConnection) -> Result<()> {
             Dialect::Sqlite => m.sqlite,
             Dialect::Postgres => m.postgres,
         };
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        sqlx::raw_sql(sql).execute(&mut *tx).await?;
-        let now = vestibule_model::Clock::now(&vestibule_model::SystemClock).millis();
-        sqlx::query(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-        )
-        .bind(m.version)
-        .bind(m.name)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        conn.begin().await?;
+        if let Err(e) = apply_one(conn, m, sql).await {
+            conn.start_rollback();
+            return Err(e);
+        }
         tracing::info!(version = m.version, name = m.name, "applied migration");
     }
     Ok(())
+}
+
+/// One migration and its record, inside the caller's transaction, which it commits.
+async fn apply_one(conn: &mut Connection, m: &Migration, sql: &str) -> Result<()> {
+    execute_script(conn, sql).await?;
+    let now = vestibule_model::Clock::now(&vestibule_model::SystemClock).millis();
+    query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+        .bind(m.version)
+        .bind(m.name)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    conn.commit().await
 }

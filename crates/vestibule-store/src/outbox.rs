@@ -2,10 +2,9 @@
 //! so a crash before commit sends nothing and a crash after commit still sends it: any node's
 //! courier claims due messages, with a lease so a node that dies mid-delivery does not keep them.
 
+use crate::db::{query, Row};
 use crate::rows::{int, opt_text, opt_ts, text, ts};
 use crate::{Connection, Result, StoreError};
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use vestibule_model::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +62,7 @@ impl std::fmt::Debug for OutboxMessage {
 
 const COLUMNS: &str = "id, channel, recipient, purpose, payload, created_at, attempts, next_attempt_at, delivered_at, failed_at, last_error";
 
-fn from_row(row: &AnyRow) -> Result<OutboxMessage> {
+fn from_row(row: &Row) -> Result<OutboxMessage> {
     let channel = text(row, "channel")?;
     Ok(OutboxMessage {
         id: text(row, "id")?,
@@ -71,7 +70,7 @@ fn from_row(row: &AnyRow) -> Result<OutboxMessage> {
             .ok_or_else(|| StoreError::corrupt(format!("outbox channel {channel}")))?,
         recipient: text(row, "recipient")?,
         purpose: text(row, "purpose")?,
-        payload: row.try_get::<Vec<u8>, _>("payload")?,
+        payload: row.get::<Vec<u8>>("payload")?,
         created_at: ts(row, "created_at")?,
         attempts: u32::try_from(int(row, "attempts")?).unwrap_or(u32::MAX),
         next_attempt_at: ts(row, "next_attempt_at")?,
@@ -82,7 +81,7 @@ fn from_row(row: &AnyRow) -> Result<OutboxMessage> {
 }
 
 pub async fn insert(conn: &mut Connection, m: &OutboxMessage) -> Result<()> {
-    sqlx::query(&format!(
+    query(&format!(
         "INSERT INTO outbox ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     ))
     .bind(m.id.as_str())
@@ -112,12 +111,12 @@ pub async fn claim_due(
     let free = "delivered_at IS NULL AND failed_at IS NULL AND (claimed_until IS NULL OR claimed_until <= $2)";
     // PostgreSQL: skip rows another courier is claiming right now rather than wait for them and
     // come back empty-handed. SQLite has one writer, so claims never overlap there.
-    let skip_locked = if conn.backend_name() == "PostgreSQL" {
+    let skip_locked = if conn.dialect() == crate::Dialect::Postgres {
         " FOR UPDATE SKIP LOCKED"
     } else {
         ""
     };
-    let rows = sqlx::query(&format!(
+    let rows = query(&format!(
         "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1 \
          WHERE id IN (SELECT id FROM outbox WHERE {free} AND next_attempt_at <= $2 ORDER BY next_attempt_at, id LIMIT $3{skip_locked}) \
          AND {free} RETURNING {COLUMNS}"
@@ -133,7 +132,7 @@ pub async fn claim_due(
 }
 
 pub async fn mark_delivered(conn: &mut Connection, id: &str, now: Timestamp) -> Result<bool> {
-    let r = sqlx::query("UPDATE outbox SET delivered_at = $2, claimed_until = NULL, last_error = NULL WHERE id = $1 AND delivered_at IS NULL")
+    let r = query("UPDATE outbox SET delivered_at = $2, claimed_until = NULL, last_error = NULL WHERE id = $1 AND delivered_at IS NULL")
         .bind(id)
         .bind(now.0)
         .execute(&mut *conn)
@@ -148,7 +147,7 @@ pub async fn mark_retry(
     next_attempt_at: Timestamp,
     error: &str,
 ) -> Result<()> {
-    sqlx::query("UPDATE outbox SET next_attempt_at = $2, claimed_until = NULL, last_error = $3 WHERE id = $1 AND delivered_at IS NULL")
+    query("UPDATE outbox SET next_attempt_at = $2, claimed_until = NULL, last_error = $3 WHERE id = $1 AND delivered_at IS NULL")
         .bind(id)
         .bind(next_attempt_at.0)
         .bind(error)
@@ -164,7 +163,7 @@ pub async fn mark_failed(
     now: Timestamp,
     error: &str,
 ) -> Result<()> {
-    sqlx::query("UPDATE outbox SET failed_at = $2, claimed_until = NULL, last_error = $3 WHERE id = $1 AND delivered_at IS NULL")
+    query("UPDATE outbox SET failed_at = $2, claimed_until = NULL, last_error = $3 WHERE id = $1 AND delivered_at IS NULL")
         .bind(id)
         .bind(now.0)
         .bind(error)
@@ -174,7 +173,7 @@ pub async fn mark_failed(
 }
 
 pub async fn get(conn: &mut Connection, id: &str) -> Result<Option<OutboxMessage>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM outbox WHERE id = $1"))
+    let row = query(&format!("SELECT {COLUMNS} FROM outbox WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;
@@ -189,14 +188,14 @@ pub async fn recent(
 ) -> Result<Vec<OutboxMessage>> {
     let rows = match recipient {
         Some(r) => {
-            sqlx::query(&format!("SELECT {COLUMNS} FROM outbox WHERE recipient = $1 ORDER BY created_at DESC, id DESC LIMIT $2"))
+            query(&format!("SELECT {COLUMNS} FROM outbox WHERE recipient = $1 ORDER BY created_at DESC, id DESC LIMIT $2"))
                 .bind(r)
                 .bind(limit)
                 .fetch_all(&mut *conn)
                 .await?
         }
         None => {
-            sqlx::query(&format!("SELECT {COLUMNS} FROM outbox ORDER BY created_at DESC, id DESC LIMIT $1"))
+            query(&format!("SELECT {COLUMNS} FROM outbox ORDER BY created_at DESC, id DESC LIMIT $1"))
                 .bind(limit)
                 .fetch_all(&mut *conn)
                 .await?
@@ -207,7 +206,7 @@ pub async fn recent(
 
 /// Housekeeping: forgets messages finished (delivered or given up) before `before`.
 pub async fn delete_finished_before(conn: &mut Connection, before: Timestamp) -> Result<u64> {
-    let r = sqlx::query("DELETE FROM outbox WHERE (delivered_at IS NOT NULL AND delivered_at < $1) OR (failed_at IS NOT NULL AND failed_at < $1)")
+    let r = query("DELETE FROM outbox WHERE (delivered_at IS NOT NULL AND delivered_at < $1) OR (failed_at IS NOT NULL AND failed_at < $1)")
         .bind(before.0)
         .execute(&mut *conn)
         .await?;

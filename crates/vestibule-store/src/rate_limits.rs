@@ -1,6 +1,7 @@
 //! Fixed-window counters, one conditional upsert per event, so parallel requests cannot slip
 //! past a limit.
 
+use crate::db::query;
 use crate::rows::{int, text, ts};
 use crate::{Connection, Result};
 use std::collections::HashMap;
@@ -50,7 +51,7 @@ pub async fn hit_all(
          window_seconds = excluded.window_seconds \
          RETURNING key, count, window_start"
     );
-    let mut query = sqlx::query(&sql).bind(now.0);
+    let mut query = query(&sql).bind(now.0);
     for (key, window) in &distinct {
         query = query.bind(*key).bind(*window);
     }
@@ -76,7 +77,7 @@ pub async fn hit_all(
 
 /// Housekeeping: forgets windows that started before `before`.
 pub async fn delete_stale(conn: &mut Connection, before: Timestamp) -> Result<u64> {
-    let r = sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
+    let r = query("DELETE FROM rate_limits WHERE window_start < $1")
         .bind(before.0)
         .execute(&mut *conn)
         .await?;

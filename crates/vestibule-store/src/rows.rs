@@ -1,35 +1,34 @@
 //! Reading columns portably: timestamps are BIGINT milliseconds, booleans 0/1, JSON as TEXT.
 
+use crate::db::Row;
 use crate::{Result, StoreError};
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use vestibule_model::Timestamp;
 
-pub(crate) fn text(row: &AnyRow, col: &str) -> Result<String> {
-    Ok(row.try_get::<String, _>(col)?)
+pub(crate) fn text(row: &Row, col: &str) -> Result<String> {
+    row.get::<String>(col)
 }
 
-pub(crate) fn opt_text(row: &AnyRow, col: &str) -> Result<Option<String>> {
-    Ok(row.try_get::<Option<String>, _>(col)?)
+pub(crate) fn opt_text(row: &Row, col: &str) -> Result<Option<String>> {
+    row.get::<Option<String>>(col)
 }
 
-pub(crate) fn int(row: &AnyRow, col: &str) -> Result<i64> {
-    Ok(row.try_get::<i64, _>(col)?)
+pub(crate) fn int(row: &Row, col: &str) -> Result<i64> {
+    row.get::<i64>(col)
 }
 
-pub(crate) fn ts(row: &AnyRow, col: &str) -> Result<Timestamp> {
+pub(crate) fn ts(row: &Row, col: &str) -> Result<Timestamp> {
     Ok(Timestamp(int(row, col)?))
 }
 
-pub(crate) fn opt_ts(row: &AnyRow, col: &str) -> Result<Option<Timestamp>> {
-    Ok(row.try_get::<Option<i64>, _>(col)?.map(Timestamp))
+pub(crate) fn opt_ts(row: &Row, col: &str) -> Result<Option<Timestamp>> {
+    Ok(row.get::<Option<i64>>(col)?.map(Timestamp))
 }
 
-pub(crate) fn flag(row: &AnyRow, col: &str) -> Result<bool> {
+pub(crate) fn flag(row: &Row, col: &str) -> Result<bool> {
     Ok(int(row, col)? != 0)
 }
 
-pub(crate) fn json(row: &AnyRow, col: &str) -> Result<serde_json::Value> {
+pub(crate) fn json(row: &Row, col: &str) -> Result<serde_json::Value> {
     serde_json::from_str(&text(row, col)?).map_err(StoreError::corrupt)
 }
 

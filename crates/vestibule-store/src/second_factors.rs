@@ -1,9 +1,9 @@
 //! Second factors: the authenticator app (TOTP), backup codes, and trusted clients.
 //! Each use is one conditional statement, so a code cannot be used twice, even in parallel.
 
+use crate::db::{query, query_scalar};
 use crate::rows::{flag, int, text, ts};
 use crate::{Connection, Result};
-use sqlx::Row;
 use vestibule_model::{ClientId, Timestamp, UserId};
 
 #[derive(Clone, PartialEq, Eq)]
@@ -29,7 +29,7 @@ impl std::fmt::Debug for TotpFactor {
 }
 
 pub async fn totp(conn: &mut Connection, user: &UserId) -> Result<Option<TotpFactor>> {
-    let row = sqlx::query("SELECT id, user_id, secret, verified, last_used_step, created_at, updated_at FROM totp_factors WHERE user_id = $1")
+    let row = query("SELECT id, user_id, secret, verified, last_used_step, created_at, updated_at FROM totp_factors WHERE user_id = $1")
         .bind(user.as_str())
         .fetch_optional(&mut *conn)
         .await?;
@@ -38,9 +38,9 @@ pub async fn totp(conn: &mut Connection, user: &UserId) -> Result<Option<TotpFac
         Some(row) => Ok(Some(TotpFactor {
             id: text(&row, "id")?,
             user_id: UserId::from_trusted(text(&row, "user_id")?),
-            secret: row.try_get::<Vec<u8>, _>("secret")?,
+            secret: row.get::<Vec<u8>>("secret")?,
             verified: flag(&row, "verified")?,
-            last_used_step: row.try_get::<Option<i64>, _>("last_used_step")?,
+            last_used_step: row.get::<Option<i64>>("last_used_step")?,
             created_at: ts(&row, "created_at")?,
             updated_at: ts(&row, "updated_at")?,
         })),
@@ -50,11 +50,11 @@ pub async fn totp(conn: &mut Connection, user: &UserId) -> Result<Option<TotpFac
 /// Starts (or restarts) enrolment: an unverified factor replaces any unverified one. A verified
 /// factor is left alone (returns false): it must be removed first.
 pub async fn put_unverified_totp(conn: &mut Connection, f: &TotpFactor) -> Result<bool> {
-    sqlx::query("DELETE FROM totp_factors WHERE user_id = $1 AND verified = 0")
+    query("DELETE FROM totp_factors WHERE user_id = $1 AND verified = 0")
         .bind(f.user_id.as_str())
         .execute(&mut *conn)
         .await?;
-    let r = sqlx::query(
+    let r = query(
         "INSERT INTO totp_factors (user_id, id, secret, verified, last_used_step, created_at, updated_at) VALUES ($1, $2, $3, 0, NULL, $4, $4) ON CONFLICT (user_id) DO NOTHING",
     )
     .bind(f.user_id.as_str())
@@ -69,7 +69,7 @@ pub async fn put_unverified_totp(conn: &mut Connection, f: &TotpFactor) -> Resul
 /// Replaces the user's factor, verified or not, by `f` as it is (an operator importing a secret).
 pub async fn replace_totp(conn: &mut Connection, f: &TotpFactor) -> Result<()> {
     delete_totp(conn, &f.user_id).await?;
-    sqlx::query(
+    query(
         "INSERT INTO totp_factors (user_id, id, secret, verified, last_used_step, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(f.user_id.as_str())
@@ -94,7 +94,7 @@ pub async fn use_totp_step(
     verify: bool,
     now: Timestamp,
 ) -> Result<bool> {
-    let r = sqlx::query(&format!(
+    let r = query(&format!(
         "UPDATE totp_factors SET last_used_step = $2, updated_at = $3{} \
          WHERE user_id = $1 AND verified = $4 AND (last_used_step IS NULL OR last_used_step < $2)",
         if verify { ", verified = 1" } else { "" }
@@ -109,7 +109,7 @@ pub async fn use_totp_step(
 }
 
 pub async fn delete_totp(conn: &mut Connection, user: &UserId) -> Result<bool> {
-    let r = sqlx::query("DELETE FROM totp_factors WHERE user_id = $1")
+    let r = query("DELETE FROM totp_factors WHERE user_id = $1")
         .bind(user.as_str())
         .execute(&mut *conn)
         .await?;
@@ -126,17 +126,15 @@ pub async fn replace_backup_codes(
     now: Timestamp,
 ) -> Result<()> {
     delete_backup_codes(conn, user).await?;
-    sqlx::query(
-        "INSERT INTO backup_code_sets (user_id, id, salt, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(user.as_str())
-    .bind(set_id)
-    .bind(salt)
-    .bind(now.0)
-    .execute(&mut *conn)
-    .await?;
+    query("INSERT INTO backup_code_sets (user_id, id, salt, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(user.as_str())
+        .bind(set_id)
+        .bind(salt)
+        .bind(now.0)
+        .execute(&mut *conn)
+        .await?;
     for h in hashes {
-        sqlx::query("INSERT INTO backup_codes (user_id, code_hash, used_at) VALUES ($1, $2, NULL)")
+        query("INSERT INTO backup_codes (user_id, code_hash, used_at) VALUES ($1, $2, NULL)")
             .bind(user.as_str())
             .bind(h.as_str())
             .execute(&mut *conn)
@@ -147,7 +145,7 @@ pub async fn replace_backup_codes(
 
 /// The salt of the user's backup codes and how many are left unused.
 pub async fn backup_codes(conn: &mut Connection, user: &UserId) -> Result<Option<(String, u32)>> {
-    let row = sqlx::query(
+    let row = query(
         "SELECT s.salt, (SELECT COUNT(*) FROM backup_codes c WHERE c.user_id = s.user_id AND c.used_at IS NULL) AS remaining \
          FROM backup_code_sets s WHERE s.user_id = $1",
     )
@@ -170,7 +168,7 @@ pub async fn use_backup_code(
     code_hash: &str,
     now: Timestamp,
 ) -> Result<bool> {
-    let r = sqlx::query("UPDATE backup_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL")
+    let r = query("UPDATE backup_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL")
         .bind(user.as_str())
         .bind(code_hash)
         .bind(now.0)
@@ -180,11 +178,11 @@ pub async fn use_backup_code(
 }
 
 pub async fn delete_backup_codes(conn: &mut Connection, user: &UserId) -> Result<bool> {
-    sqlx::query("DELETE FROM backup_codes WHERE user_id = $1")
+    query("DELETE FROM backup_codes WHERE user_id = $1")
         .bind(user.as_str())
         .execute(&mut *conn)
         .await?;
-    let r = sqlx::query("DELETE FROM backup_code_sets WHERE user_id = $1")
+    let r = query("DELETE FROM backup_code_sets WHERE user_id = $1")
         .bind(user.as_str())
         .execute(&mut *conn)
         .await?;
@@ -193,13 +191,12 @@ pub async fn delete_backup_codes(conn: &mut Connection, user: &UserId) -> Result
 
 /// Whether `client` completed a sign-in for `user` before.
 pub async fn is_trusted(conn: &mut Connection, client: &ClientId, user: &UserId) -> Result<bool> {
-    let found: Option<String> = sqlx::query_scalar(
-        "SELECT client_id FROM trusted_clients WHERE client_id = $1 AND user_id = $2",
-    )
-    .bind(client.as_str())
-    .bind(user.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
+    let found: Option<String> =
+        query_scalar("SELECT client_id FROM trusted_clients WHERE client_id = $1 AND user_id = $2")
+            .bind(client.as_str())
+            .bind(user.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
     Ok(found.is_some())
 }
 
@@ -209,7 +206,7 @@ pub async fn trust(
     user: &UserId,
     now: Timestamp,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO trusted_clients (client_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (client_id, user_id) DO NOTHING")
+    query("INSERT INTO trusted_clients (client_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (client_id, user_id) DO NOTHING")
         .bind(client.as_str())
         .bind(user.as_str())
         .bind(now.0)

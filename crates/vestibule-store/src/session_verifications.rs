@@ -1,6 +1,7 @@
 //! Session reverifications, stored like sign-ins: the domain value (JSON) plus the columns we
 //! query by, and a version so two racing attempts cannot both apply.
 
+use crate::db::query;
 use crate::rows::{int, text};
 use crate::{Connection, Result, StoreError};
 use vestibule_model::session_verification::SessionVerification;
@@ -8,7 +9,7 @@ use vestibule_model::{SessionId, Timestamp};
 
 pub async fn insert(conn: &mut Connection, sv: &SessionVerification) -> Result<()> {
     let state = serde_json::to_string(sv).map_err(StoreError::corrupt)?;
-    sqlx::query(
+    query(
         "INSERT INTO session_verifications (id, session_id, version, state, expire_at, created_at) VALUES ($1, $2, 1, $3, $4, $5)",
     )
     .bind(sv.id.as_str())
@@ -26,7 +27,7 @@ pub async fn latest_for_session(
     conn: &mut Connection,
     session_id: &SessionId,
 ) -> Result<Option<(SessionVerification, i64)>> {
-    let row = sqlx::query(
+    let row = query(
         "SELECT state, version FROM session_verifications WHERE session_id = $1 \
          ORDER BY created_at DESC, id DESC LIMIT 1",
     )
@@ -50,7 +51,7 @@ pub async fn update(
     expected_version: i64,
 ) -> Result<bool> {
     let state = serde_json::to_string(sv).map_err(StoreError::corrupt)?;
-    let r = sqlx::query(
+    let r = query(
         "UPDATE session_verifications SET state = $2, version = version + 1 WHERE id = $1 AND version = $3",
     )
     .bind(sv.id.as_str())
@@ -63,7 +64,7 @@ pub async fn update(
 
 /// Housekeeping: forgets reverifications that expired before `before`.
 pub async fn delete_expired(conn: &mut Connection, before: Timestamp) -> Result<u64> {
-    let r = sqlx::query("DELETE FROM session_verifications WHERE expire_at < $1")
+    let r = query("DELETE FROM session_verifications WHERE expire_at < $1")
         .bind(before.0)
         .execute(&mut *conn)
         .await?;

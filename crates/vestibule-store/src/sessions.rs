@@ -1,16 +1,16 @@
 //! Sessions. Status changes are conditional on the session still being signed in, so ending a
 //! session twice, or ending one that expired meanwhile, is harmless.
 
+use crate::db::{query, query_scalar, Row};
 use crate::rows::{opt_ts, placeholders, text, ts};
 use crate::{Connection, Result, Store, StoreError};
-use sqlx::any::AnyRow;
 use vestibule_model::{ClientId, Session, SessionId, SessionStatus, Timestamp, UserId};
 
 const COLUMNS: &str =
     "id, client_id, user_id, status, created_at, updated_at, last_active_at, expire_at, \
      first_factor_verified_at, second_factor_verified_at";
 
-fn from_row(row: &AnyRow) -> Result<Session> {
+fn from_row(row: &Row) -> Result<Session> {
     let status = text(row, "status")?;
     Ok(Session {
         id: SessionId::from_trusted(text(row, "id")?),
@@ -28,7 +28,7 @@ fn from_row(row: &AnyRow) -> Result<Session> {
 }
 
 pub async fn insert(conn: &mut Connection, s: &Session) -> Result<()> {
-    sqlx::query(&format!(
+    query(&format!(
         "INSERT INTO sessions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     ))
     .bind(s.id.as_str())
@@ -48,8 +48,8 @@ pub async fn insert(conn: &mut Connection, s: &Session) -> Result<()> {
 
 /// The session `id` if it belongs to the client holding the token with hash `client_token_hash`:
 /// the whole check of the token endpoint in one statement.
-async fn get_for_client_token(
-    conn: &mut Connection,
+pub async fn find_for_client_token(
+    store: &Store,
     client_token_hash: &str,
     id: &SessionId,
 ) -> Result<Option<Session>> {
@@ -58,63 +58,18 @@ async fn get_for_client_token(
         .map(|c| format!("s.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let row = sqlx::query(&format!(
+    let row = query(&format!(
         "SELECT {columns} FROM sessions s JOIN clients c ON c.id = s.client_id WHERE c.token_hash = $1 AND s.id = $2"
     ))
     .bind(client_token_hash)
     .bind(id.as_str())
-    .fetch_optional(&mut *conn)
+    .fetch_optional(&mut *store.read().await?)
     .await?;
     row.as_ref().map(from_row).transpose()
 }
 
-/// [`get_for_client_token`] on a connection of its own. On SQLite it runs on the calling thread
-/// (see [`crate::inline`]): the token endpoint makes this one read per request.
-pub async fn find_for_client_token(
-    store: &Store,
-    client_token_hash: &str,
-    id: &SessionId,
-) -> Result<Option<Session>> {
-    let Some(inline) = &store.inline else {
-        return get_for_client_token(&mut *store.read().await?, client_token_hash, id).await;
-    };
-    inline.read(|conn| {
-        let mut statement = conn.prepare_cached(
-            "SELECT s.id, s.client_id, s.user_id, s.status, s.created_at, s.updated_at, \
-             s.last_active_at, s.expire_at, s.first_factor_verified_at, \
-             s.second_factor_verified_at \
-             FROM sessions s JOIN clients c ON c.id = s.client_id \
-             WHERE c.token_hash = ?1 AND s.id = ?2",
-        )?;
-        let mut rows = statement.query((client_token_hash, id.as_str()))?;
-        let Some(r) = rows.next()? else {
-            return Ok(None);
-        };
-        let status: String = r.get(3)?;
-        let status = SessionStatus::parse(&status).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                3,
-                rusqlite::types::Type::Text,
-                format!("session status {status}").into(),
-            )
-        })?;
-        Ok(Some(Session {
-            id: SessionId::from_trusted(r.get(0)?),
-            client_id: ClientId::from_trusted(r.get(1)?),
-            user_id: UserId::from_trusted(r.get(2)?),
-            status,
-            created_at: Timestamp(r.get(4)?),
-            updated_at: Timestamp(r.get(5)?),
-            last_active_at: Timestamp(r.get(6)?),
-            expire_at: Timestamp(r.get(7)?),
-            first_factor_verified_at: Timestamp(r.get(8)?),
-            second_factor_verified_at: r.get::<_, Option<i64>>(9)?.map(Timestamp),
-        }))
-    })
-}
-
 pub async fn get(conn: &mut Connection, id: &SessionId) -> Result<Option<Session>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sessions WHERE id = $1"))
+    let row = query(&format!("SELECT {COLUMNS} FROM sessions WHERE id = $1"))
         .bind(id.as_str())
         .fetch_optional(&mut *conn)
         .await?;
@@ -123,7 +78,7 @@ pub async fn get(conn: &mut Connection, id: &SessionId) -> Result<Option<Session
 
 /// The client's sessions, oldest first.
 pub async fn for_client(conn: &mut Connection, client_id: &ClientId) -> Result<Vec<Session>> {
-    let rows = sqlx::query(&format!(
+    let rows = query(&format!(
         "SELECT {COLUMNS} FROM sessions WHERE client_id = $1 ORDER BY created_at, id"
     ))
     .bind(client_id.as_str())
@@ -164,7 +119,7 @@ pub async fn list(conn: &mut Connection, filter: &ListFilter) -> Result<(Vec<Ses
         format!("WHERE {}", clauses.join(" AND "))
     };
     let count_sql = format!("SELECT COUNT(*) FROM sessions {where_sql}");
-    let mut cq = sqlx::query_scalar::<_, i64>(&count_sql);
+    let mut cq = query_scalar::<i64>(&count_sql);
     for a in &args {
         cq = cq.bind(a.as_str());
     }
@@ -175,7 +130,7 @@ pub async fn list(conn: &mut Connection, filter: &ListFilter) -> Result<(Vec<Ses
         n + 1,
         n + 2
     );
-    let mut q = sqlx::query(&sql);
+    let mut q = query(&sql);
     for a in &args {
         q = q.bind(a.as_str());
     }
@@ -196,7 +151,7 @@ pub async fn end(
     status: SessionStatus,
     now: Timestamp,
 ) -> Result<bool> {
-    let r = sqlx::query(&format!(
+    let r = query(&format!(
         "UPDATE sessions SET status = $2, updated_at = $3 WHERE id = $1 AND status IN {SIGNED_IN}"
     ))
     .bind(id.as_str())
@@ -215,7 +170,7 @@ pub async fn end_all_for_user(
     now: Timestamp,
     except: Option<&SessionId>,
 ) -> Result<u64> {
-    let r = sqlx::query(&format!(
+    let r = query(&format!(
         "UPDATE sessions SET status = $2, updated_at = $3 WHERE user_id = $1 AND status IN {SIGNED_IN} AND id <> $4"
     ))
     .bind(user_id.as_str())
@@ -234,7 +189,7 @@ pub async fn end_all_for_client(
     status: SessionStatus,
     now: Timestamp,
 ) -> Result<u64> {
-    let r = sqlx::query(&format!(
+    let r = query(&format!(
         "UPDATE sessions SET status = $2, updated_at = $3 WHERE client_id = $1 AND status IN {SIGNED_IN}"
     ))
     .bind(client_id.as_str())
@@ -251,7 +206,7 @@ pub async fn activate_pending(
     user_id: &UserId,
     now: Timestamp,
 ) -> Result<u64> {
-    let r = sqlx::query(
+    let r = query(
         "UPDATE sessions SET status = 'active', updated_at = $2 WHERE user_id = $1 AND status = 'pending'",
     )
     .bind(user_id.as_str())
@@ -268,7 +223,7 @@ pub async fn first_factor_verified(
     id: &SessionId,
     now: Timestamp,
 ) -> Result<bool> {
-    let r = sqlx::query(&format!(
+    let r = query(&format!(
         "UPDATE sessions SET first_factor_verified_at = $2, updated_at = $2 WHERE id = $1 AND status IN {SIGNED_IN}"
     ))
     .bind(id.as_str())
@@ -285,7 +240,7 @@ pub async fn second_factor_verified(
     id: &SessionId,
     now: Timestamp,
 ) -> Result<bool> {
-    let r = sqlx::query(&format!(
+    let r = query(&format!(
         "UPDATE sessions SET second_factor_verified_at = $2, updated_at = $2 WHERE id = $1 AND status IN {SIGNED_IN}"
     ))
     .bind(id.as_str())
@@ -297,7 +252,7 @@ pub async fn second_factor_verified(
 
 /// Marks activity (touch). False if the session is no longer signed in.
 pub async fn touch(conn: &mut Connection, id: &SessionId, now: Timestamp) -> Result<bool> {
-    let r = sqlx::query(&format!(
+    let r = query(&format!(
         "UPDATE sessions SET last_active_at = $2, updated_at = $2 WHERE id = $1 AND status IN {SIGNED_IN}"
     ))
     .bind(id.as_str())
@@ -316,7 +271,7 @@ pub async fn get_many(conn: &mut Connection, ids: &[SessionId]) -> Result<Vec<Se
         "SELECT {COLUMNS} FROM sessions WHERE id IN ({})",
         placeholders(1, ids.len())
     );
-    let mut q = sqlx::query(&sql);
+    let mut q = query(&sql);
     for id in ids {
         q = q.bind(id.as_str());
     }
@@ -331,7 +286,7 @@ pub async fn expire(
     now: Timestamp,
     inactivity_timeout_seconds: Option<i64>,
 ) -> Result<u64> {
-    let mut n = sqlx::query(&format!(
+    let mut n = query(&format!(
         "UPDATE sessions SET status = 'expired', updated_at = $1 WHERE status IN {SIGNED_IN} AND expire_at <= $1"
     ))
     .bind(now.0)
@@ -339,7 +294,7 @@ pub async fn expire(
     .await?
     .rows_affected();
     if let Some(timeout) = inactivity_timeout_seconds {
-        n += sqlx::query(&format!(
+        n += query(&format!(
             "UPDATE sessions SET status = 'abandoned', updated_at = $1 WHERE status IN {SIGNED_IN} AND last_active_at <= $2"
         ))
         .bind(now.0)

@@ -1,13 +1,14 @@
 //! Sign-in attempts, stored as the domain value (JSON) plus the columns we query by.
 //! Every change is conditional on the version read, so two racing attempts cannot both apply.
 
+use crate::db::query;
 use crate::rows::{int, text};
 use crate::{Connection, Result, StoreError};
 use vestibule_model::{SignIn, SignInId, Timestamp};
 
 pub async fn insert(conn: &mut Connection, sign_in: &SignIn) -> Result<()> {
     let state = serde_json::to_string(sign_in).map_err(StoreError::corrupt)?;
-    sqlx::query(
+    query(
         "INSERT INTO sign_ins (id, client_id, user_id, version, state, abandon_at, created_at, updated_at) VALUES ($1, $2, $3, 1, $4, $5, $6, $7)",
     )
     .bind(sign_in.id.as_str())
@@ -24,7 +25,7 @@ pub async fn insert(conn: &mut Connection, sign_in: &SignIn) -> Result<()> {
 
 /// The sign-in and the version to pass to [`update`].
 pub async fn get(conn: &mut Connection, id: &SignInId) -> Result<Option<(SignIn, i64)>> {
-    let row = sqlx::query("SELECT state, version FROM sign_ins WHERE id = $1")
+    let row = query("SELECT state, version FROM sign_ins WHERE id = $1")
         .bind(id.as_str())
         .fetch_optional(&mut *conn)
         .await?;
@@ -46,7 +47,7 @@ pub async fn update(
     expected_version: i64,
 ) -> Result<bool> {
     let state = serde_json::to_string(sign_in).map_err(StoreError::corrupt)?;
-    let r = sqlx::query(
+    let r = query(
         "UPDATE sign_ins SET state = $2, user_id = $3, abandon_at = $4, updated_at = $5, version = version + 1 WHERE id = $1 AND version = $6",
     )
     .bind(sign_in.id.as_str())
@@ -62,7 +63,7 @@ pub async fn update(
 
 /// Housekeeping: forgets attempts abandoned before `before`.
 pub async fn delete_abandoned(conn: &mut Connection, before: Timestamp) -> Result<u64> {
-    let r = sqlx::query("DELETE FROM sign_ins WHERE abandon_at < $1")
+    let r = query("DELETE FROM sign_ins WHERE abandon_at < $1")
         .bind(before.0)
         .execute(&mut *conn)
         .await?;

@@ -1,8 +1,8 @@
 //! Users with their email addresses and phone numbers.
 
+use crate::db::{query, query_scalar, Query, Row};
 use crate::rows::{b, flag, int, json, opt_text, opt_ts, placeholders, text, ts};
 use crate::{conflict, Connection, Result, StoreError};
-use sqlx::any::AnyRow;
 use std::collections::HashMap;
 use vestibule_model::user::{EmailAddress, PasswordDigest, PhoneNumber};
 use vestibule_model::{IdentificationId, Identifier, IdentifierKind, Timestamp, User, UserId};
@@ -27,7 +27,7 @@ pub async fn insert(conn: &mut Connection, user: &User) -> Result<()> {
     let sql = format!(
         "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
     );
-    bind_user(sqlx::query(&sql), user)
+    bind_user(query(&sql), user)
         .execute(&mut *conn)
         .await
         .map_err(|e| conflict(e, CONFLICTS))?;
@@ -40,10 +40,7 @@ pub async fn insert(conn: &mut Connection, user: &User) -> Result<()> {
     Ok(())
 }
 
-fn bind_user<'q>(
-    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    user: &'q User,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+fn bind_user<'q>(q: Query<'q>, user: &'q User) -> Query<'q> {
     q.bind(user.id.as_str())
         .bind(user.external_id.as_deref())
         .bind(user.username.as_deref())
@@ -66,7 +63,7 @@ fn bind_user<'q>(
 }
 
 pub async fn insert_email(conn: &mut Connection, user_id: &UserId, e: &EmailAddress) -> Result<()> {
-    sqlx::query(
+    query(
         "INSERT INTO email_addresses (id, user_id, email_address, verified, verification_strategy, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(e.id.as_str())
@@ -82,7 +79,7 @@ pub async fn insert_email(conn: &mut Connection, user_id: &UserId, e: &EmailAddr
 }
 
 pub async fn insert_phone(conn: &mut Connection, user_id: &UserId, p: &PhoneNumber) -> Result<()> {
-    sqlx::query(
+    query(
         "INSERT INTO phone_numbers (id, user_id, phone_number, verified, verification_strategy, reserved_for_second_factor, default_second_factor, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(p.id.as_str())
@@ -109,12 +106,12 @@ pub async fn set_phone_second_factor(
     default: bool,
 ) -> Result<bool> {
     if default {
-        sqlx::query("UPDATE phone_numbers SET default_second_factor = 0 WHERE user_id = $1")
+        query("UPDATE phone_numbers SET default_second_factor = 0 WHERE user_id = $1")
             .bind(user_id.as_str())
             .execute(&mut *conn)
             .await?;
     }
-    let r = sqlx::query(
+    let r = query(
         "UPDATE phone_numbers SET reserved_for_second_factor = $3, default_second_factor = $4 \
          WHERE id = $1 AND user_id = $2 AND verified = 1",
     )
@@ -129,17 +126,16 @@ pub async fn set_phone_second_factor(
 
 /// Who a phone number belongs to.
 pub async fn phone_owner(conn: &mut Connection, id: &IdentificationId) -> Result<Option<UserId>> {
-    let owner: Option<String> =
-        sqlx::query_scalar("SELECT user_id FROM phone_numbers WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
+    let owner: Option<String> = query_scalar("SELECT user_id FROM phone_numbers WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
     Ok(owner.map(UserId::from_trusted))
 }
 
 /// No phone number of `user` is kept for MFA any more (MFA disabled by an operator).
 pub async fn clear_second_factor_phones(conn: &mut Connection, user_id: &UserId) -> Result<u64> {
-    let r = sqlx::query(
+    let r = query(
         "UPDATE phone_numbers SET reserved_for_second_factor = 0, default_second_factor = 0 WHERE user_id = $1",
     )
     .bind(user_id.as_str())
@@ -156,7 +152,7 @@ pub async fn mark_phone_verified(
     phone_id: &IdentificationId,
     strategy: &str,
 ) -> Result<bool> {
-    let r = sqlx::query(
+    let r = query(
         "UPDATE phone_numbers SET verified = 1, verification_strategy = $3 WHERE id = $1 AND user_id = $2",
     )
     .bind(phone_id.as_str())
@@ -173,7 +169,7 @@ pub async fn delete_phone(
     user_id: &UserId,
     phone_id: &IdentificationId,
 ) -> Result<bool> {
-    let r = sqlx::query("DELETE FROM phone_numbers WHERE id = $1 AND user_id = $2")
+    let r = query("DELETE FROM phone_numbers WHERE id = $1 AND user_id = $2")
         .bind(phone_id.as_str())
         .bind(user_id.as_str())
         .execute(&mut *conn)
@@ -184,7 +180,7 @@ pub async fn delete_phone(
 /// Writes every column of the user row (not their email addresses or phone numbers).
 /// Returns false when the user no longer exists.
 pub async fn update(conn: &mut Connection, user: &User) -> Result<bool> {
-    let r = sqlx::query(
+    let r = query(
         "UPDATE users SET external_id = $2, username = $3, first_name = $4, last_name = $5, \
          primary_email_address_id = $6, primary_phone_number_id = $7, password_hasher = $8, \
          password_digest = $9, public_metadata = $10, private_metadata = $11, unsafe_metadata = $12, \
@@ -201,12 +197,12 @@ pub async fn update(conn: &mut Connection, user: &User) -> Result<bool> {
 pub async fn delete(conn: &mut Connection, id: &UserId) -> Result<bool> {
     // Explicit child deletes: foreign-key cascades are off on SQLite connections we did not open.
     for table in ["email_addresses", "phone_numbers", "sessions"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+        query(&format!("DELETE FROM {table} WHERE user_id = $1"))
             .bind(id.as_str())
             .execute(&mut *conn)
             .await?;
     }
-    let r = sqlx::query("DELETE FROM users WHERE id = $1")
+    let r = query("DELETE FROM users WHERE id = $1")
         .bind(id.as_str())
         .execute(&mut *conn)
         .await?;
@@ -228,7 +224,7 @@ pub async fn get_many(conn: &mut Connection, ids: &[UserId]) -> Result<Vec<User>
         factor_counts("users"),
         placeholders(1, ids.len())
     );
-    let mut q = sqlx::query(&sql);
+    let mut q = query(&sql);
     for id in ids {
         q = q.bind(id.as_str());
     }
@@ -256,7 +252,7 @@ pub async fn find_id_by_identifier(
         IdentifierKind::Username => "SELECT id AS user_id FROM users WHERE username = $1",
         IdentifierKind::Web3Wallet => return Ok(None),
     };
-    let id: Option<String> = sqlx::query_scalar(sql)
+    let id: Option<String> = query_scalar(sql)
         .bind(identifier.value.as_str())
         .fetch_optional(&mut *conn)
         .await?;
@@ -279,7 +275,7 @@ pub async fn find_by_identifier(
         IdentifierKind::Username => "username = $1",
         IdentifierKind::Web3Wallet => return Ok(None),
     };
-    let rows = sqlx::query(&format!(
+    let rows = query(&format!(
         "SELECT {USER_COLUMNS}, {} FROM users WHERE {owner}",
         factor_counts("users")
     ))
@@ -370,7 +366,7 @@ pub async fn list(conn: &mut Connection, filter: &ListFilter) -> Result<(Vec<Use
         format!("WHERE {}", clauses.join(" AND "))
     };
     let count_sql = format!("SELECT COUNT(*) FROM users u {where_sql}");
-    let mut cq = sqlx::query_scalar::<_, i64>(&count_sql);
+    let mut cq = query_scalar::<i64>(&count_sql);
     for a in &args {
         cq = cq.bind(a.as_str());
     }
@@ -391,7 +387,7 @@ pub async fn list(conn: &mut Connection, filter: &ListFilter) -> Result<(Vec<Use
         n + 1,
         n + 2
     );
-    let mut pq = sqlx::query(&page_sql);
+    let mut pq = query(&page_sql);
     for a in &args {
         pq = pq.bind(a.as_str());
     }
@@ -404,7 +400,7 @@ pub async fn list(conn: &mut Connection, filter: &ListFilter) -> Result<(Vec<Use
 }
 
 /// Turns user rows into users, loading their email addresses and phone numbers in two queries.
-async fn assemble(conn: &mut Connection, rows: Vec<AnyRow>) -> Result<Vec<User>> {
+async fn assemble(conn: &mut Connection, rows: Vec<Row>) -> Result<Vec<User>> {
     let mut users = rows.iter().map(user_from_row).collect::<Result<Vec<_>>>()?;
     if users.is_empty() {
         return Ok(users);
@@ -421,7 +417,7 @@ async fn assemble(conn: &mut Connection, rows: Vec<AnyRow>) -> Result<Vec<User>>
         placeholders(1, ids.len()),
         placeholders(ids.len() + 1, ids.len())
     );
-    let mut q = sqlx::query(&sql);
+    let mut q = query(&sql);
     for id in ids.iter().chain(ids.iter()) {
         q = q.bind(*id);
     }
@@ -473,7 +469,7 @@ fn factor_counts(table: &str) -> String {
     )
 }
 
-fn user_from_row(row: &AnyRow) -> Result<User> {
+fn user_from_row(row: &Row) -> Result<User> {
     let password = match (
         opt_text(row, "password_hasher")?,
         opt_text(row, "password_digest")?,
@@ -513,7 +509,7 @@ fn user_from_row(row: &AnyRow) -> Result<User> {
 
 /// Records a completed sign-in on the user.
 pub async fn record_sign_in(conn: &mut Connection, id: &UserId, now: Timestamp) -> Result<()> {
-    sqlx::query("UPDATE users SET last_sign_in_at = $2, last_active_at = $2, failed_verification_attempts = 0 WHERE id = $1")
+    query("UPDATE users SET last_sign_in_at = $2, last_active_at = $2, failed_verification_attempts = 0 WHERE id = $1")
         .bind(id.as_str())
         .bind(now.0)
         .execute(&mut *conn)
@@ -529,7 +525,7 @@ pub async fn set_password(
     password: Option<&PasswordDigest>,
     now: Timestamp,
 ) -> Result<bool> {
-    let r = sqlx::query("UPDATE users SET password_hasher = $2, password_digest = $3, updated_at = $4 WHERE id = $1")
+    let r = query("UPDATE users SET password_hasher = $2, password_digest = $3, updated_at = $4 WHERE id = $1")
         .bind(id.as_str())
         .bind(password.map(|p| p.hasher.as_str()))
         .bind(password.map(|p| p.digest.as_str()))
@@ -547,7 +543,7 @@ pub async fn upgrade_password(
     old_digest: &str,
     new: &PasswordDigest,
 ) -> Result<bool> {
-    let r = sqlx::query("UPDATE users SET password_hasher = $2, password_digest = $3 WHERE id = $1 AND password_digest = $4")
+    let r = query("UPDATE users SET password_hasher = $2, password_digest = $3 WHERE id = $1 AND password_digest = $4")
         .bind(id.as_str())
         .bind(new.hasher.as_str())
         .bind(new.digest.as_str())
@@ -570,7 +566,7 @@ pub async fn record_failure(
 ) -> Result<Option<(u32, Option<Timestamp>)>> {
     let lapsed = "locked_until IS NOT NULL AND locked_until <= $2";
     let next = format!("CASE WHEN {lapsed} THEN 1 ELSE failed_verification_attempts + 1 END");
-    let row = sqlx::query(&format!(
+    let row = query(&format!(
         "UPDATE users SET failed_verification_attempts = {next}, \
          locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until > $2 THEN locked_until \
                              WHEN {next} >= $3 THEN $4 ELSE NULL END \

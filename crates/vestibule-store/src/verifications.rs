@@ -2,9 +2,9 @@
 //! guesses cannot exceed the limit, and a verification is marked verified by one conditional
 //! statement, so exactly one of several right guesses wins.
 
+use crate::db::{query, Row};
 use crate::rows::{int, opt_text, opt_ts, text, ts};
 use crate::{Connection, Result, StoreError};
-use sqlx::any::AnyRow;
 use vestibule_model::sign_in::VerificationStatus;
 use vestibule_model::verification::{CodeVerification, Slot, VerificationOwner};
 use vestibule_model::{ClientId, IdentificationId, Strategy, Timestamp, UserId, VerificationId};
@@ -27,7 +27,7 @@ fn parse_status(s: &str) -> Result<VerificationStatus> {
     })
 }
 
-fn from_row(row: &AnyRow) -> Result<CodeVerification> {
+fn from_row(row: &Row) -> Result<CodeVerification> {
     let strategy = text(row, "strategy")?;
     let slot = text(row, "slot")?;
     Ok(CodeVerification {
@@ -61,7 +61,7 @@ pub async fn insert(
     code_hash: Option<&str>,
     link_token_hash: Option<&str>,
 ) -> Result<()> {
-    sqlx::query(&format!(
+    query(&format!(
         "INSERT INTO verifications ({COLUMNS}, code_hash, link_token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
     ))
     .bind(v.id.as_str())
@@ -86,7 +86,7 @@ pub async fn insert(
 }
 
 pub async fn get(conn: &mut Connection, id: &VerificationId) -> Result<Option<CodeVerification>> {
-    let row = sqlx::query(&format!(
+    let row = query(&format!(
         "SELECT {COLUMNS} FROM verifications WHERE id = $1"
     ))
     .bind(id.as_str())
@@ -100,7 +100,7 @@ pub async fn latest_for_owner(
     conn: &mut Connection,
     owner: &VerificationOwner,
 ) -> Result<Option<CodeVerification>> {
-    let row = sqlx::query(&format!(
+    let row = query(&format!(
         "SELECT {COLUMNS} FROM verifications WHERE owner_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1"
     ))
     .bind(owner.as_str())
@@ -113,7 +113,7 @@ pub async fn get_by_link_token(
     conn: &mut Connection,
     link_token_hash: &str,
 ) -> Result<Option<CodeVerification>> {
-    let row = sqlx::query(&format!(
+    let row = query(&format!(
         "SELECT {COLUMNS} FROM verifications WHERE link_token_hash = $1"
     ))
     .bind(link_token_hash)
@@ -137,7 +137,7 @@ pub async fn count_attempt(
     id: &VerificationId,
     now: Timestamp,
 ) -> Result<Option<CountedAttempt>> {
-    let row = sqlx::query(
+    let row = query(
         "UPDATE verifications SET attempts = attempts + 1 \
          WHERE id = $1 AND status = 'unverified' AND attempts < max_attempts AND expire_at > $2 \
          RETURNING code_hash, attempts, max_attempts",
@@ -158,7 +158,7 @@ pub async fn count_attempt(
 
 /// Marks a verification whose guesses are used up as failed.
 pub async fn fail_if_exhausted(conn: &mut Connection, id: &VerificationId) -> Result<bool> {
-    let r = sqlx::query("UPDATE verifications SET status = 'failed' WHERE id = $1 AND status = 'unverified' AND attempts >= max_attempts")
+    let r = query("UPDATE verifications SET status = 'failed' WHERE id = $1 AND status = 'unverified' AND attempts >= max_attempts")
         .bind(id.as_str())
         .execute(&mut *conn)
         .await?;
@@ -172,7 +172,7 @@ pub async fn mark_verified(
     now: Timestamp,
     by_client: Option<&ClientId>,
 ) -> Result<bool> {
-    let r = sqlx::query(
+    let r = query(
         "UPDATE verifications SET status = 'verified', verified_at = $2, verified_by_client_id = $3 \
          WHERE id = $1 AND status = 'unverified' AND expire_at > $2",
     )
@@ -186,7 +186,7 @@ pub async fn mark_verified(
 
 /// Housekeeping: forgets verifications that expired before `before`.
 pub async fn delete_expired(conn: &mut Connection, before: Timestamp) -> Result<u64> {
-    let r = sqlx::query("DELETE FROM verifications WHERE expire_at < $1")
+    let r = query("DELETE FROM verifications WHERE expire_at < $1")
         .bind(before.0)
         .execute(&mut *conn)
         .await?;

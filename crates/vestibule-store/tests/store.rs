@@ -3,7 +3,7 @@
 use std::future::Future;
 use vestibule_model::user::{EmailAddress, PasswordDigest, PhoneNumber};
 use vestibule_model::*;
-use vestibule_store::testing::{backends, fresh, TestStore};
+use vestibule_store::testing::{backends, fresh, Backend, TestStore};
 use vestibule_store::{clients, instance, keys, sessions, sign_ins, users, StoreError};
 
 async fn on_every_backend<F, Fut>(test: F)
@@ -631,7 +631,7 @@ async fn migrations_are_idempotent() {
             .await
             .expect("reopen");
         let mut c = again.read().await.expect("read");
-        let count: i64 = sqlx_count(&mut c).await;
+        let count: i64 = migrations_count(&mut c).await;
         assert_eq!(count, 5, "every migration recorded once");
     })
     .await;
@@ -644,7 +644,9 @@ async fn abandoned_transactions_roll_back_before_the_connection_serves_again() {
         let mut tx = ts.store.begin().await.expect("begin");
         users::insert(&mut tx, &user(1)).await.expect("insert");
         drop(tx);
-        // Cancelled while its write is in flight.
+        // Cancelled while its write is in flight (PostgreSQL), or dropped after many writes
+        // (SQLite's statements run within the poll that reaches them).
+        let backend = ts.backend();
         let mut tx = ts.store.begin().await.expect("begin");
         {
             // Many statements, so that one poll cannot see them all answered.
@@ -655,7 +657,9 @@ async fn abandoned_transactions_roll_back_before_the_connection_serves_again() {
             });
             let first =
                 std::future::poll_fn(|cx| std::task::Poll::Ready(inserts.as_mut().poll(cx))).await;
-            assert!(first.is_pending(), "the inserts are in flight when dropped");
+            if backend == Backend::Postgres {
+                assert!(first.is_pending(), "the inserts are in flight when dropped");
+            }
         }
         drop(tx);
         // The writer is free and clean: a new transaction commits, and only its user exists.
@@ -678,11 +682,11 @@ async fn more_tasks_than_connections_all_get_one() {
                 tokio::spawn(async move {
                     if i % 4 == 0 {
                         let mut tx = store.begin().await.expect("begin");
-                        let n = sqlx_count(&mut tx).await;
+                        let n = migrations_count(&mut tx).await;
                         tx.commit().await.expect("commit");
                         n
                     } else {
-                        sqlx_count(&mut store.read().await.expect("read")).await
+                        migrations_count(&mut store.read().await.expect("read")).await
                     }
                 })
             })
@@ -694,13 +698,12 @@ async fn more_tasks_than_connections_all_get_one() {
     .await;
 }
 
-async fn sqlx_count(c: &mut vestibule_store::Connection) -> i64 {
-    use sqlx::Row;
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM schema_migrations")
-        .fetch_one(&mut *c)
+async fn migrations_count(c: &mut vestibule_store::Connection) -> i64 {
+    let row = vestibule_store::db::query("SELECT COUNT(*) AS n FROM schema_migrations")
+        .fetch_one(c)
         .await
         .expect("count");
-    row.try_get::<i64, _>("n").expect("n")
+    row.get::<i64>("n").expect("n")
 }
 
 fn message(id: &str, to: &str, at: i64) -> vestibule_store::outbox::OutboxMessage {
