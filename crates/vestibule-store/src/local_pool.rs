@@ -144,14 +144,22 @@ impl LocalPool {
         drop(idle);
         if self.shared.role == Role::Writer && !self.shared.read_only {
             // What the WAL holds is durable; this only leaves a smaller file behind.
-            let _ = checkpoint(&self.shared.path, &self.shared.checkpointer);
+            let _ = checkpoint(&self.shared.path, &self.shared.checkpointer, true);
         }
     }
 }
 
 /// Copies what the WAL holds into the database file without waiting for readers or the writer.
-fn checkpoint(path: &Path, slot: &Mutex<Option<Connection>>) -> rusqlite::Result<()> {
-    let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+/// Unless `wait`, returns at once when another checkpoint is running.
+fn checkpoint(path: &Path, slot: &Mutex<Option<Connection>>, wait: bool) -> rusqlite::Result<()> {
+    let mut slot = match slot.try_lock() {
+        Ok(slot) => slot,
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) if wait => {
+            slot.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+        Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
+    };
     if slot.is_none() {
         *slot = Some(open(path, Role::Reader, false)?);
     }
@@ -180,7 +188,7 @@ impl Lease {
             Arc::clone(&self.shared.checkpointer),
         );
         handle.spawn_blocking(move || {
-            if let Err(e) = checkpoint(&path, &slot) {
+            if let Err(e) = checkpoint(&path, &slot, false) {
                 tracing::warn!(error = %e, "SQLite checkpoint failed; the next one retries");
             }
         });
@@ -225,5 +233,47 @@ impl std::ops::Deref for Lease {
     fn deref(&self) -> &Connection {
         // Only `drop` takes the connection out.
         self.conn.as_ref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::db::{execute_script, query};
+    use crate::{Store, StoreOptions};
+    use std::time::{Duration, Instant};
+
+    #[tokio::test]
+    async fn the_wal_is_copied_back_off_the_request_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("db.db");
+        let store = Store::connect(
+            &format!("sqlite://{}", file.display()),
+            &StoreOptions::default(),
+        )
+        .await
+        .expect("connect");
+        execute_script(
+            &mut store.write().await.expect("write"),
+            "CREATE TABLE t (v TEXT)",
+        )
+        .await
+        .expect("create");
+        let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        let before = size();
+        // Each write a lease of its own, as requests make them; 1 KiB each.
+        for _ in 0..super::CHECKPOINT_EVERY_WRITES {
+            query("INSERT INTO t (v) VALUES ($1)")
+                .bind("x".repeat(1024))
+                .execute(&mut store.write().await.expect("write"))
+                .await
+                .expect("insert");
+        }
+        // SQLite alone would not have copied anything yet (autocheckpoint is off): the rows reach
+        // the database file only through the background checkpoint.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while size() < before + 400 * 1024 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(size() >= before + 400 * 1024, "{before} -> {}", size());
     }
 }
