@@ -75,6 +75,18 @@ impl From<StoreError> for vestibule_model::Error {
                     detail: "database pool timed out".into(),
                 }
             }
+            // Another process (an operator's `vestibule users create`) held SQLite's write lock
+            // for longer than the busy timeout: try again, nothing was written.
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                vestibule_model::Error::Unavailable {
+                    detail: "the database is busy".into(),
+                }
+            }
             other => vestibule_model::Error::internal(other.to_string()),
         }
     }
@@ -356,6 +368,20 @@ mod tests {
         );
         assert!(normalize_url("mysql://x").is_err());
         assert!(normalize_url("sqlite::memory:").is_err());
+    }
+
+    #[test]
+    fn a_busy_database_is_unavailable_not_an_internal_error() {
+        let busy = StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("database is locked".into()),
+        ));
+        assert_eq!(vestibule_model::Error::from(busy).status(), 503);
+        let other = StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            None,
+        ));
+        assert_eq!(vestibule_model::Error::from(other).status(), 500);
     }
 
     #[test]
