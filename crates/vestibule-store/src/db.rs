@@ -61,9 +61,7 @@ impl Connection {
     pub(crate) fn start_rollback(&mut self) {
         match &mut self.inner {
             Inner::Sqlite(c) => {
-                if !c.is_autocommit() {
-                    let _ = c.execute_batch("ROLLBACK");
-                }
+                c.roll_back_open();
             }
             Inner::Postgres(c) => Transactions::start_rollback(&mut **c),
         }
@@ -303,15 +301,11 @@ fn run_sqlite(
         statement.raw_bind_parameter(index, value)?;
     }
     let width = statement.column_count();
-    let columns: Arc<[Box<str>]> = if width == 0 {
-        Arc::from(Vec::new())
-    } else {
-        statement
-            .column_names()
-            .into_iter()
-            .map(Box::from)
-            .collect()
-    };
+    let columns: Arc<[Box<str>]> = statement
+        .column_names()
+        .into_iter()
+        .map(Box::from)
+        .collect();
     let readonly = statement.readonly();
     let mut rows = statement.raw_query();
     while let Some(r) = rows.next()? {

@@ -170,6 +170,16 @@ fn checkpoint(path: &Path, slot: &Mutex<Option<Connection>>, wait: bool) -> rusq
 }
 
 impl Lease {
+    /// Rolls back a transaction left open (a request cancelled mid-write), so nothing of it
+    /// reaches the next lease. True when the connection is outside any transaction afterwards.
+    pub(crate) fn roll_back_open(&self) -> bool {
+        let conn = self.conn.as_ref().unwrap_or_else(|| unreachable!());
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        conn.is_autocommit()
+    }
+
     /// Counts a write lease and, every so many, starts a checkpoint on a blocking thread unless
     /// one is still running.
     fn note_write(&self) {
@@ -198,33 +208,32 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.note_write();
-        if let Some(conn) = self.conn.take() {
-            if !conn.is_autocommit() {
-                // Abandoned mid-transaction: nothing of it may reach the next lease.
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            if !self.shared.permits.is_closed() && conn.is_autocommit() {
-                self.shared
-                    .idle
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(conn);
-            } else if !self.shared.permits.is_closed() {
-                // A connection that cannot leave its transaction is replaced by a fresh one.
-                drop(conn);
-                if let Ok(fresh) = open(&self.shared.path, self.shared.role, self.shared.read_only)
-                {
-                    self.shared
-                        .idle
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(fresh);
-                } else {
+        let clean = self.roll_back_open();
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        if self.shared.permits.is_closed() {
+            return;
+        }
+        let conn = if clean {
+            conn
+        } else {
+            // A connection that cannot leave its transaction is replaced by a fresh one.
+            drop(conn);
+            match open(&self.shared.path, self.shared.role, self.shared.read_only) {
+                Ok(fresh) => fresh,
+                Err(_) => {
                     // One connection fewer: keep the permit count equal to the idle connections.
                     self.shared.permits.forget_permits(1);
+                    return;
                 }
             }
-        }
+        };
+        self.shared
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(conn);
     }
 }
 

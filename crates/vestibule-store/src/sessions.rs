@@ -4,6 +4,7 @@
 use crate::db::{query, query_scalar, Row};
 use crate::rows::{opt_ts, placeholders, text, ts};
 use crate::{Connection, Result, Store, StoreError};
+use std::sync::LazyLock;
 use vestibule_model::{ClientId, Session, SessionId, SessionStatus, Timestamp, UserId};
 
 const COLUMNS: &str =
@@ -53,18 +54,22 @@ pub async fn find_for_client_token(
     client_token_hash: &str,
     id: &SessionId,
 ) -> Result<Option<Session>> {
-    let columns = COLUMNS
-        .split(", ")
-        .map(|c| format!("s.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let row = query(&format!(
-        "SELECT {columns} FROM sessions s JOIN clients c ON c.id = s.client_id WHERE c.token_hash = $1 AND s.id = $2"
-    ))
-    .bind(client_token_hash)
-    .bind(id.as_str())
-    .fetch_optional(&mut *store.read().await?)
-    .await?;
+    // Built once: the token endpoint runs this on every request.
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("s.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "SELECT {columns} FROM sessions s JOIN clients c ON c.id = s.client_id WHERE c.token_hash = $1 AND s.id = $2"
+        )
+    });
+    let row = query(&SQL)
+        .bind(client_token_hash)
+        .bind(id.as_str())
+        .fetch_optional(&mut *store.read().await?)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
