@@ -1,9 +1,8 @@
 //! One-time codes and email links, whichever flow sends them (sign-in steps, reverification,
 //! confirming a new phone number): stored as keyed hashes, sent through the outbox in the caller's
-//! transaction, and checked with every guess counted first.
+//! transaction; guesses at them are judged in [`crate::guesses`].
 
 use crate::error::ApiResult;
-use crate::fapi::record_failure;
 use crate::messages::{self, Secret};
 use crate::params::Params;
 use crate::state::AppState;
@@ -12,7 +11,7 @@ use vestibule_crypto::{random_token, token_hash};
 use vestibule_model::user::Factor;
 use vestibule_model::verification::is_email;
 use vestibule_model::verification::{new_code, CodeVerification};
-use vestibule_model::{Error, IdentificationId, Strategy, Timestamp, User, VerificationId};
+use vestibule_model::{Error, IdentificationId, Strategy, Timestamp};
 use vestibule_store::{verifications, Connection};
 
 /// Bytes of randomness in an email link's token (256 bits).
@@ -73,51 +72,6 @@ pub(crate) async fn deliver(
         .await?;
     }
     Ok(())
-}
-
-/// Counts a guess at a delivered code and checks it: the stored verification when it is right.
-/// The guess is counted before it is compared, in one conditional statement, so parallel guesses
-/// cannot exceed the code's limit. A wrong guess counts toward the account's lockout.
-pub(crate) async fn check_code(
-    state: &AppState,
-    vid: &VerificationId,
-    guess: &str,
-    user: Option<&User>,
-) -> ApiResult<CodeVerification> {
-    let guess = guess.trim();
-    let now = state.now();
-    let counted = {
-        let mut conn = state.store.write().await?;
-        verifications::count_attempt(&mut conn, vid, now).await?
-    };
-    let Some(counted) = counted else {
-        // No guess may be checked: say why.
-        let mut conn = state.store.read().await?;
-        let stored = verifications::get(&mut conn, vid)
-            .await?
-            .ok_or(Error::VerificationMissing)?;
-        stored.check_attempt(now)?;
-        return Err(Error::VerificationFailed.into());
-    };
-    let right = user.is_some()
-        && guess.len() <= 16
-        && state
-            .secrets
-            .code_matches(vid.as_str(), guess, &counted.code_hash);
-    if !right {
-        if counted.attempts >= counted.max_attempts {
-            let mut conn = state.store.write().await?;
-            verifications::fail_if_exhausted(&mut conn, vid).await?;
-        }
-        if let Some(u) = user {
-            record_failure(state, u).await?;
-        }
-        return Err(Error::CodeIncorrect.into());
-    }
-    let mut conn = state.store.read().await?;
-    Ok(verifications::get(&mut conn, vid)
-        .await?
-        .ok_or(Error::VerificationMissing)?)
 }
 
 /// The email address or phone number a prepare call sends to: the one it names, or else the

@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod fapi;
 pub mod fields;
+pub(crate) mod guesses;
 pub mod identity;
 pub mod instance;
 pub mod keys;

@@ -55,85 +55,6 @@ pub async fn import_totp(
     Ok(())
 }
 
-/// What a TOTP code proved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TotpCheck {
-    /// Right, and its time step (and every earlier one) is now used up.
-    Accepted,
-    /// Wrong, too old, or already used.
-    Rejected,
-}
-
-/// Checks `code` against the user's authenticator app, `enrolling` (the factor is unverified and
-/// this code verifies it) or in use; a right code claims its step inside `tx`, so of two requests
-/// with the same code exactly one is accepted. `None` when there is no such factor.
-pub async fn check_totp(
-    state: &AppState,
-    tx: &mut Connection,
-    user: &UserId,
-    code: &str,
-    enrolling: bool,
-) -> ApiResult<Option<TotpCheck>> {
-    let Some(factor) = second_factors::totp(tx, user).await? else {
-        return Ok(None);
-    };
-    if factor.verified == enrolling {
-        return Ok(None);
-    }
-    let secret = state.secrets.open_totp(&factor.secret)?;
-    let now = state.now();
-    let Some(step) = otp::verify_totp(&secret, code, now.seconds(), factor.last_used_step) else {
-        return Ok(Some(TotpCheck::Rejected));
-    };
-    Ok(Some(
-        if second_factors::use_totp_step(tx, user, step, enrolling, now).await? {
-            TotpCheck::Accepted
-        } else {
-            TotpCheck::Rejected
-        },
-    ))
-}
-
-/// Longest input looked at as a backup code: generous for spaces and dashes, short enough that
-/// nobody makes the server hash megabytes.
-const MAX_BACKUP_CODE_INPUT: usize = 64;
-
-/// A backup code as typed, ready to be looked up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BackupCodeGuess {
-    /// The user has no backup codes.
-    NoCodes,
-    /// Not the shape of a backup code: wrong without looking.
-    Malformed,
-    /// Its hash under the user's salt, to use with [`second_factors::use_backup_code`].
-    Hash(String),
-}
-
-/// Hashes a typed backup code with the user's salt (on the blocking pool: it is argon2id).
-pub async fn backup_code_guess(
-    state: &AppState,
-    user: &UserId,
-    code: &str,
-) -> ApiResult<BackupCodeGuess> {
-    let Some((salt, _)) = ({
-        let mut conn = state.store.read().await?;
-        second_factors::backup_codes(&mut conn, user).await?
-    }) else {
-        return Ok(BackupCodeGuess::NoCodes);
-    };
-    let normalized = otp::normalize_backup_code(code);
-    if code.len() > MAX_BACKUP_CODE_INPUT
-        || !IMPORTED_BACKUP_CODE_LENGTHS.contains(&normalized.len())
-    {
-        return Ok(BackupCodeGuess::Malformed);
-    }
-    let hash =
-        tokio::task::spawn_blocking(move || otp::backup_code_hash(&normalized, salt.as_bytes()))
-            .await
-            .map_err(|e| Error::internal(format!("hashing a backup code: {e}")))?;
-    Ok(BackupCodeGuess::Hash(hash))
-}
-
 /// Lengths (letters and digits, after normalising) of backup codes an operator may import; the
 /// server's own are [`otp::BACKUP_CODE_LENGTH`].
 pub const IMPORTED_BACKUP_CODE_LENGTHS: std::ops::RangeInclusive<usize> = 6..=32;
@@ -165,14 +86,17 @@ pub async fn store_backup_codes(
     let set_id = format!("bcode_{}", base62(rng, 27));
     let hashes = {
         let salt = salt.clone();
-        tokio::task::spawn_blocking(move || {
-            codes
-                .iter()
-                .map(|c| otp::backup_code_hash(c, salt.as_bytes()))
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|e| Error::internal(format!("hashing backup codes: {e}")))?
+        state
+            .passwords
+            .pool()
+            .run(move || {
+                codes
+                    .iter()
+                    .map(|c| otp::backup_code_hash(c, salt.as_bytes()))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(crate::passwords::pool_error)?
     };
     second_factors::replace_backup_codes(tx, user, &set_id, &salt, &hashes, now).await?;
     Ok(set_id)

@@ -23,7 +23,7 @@ pub enum Verified {
     Mismatch,
 }
 
-fn pool_error(e: PoolError) -> Error {
+pub(crate) fn pool_error(e: PoolError) -> Error {
     match e {
         PoolError::Busy(b) => Error::TooManyRequests {
             retry_after_seconds: b.retry_after_seconds,

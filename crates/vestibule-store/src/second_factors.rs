@@ -161,6 +161,22 @@ pub async fn backup_codes(conn: &mut Connection, user: &UserId) -> Result<Option
     }
 }
 
+/// Whether `code_hash` is one of the user's unused backup codes.
+pub async fn backup_code_unused(
+    conn: &mut Connection,
+    user: &UserId,
+    code_hash: &str,
+) -> Result<bool> {
+    let found: Option<i64> = query_scalar(
+        "SELECT 1 FROM backup_codes WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
+    )
+    .bind(user.as_str())
+    .bind(code_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(found.is_some())
+}
+
 /// Uses a backup code: true for exactly one caller, if the code exists and was unused.
 pub async fn use_backup_code(
     conn: &mut Connection,

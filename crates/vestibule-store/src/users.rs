@@ -507,14 +507,21 @@ fn user_from_row(row: &Row) -> Result<User> {
     })
 }
 
-/// Records a completed sign-in on the user.
-pub async fn record_sign_in(conn: &mut Connection, id: &UserId, now: Timestamp) -> Result<()> {
-    query("UPDATE users SET last_sign_in_at = $2, last_active_at = $2, failed_verification_attempts = 0 WHERE id = $1")
-        .bind(id.as_str())
-        .bind(now.0)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+/// Records a completed sign-in on the user and resets its failure count, only while the account
+/// is neither banned nor locked: the transaction that creates a session checks both again, so a
+/// lock or ban that lands between a request's reads and its commit still stops it. False when
+/// the account is banned, locked or gone.
+pub async fn record_sign_in(conn: &mut Connection, id: &UserId, now: Timestamp) -> Result<bool> {
+    let r = query(
+        "UPDATE users SET last_sign_in_at = $2, last_active_at = $2, failed_verification_attempts = 0, \
+         locked_until = NULL \
+         WHERE id = $1 AND banned = 0 AND (locked_until IS NULL OR locked_until <= $2)",
+    )
+    .bind(id.as_str())
+    .bind(now.0)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 /// Replaces the password digest (rehash on sign-in, or a new password). Returns false when the user
@@ -553,24 +560,37 @@ pub async fn upgrade_password(
     Ok(r.rows_affected() == 1)
 }
 
-/// Counts a failed verification of any kind. When the count reaches `threshold` the account is
-/// locked until `lock_until`; a lock that has run out starts a new count. One statement, so
-/// parallel failures are each counted once. Returns the count and the lock, or `None` if the
-/// user is gone.
-pub async fn record_failure(
+/// What taking an attempt against the account's lockout found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Counted: the guess may now be judged. `locked` when this attempt was the last one allowed
+    /// (the account is locked from now on unless the guess proves right).
+    Taken { count: u32, locked: bool },
+    /// The account is locked until then; nothing was counted.
+    Refused { locked_until: Timestamp },
+    /// No such user.
+    Gone,
+}
+
+/// Takes one attempt at the account's secrets before the guess is judged: counts it, and locks
+/// the account until `lock_until` when the count reaches `threshold`, all in one statement that
+/// applies only while the account is not locked. So however many guesses race, at most
+/// `threshold` are counted, and so judged, before the lock. A lock that has run out starts a
+/// new count.
+pub async fn take_attempt(
     conn: &mut Connection,
     id: &UserId,
     now: Timestamp,
     threshold: u32,
     lock_until: Timestamp,
-) -> Result<Option<(u32, Option<Timestamp>)>> {
-    let lapsed = "locked_until IS NOT NULL AND locked_until <= $2";
-    let next = format!("CASE WHEN {lapsed} THEN 1 ELSE failed_verification_attempts + 1 END");
+) -> Result<Attempt> {
+    let next =
+        "CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_verification_attempts + 1 END";
     let row = query(&format!(
         "UPDATE users SET failed_verification_attempts = {next}, \
-         locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until > $2 THEN locked_until \
-                             WHEN {next} >= $3 THEN $4 ELSE NULL END \
-         WHERE id = $1 RETURNING failed_verification_attempts, locked_until"
+         locked_until = CASE WHEN {next} >= $3 THEN $4 ELSE NULL END \
+         WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) \
+         RETURNING failed_verification_attempts, locked_until"
     ))
     .bind(id.as_str())
     .bind(now.0)
@@ -578,11 +598,38 @@ pub async fn record_failure(
     .bind(lock_until.0)
     .fetch_optional(&mut *conn)
     .await?;
-    match row {
-        None => Ok(None),
-        Some(row) => Ok(Some((
-            u32::try_from(int(&row, "failed_verification_attempts")?).unwrap_or(u32::MAX),
-            opt_ts(&row, "locked_until")?,
-        ))),
+    if let Some(row) = row {
+        return Ok(Attempt::Taken {
+            count: u32::try_from(int(&row, "failed_verification_attempts")?).unwrap_or(u32::MAX),
+            locked: opt_ts(&row, "locked_until")?.is_some(),
+        });
     }
+    let row = query("SELECT locked_until FROM users WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match row {
+        None => Attempt::Gone,
+        Some(row) => Attempt::Refused {
+            // A lock that lapsed between the two statements: refused once more, by a second.
+            locked_until: opt_ts(&row, "locked_until")?.unwrap_or(now.plus_seconds(1)),
+        },
+    })
+}
+
+/// A guess taken by [`take_attempt`] proved right: it is not a failure. Un-counts it, and lifts
+/// the lock when that attempt was the one that set it (`locked_by_it`).
+pub async fn refund_attempt(conn: &mut Connection, id: &UserId, locked_by_it: bool) -> Result<()> {
+    query(
+        "UPDATE users SET \
+         failed_verification_attempts = CASE WHEN failed_verification_attempts > 0 \
+                                             THEN failed_verification_attempts - 1 ELSE 0 END, \
+         locked_until = CASE WHEN $2 = 1 THEN NULL ELSE locked_until END \
+         WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .bind(b(locked_by_it))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

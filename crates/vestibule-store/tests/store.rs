@@ -994,7 +994,8 @@ async fn guesses_are_counted_atomically_and_one_right_code_wins() {
 }
 
 #[tokio::test]
-async fn failures_lock_the_account_at_the_threshold_and_lapse() {
+async fn attempts_are_taken_before_judging_and_stop_at_the_lock() {
+    use vestibule_store::users::Attempt;
     on_every_backend(|ts| async move {
         let u = user(1);
         let mut tx = ts.store.begin().await.expect("begin");
@@ -1002,54 +1003,89 @@ async fn failures_lock_the_account_at_the_threshold_and_lapse() {
         tx.commit().await.expect("commit");
         let lock_until = t(3_600_000);
 
-        // 30 parallel failures with a threshold of 10: the count is exactly 30, locked at the 10th.
+        // 30 parallel attempts with a threshold of 10: exactly 10 are taken, the 10th locks, and
+        // the other 20 are refused without being counted.
         let mut handles = Vec::new();
         for _ in 0..30 {
             let store = ts.store.clone();
             let id = u.id.clone();
             handles.push(tokio::spawn(async move {
-                let mut tx = store.begin().await.expect("begin");
-                let r = users::record_failure(&mut tx, &id, t(0), 10, lock_until)
+                let mut conn = store.write().await.expect("write");
+                users::take_attempt(&mut conn, &id, t(0), 10, lock_until)
                     .await
-                    .expect("record");
-                tx.commit().await.expect("commit");
-                r.expect("user exists")
+                    .expect("take")
             }));
         }
-        let mut results = Vec::new();
+        let mut taken = Vec::new();
+        let mut refused = 0;
         for h in handles {
-            results.push(h.await.expect("join"));
+            match h.await.expect("join") {
+                Attempt::Taken { count, locked } => taken.push((count, locked)),
+                Attempt::Refused { locked_until } => {
+                    assert_eq!(locked_until, lock_until);
+                    refused += 1;
+                }
+                Attempt::Gone => panic!("the user exists"),
+            }
         }
-        results.sort();
+        taken.sort();
         assert_eq!(
-            results.iter().map(|r| r.0).collect::<Vec<_>>(),
-            (1..=30).collect::<Vec<_>>()
+            taken,
+            (1..=10).map(|c| (c, c == 10)).collect::<Vec<_>>(),
+            "counts 1 to 10, locked by the 10th"
         );
-        assert!(results.iter().filter(|r| r.0 < 10).all(|r| r.1.is_none()));
-        assert!(results
-            .iter()
-            .filter(|r| r.0 >= 10)
-            .all(|r| r.1 == Some(lock_until)));
+        assert_eq!(refused, 20);
 
-        // After the lock lapses, a failure starts a new count; a success resets it.
         let mut tx = ts.store.begin().await.expect("begin");
-        assert_eq!(
-            users::record_failure(&mut tx, &u.id, lock_until, 10, t(9_999_999))
-                .await
-                .expect("record"),
-            Some((1, None))
-        );
-        users::record_sign_in(&mut tx, &u.id, t(3_700_000))
+        // A locked account gets no session, even in a transaction that got this far.
+        assert!(!users::record_sign_in(&mut tx, &u.id, t(1_000))
             .await
-            .expect("success");
-        assert_eq!(
-            users::record_failure(&mut tx, &u.id, t(3_800_000), 10, t(9_999_999))
+            .expect("sign in"));
+        // The right guess of the attempt that locked lifts its own lock.
+        users::refund_attempt(&mut tx, &u.id, true)
+            .await
+            .expect("refund");
+        assert!(users::record_sign_in(&mut tx, &u.id, t(1_000))
+            .await
+            .expect("sign in"));
+        // After a lock lapses the next attempt starts a new count.
+        for _ in 0..9 {
+            users::take_attempt(&mut tx, &u.id, t(2_000), 10, lock_until)
                 .await
-                .expect("record"),
-            Some((1, None))
+                .expect("take");
+        }
+        assert_eq!(
+            users::take_attempt(&mut tx, &u.id, t(2_000), 10, lock_until)
+                .await
+                .expect("take"),
+            Attempt::Taken {
+                count: 10,
+                locked: true
+            }
         );
         assert_eq!(
-            users::record_failure(
+            users::take_attempt(&mut tx, &u.id, lock_until, 10, t(9_999_999))
+                .await
+                .expect("take"),
+            Attempt::Taken {
+                count: 1,
+                locked: false
+            }
+        );
+        // A refund un-counts the attempt of a right guess.
+        users::refund_attempt(&mut tx, &u.id, false)
+            .await
+            .expect("refund");
+        assert_eq!(
+            users::get(&mut tx, &u.id)
+                .await
+                .expect("get")
+                .expect("user")
+                .failed_verification_attempts,
+            0
+        );
+        assert_eq!(
+            users::take_attempt(
                 &mut tx,
                 &UserId::from_trusted("user_gone".into()),
                 t(0),
@@ -1057,9 +1093,22 @@ async fn failures_lock_the_account_at_the_threshold_and_lapse() {
                 t(1)
             )
             .await
-            .expect("record"),
-            None
+            .expect("take"),
+            Attempt::Gone
         );
+        tx.commit().await.expect("commit");
+
+        // A banned account gets no session either.
+        let mut banned = users::get(&mut ts.store.read().await.expect("read"), &u.id)
+            .await
+            .expect("get")
+            .expect("user");
+        banned.banned = true;
+        let mut tx = ts.store.begin().await.expect("begin");
+        users::update(&mut tx, &banned).await.expect("ban");
+        assert!(!users::record_sign_in(&mut tx, &u.id, t(5_000_000))
+            .await
+            .expect("sign in"));
         tx.commit().await.expect("commit");
     })
     .await;

@@ -4,8 +4,8 @@
 
 use super::users::load;
 use crate::error::ApiResult;
-use crate::fapi::record_failure;
-use crate::mfa::{self, BackupCodeGuess, TotpCheck};
+use crate::guesses;
+use crate::mfa;
 use crate::params::Params;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -97,32 +97,34 @@ pub async fn verify_totp(
     {
         return Err(Error::UserLocked { expires_in_seconds }.into());
     }
+    // A backup code, or else (six digits) a code from the app.
     let looks_like_totp = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
-    if looks_like_totp {
-        let mut tx = state.store.begin().await?;
-        if mfa::check_totp(&state, &mut tx, &user.id, code, false).await?
-            == Some(TotpCheck::Accepted)
-        {
-            tx.commit().await?;
-            return Ok(Json(Verified {
-                verified: true,
-                code_type: "totp",
-            }));
-        }
-    } else if let BackupCodeGuess::Hash(hash) =
-        mfa::backup_code_guess(&state, &user.id, code).await?
-    {
-        let mut tx = state.store.begin().await?;
-        if second_factors::use_backup_code(&mut tx, &user.id, &hash, state.now()).await? {
-            tx.commit().await?;
-            return Ok(Json(Verified {
-                verified: true,
-                code_type: "backup_code",
-            }));
-        }
-    }
-    record_failure(&state, &user).await?;
-    Err(Error::TotpIncorrectCode.into())
+    let (verdict, code_type) = if looks_like_totp {
+        (guesses::totp(&state, &user.id, code, false).await?, "totp")
+    } else {
+        (
+            guesses::backup_code(&state, &user.id, code).await?,
+            "backup_code",
+        )
+    };
+    let Some(proven) = verdict else {
+        return Err(Error::TotpIncorrectCode.into());
+    };
+    let proven = proven.or(Error::TotpIncorrectCode)?;
+    let mut tx = state.store.begin().await?;
+    proven
+        .settle(&state, &mut tx, None)
+        .await
+        .map_err(|e| match e.0 {
+            // The same code used by a concurrent request first.
+            Error::CodeIncorrect => Error::TotpIncorrectCode.into(),
+            _ => e,
+        })?;
+    tx.commit().await?;
+    Ok(Json(Verified {
+        verified: true,
+        code_type,
+    }))
 }
 
 /// `POST /v1/phone_numbers`: adds a phone number to a user (`user_id`, `phone_number`,

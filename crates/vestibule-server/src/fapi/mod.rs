@@ -13,7 +13,6 @@ use crate::state::AppState;
 use axum::routing::{get, post};
 use axum::Router;
 
-pub(crate) use sign_ins::record_failure;
 pub use view::client_view;
 
 pub fn router(state: AppState) -> Router<AppState> {

@@ -8,16 +8,13 @@
 
 use super::client::reload;
 use super::sessions::{load, signed_in, user_of};
-use crate::codes::{check_code, deliver, target};
+use crate::codes::{deliver, target};
 use crate::error::{ApiError, ApiResult};
-use crate::fapi::record_failure;
-use crate::fapi::sign_ins::check_password;
+use crate::guesses;
 use crate::identity::ClientIdentity;
 use crate::limits::{self, ClientIp};
 use crate::messages;
-use crate::mfa::{self, BackupCodeGuess, TotpCheck};
 use crate::params::Params;
-use crate::passwords::Verified;
 use crate::present;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -31,9 +28,7 @@ use vestibule_model::verification::{CodeVerification, Slot};
 use vestibule_model::{
     Client, Error, Session, SessionVerificationId, Strategy, User, VerificationId,
 };
-use vestibule_store::{
-    second_factors, session_verifications, sessions, verifications, Connection, Tx,
-};
+use vestibule_store::{session_verifications, sessions, verifications, Connection};
 use vestibule_wire as wire;
 
 type VerificationResponse = Json<wire::Envelope<wire::SessionVerification>>;
@@ -291,67 +286,20 @@ async fn attempt(
     .await?;
     let (mut sv, version) = in_progress(&state, &session).await?;
     let pending = sv.check_attempt(slot, &strategy, &user, &state.settings, state.now())?;
+    let judged = guesses::judge(&state, &strategy, pending.as_ref(), Some(&user), guess).await?;
     let now = state.now();
-    let mut tx = state.store.begin().await?;
-    match (&strategy, pending) {
-        (_, Some(vid)) => {
-            drop(tx);
-            let stored = check_code(&state, &vid, guess, Some(&user)).await?;
-            sv.code_verified(&stored, now)?;
-            tx = state.store.begin().await?;
-            if !verifications::mark_verified(&mut tx, &vid, now, Some(&client.id)).await? {
-                return Err(Error::VerificationAlreadyVerified.into());
-            }
-        }
-        (Strategy::Password, None) => {
-            drop(tx);
-            if check_password(&state, Some(&user), guess).await? == Verified::Mismatch {
-                record_failure(&state, &user).await?;
-                return Err(Error::PasswordIncorrect.into());
-            }
-            sv.verified(slot, strategy, now)?;
-            tx = state.store.begin().await?;
-        }
-        (Strategy::Totp, None) => {
-            match mfa::check_totp(&state, &mut tx, &user.id, guess, false).await? {
-                None => return Err(Error::StrategyForUserInvalid.into()),
-                Some(TotpCheck::Rejected) => {
-                    drop(tx);
-                    record_failure(&state, &user).await?;
-                    return Err(Error::CodeIncorrect.into());
-                }
-                Some(TotpCheck::Accepted) => sv.verified(slot, strategy, now)?,
-            }
-        }
-        (Strategy::BackupCode, None) => {
-            drop(tx);
-            tx = use_backup_code(&state, &user, guess).await?;
-            sv.verified(slot, strategy, now)?;
-        }
-        _ => return Err(Error::VerificationMissing.into()),
+    match &judged.sent {
+        Some(sent) => sv.code_verified(sent, now)?,
+        None => sv.verified(slot, strategy, now)?,
     }
+    let mut tx = state.store.begin().await?;
+    judged
+        .proven
+        .settle(&state, &mut tx, Some(&client.id))
+        .await?;
     proven(&mut tx, &sv, version, &session, slot).await?;
     tx.commit().await?;
     respond(&state, &identity, &client, &sv, &user).await
-}
-
-/// A backup code: hashed before any transaction opens (hashing takes a while), then used up in
-/// the transaction returned, so it completes at most one verification. A wrong one counts toward
-/// the lockout once that transaction is gone (on SQLite the writer is a single connection).
-async fn use_backup_code(state: &AppState, user: &User, guess: &str) -> ApiResult<Tx> {
-    let hash = match mfa::backup_code_guess(state, &user.id, guess).await? {
-        BackupCodeGuess::NoCodes => return Err(Error::StrategyForUserInvalid.into()),
-        BackupCodeGuess::Malformed => None,
-        BackupCodeGuess::Hash(hash) => Some(hash),
-    };
-    if let Some(hash) = hash {
-        let mut tx = state.store.begin().await?;
-        if second_factors::use_backup_code(&mut tx, &user.id, &hash, state.now()).await? {
-            return Ok(tx);
-        }
-    }
-    record_failure(state, user).await?;
-    Err(Error::CodeIncorrect.into())
 }
 
 /// Records a proven step: the reverification's new state, and the session's factor age.

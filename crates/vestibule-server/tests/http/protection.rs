@@ -137,30 +137,113 @@ async fn wrong_codes_count_and_an_operator_can_unlock() {
     .await;
 }
 
+/// Sends `guesses` in parallel and sorts the answers: how many were judged wrong (`wrong`, 422),
+/// how many refused because the account was locked (403 `user_locked`) or by a rate limit (429).
+async fn race(guesses: Vec<tokio::task::JoinHandle<Answer>>, wrong: &str) -> (usize, usize) {
+    let (mut judged, mut refused) = (0, 0);
+    for h in guesses {
+        let (status, code) = h.await.expect("join");
+        match (status, code.as_str()) {
+            (422, c) if c == wrong => judged += 1,
+            (403, "user_locked") | (429, "too_many_requests") => refused += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    (judged, refused)
+}
+
+type Answer = (u16, String);
+
+fn answer(r: Reply) -> Answer {
+    (r.status.as_u16(), r.code().to_owned())
+}
+
+/// However many wrong guesses race, the account judges at most `max_attempts` of them; the
+/// rest are refused as locked, and then so is the right one.
 #[tokio::test]
-async fn fifty_parallel_wrong_passwords_are_counted_exactly() {
+async fn fifty_parallel_wrong_passwords_judge_at_most_the_lockout() {
     each_backend(|b| async move {
-        let mut settings = crate::harness::test_settings();
-        settings.lockout.max_attempts = 100;
-        let server = TestServer::with_settings(b, settings).await;
+        let server = TestServer::start(b).await;
         let user = server.user(3).await;
         let mut handles = Vec::new();
         for _ in 0..50 {
             let fapi = server.native();
             handles.push(tokio::spawn(async move {
-                fapi.post(
-                    "/v1/client/sign_ins",
-                    &[("identifier", "user3"), ("password", "not the password")],
+                answer(
+                    fapi.post(
+                        "/v1/client/sign_ins",
+                        &[("identifier", "user3"), ("password", "not the password")],
+                    )
+                    .await,
                 )
-                .await
-                .status
-                .as_u16()
             }));
         }
-        for h in handles {
-            assert_eq!(h.await.expect("join"), 422);
+        let (judged, refused) = race(handles, "form_password_incorrect").await;
+        assert_eq!((judged, refused), (10, 40), "on {b:?}");
+        assert_eq!(failed_attempts(&server, &user).await, 10);
+        server
+            .native()
+            .post(
+                "/v1/client/sign_ins",
+                &[("identifier", "user3"), ("password", PASSWORD)],
+            )
+            .await
+            .err(403, "user_locked");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fifty_parallel_wrong_second_factors_judge_at_most_the_lockout() {
+    use crate::second_factors::{app_code, enrol_totp, password_needs_second_factor};
+    each_backend(|b| async move {
+        let server = TestServer::start(b).await;
+        for (n, strategy) in [(40, "totp"), (41, "backup_code")] {
+            let user = server.user(n).await;
+            let (secret, codes) = enrol_totp(&server, &server.native(), n).await;
+            let (fapi, id) = password_needs_second_factor(&server, n).await;
+            let before = failed_attempts(&server, &user).await;
+            // Wrong for every time step the server accepts.
+            let now = vestibule_model::Clock::now(&server.clock).seconds();
+            let step = vestibule_crypto::otp::totp_step(now);
+            let accepted: Vec<String> = (step - 1..=step + 1)
+                .map(|s| vestibule_crypto::otp::totp_code(&secret, s))
+                .collect();
+            let wrong = match strategy {
+                "totp" => (0..10u32)
+                    .map(|d| d.to_string().repeat(6))
+                    .find(|c| !accepted.contains(c))
+                    .expect("a wrong code"),
+                _ => "zzzz9999".to_owned(),
+            };
+            let fapi = Arc::new(fapi);
+            let path = format!("/v1/client/sign_ins/{id}/attempt_second_factor");
+            let mut handles = Vec::new();
+            for _ in 0..50 {
+                let (fapi, path, wrong) = (Arc::clone(&fapi), path.clone(), wrong.clone());
+                handles.push(tokio::spawn(async move {
+                    answer(
+                        fapi.post(&path, &[("strategy", strategy), ("code", &wrong)])
+                            .await,
+                    )
+                }));
+            }
+            let (judged, refused) = race(handles, "form_code_incorrect").await;
+            let allowed = 10 - before as usize;
+            assert_eq!(
+                (judged, refused),
+                (allowed, 50 - allowed),
+                "{strategy} on {b:?}"
+            );
+            assert_eq!(failed_attempts(&server, &user).await, 10);
+            let right = match strategy {
+                "totp" => app_code(&server, &secret),
+                _ => codes[0].clone(),
+            };
+            fapi.post(&path, &[("strategy", strategy), ("code", &right)])
+                .await
+                .err(403, "user_locked");
         }
-        assert_eq!(failed_attempts(&server, &user).await, 50);
     })
     .await;
 }
@@ -169,8 +252,10 @@ async fn fifty_parallel_wrong_passwords_are_counted_exactly() {
 async fn fifty_parallel_right_codes_complete_the_sign_in_once() {
     each_backend(|b| async move {
         let mut settings = crate::harness::test_settings();
-        // Every guess may be checked: the race is between right guesses, not against the limit.
+        // Every guess may be checked: the race is between right guesses, not against the code's
+        // limit or the lockout.
         settings.codes.max_attempts = 10;
+        settings.lockout.max_attempts = 100;
         let server = TestServer::with_settings(b, settings).await;
         server.user(4).await;
         let fapi = Arc::new(server.native());

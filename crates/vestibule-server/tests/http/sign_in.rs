@@ -250,7 +250,12 @@ async fn multi_session_mode_allows_other_accounts_but_not_the_same_twice() {
 #[tokio::test]
 async fn racing_correct_attempts_complete_the_sign_in_once() {
     each_backend(|b| async move {
-        let server = TestServer::start(b).await;
+        // Every guess is counted before it is judged: with the default lockout the 11th of 12
+        // parallel guesses would be refused before the first is judged right. The race here is
+        // between right guesses, not against the lockout.
+        let mut settings = crate::harness::test_settings();
+        settings.lockout.max_attempts = 100;
+        let server = TestServer::with_settings(b, settings).await;
         server.user(9).await;
         let fapi = std::sync::Arc::new(server.native());
         let r = fapi

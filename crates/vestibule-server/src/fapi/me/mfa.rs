@@ -8,10 +8,10 @@
 
 use super::{current, envelope, Me};
 use crate::error::ApiResult;
-use crate::fapi::sign_ins::record_failure;
+use crate::guesses;
 use crate::identity::ClientIdentity;
 use crate::limits::{self, ClientIp};
-use crate::mfa::{self, TotpCheck};
+use crate::mfa;
 use crate::params::Params;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
@@ -84,20 +84,16 @@ pub async fn verify_totp(
     if let LockState::Locked(expires_in_seconds) = user.lock_state(state.now()) {
         return Err(Error::UserLocked { expires_in_seconds }.into());
     }
-    let now = state.now();
-    let mut tx = state.store.begin().await?;
-    match mfa::check_totp(&state, &mut tx, &user.id, code, true).await? {
+    let proven = match guesses::totp(&state, &user.id, code, true).await? {
         None if user.totp_enabled => return Err(Error::TotpAlreadyEnabled.into()),
         None => {
             return Err(Error::client_state("no authenticator app is being set up").into());
         }
-        Some(TotpCheck::Rejected) => {
-            drop(tx);
-            record_failure(&state, &user).await?;
-            return Err(Error::CodeIncorrect.into());
-        }
-        Some(TotpCheck::Accepted) => {}
-    }
+        Some(verdict) => verdict.or(Error::CodeIncorrect)?,
+    };
+    let now = state.now();
+    let mut tx = state.store.begin().await?;
+    proven.settle(&state, &mut tx, Some(&client.id)).await?;
     let backup_codes = if state.settings.mfa.backup_codes {
         Some(
             mfa::new_backup_codes(&state, &mut tx, &user.id, now)

@@ -8,8 +8,9 @@
 //! factor of any kind until it is verified.
 
 use super::{current, envelope, Me};
-use crate::codes::{check_code, deliver};
+use crate::codes::deliver;
 use crate::error::{ApiError, ApiResult};
+use crate::guesses;
 use crate::identity::ClientIdentity;
 use crate::limits::{self, ClientIp};
 use crate::messages;
@@ -224,12 +225,10 @@ pub async fn attempt_verification(
     let code = latest_code(&state, &phone.id)
         .await?
         .ok_or(Error::VerificationMissing)?;
-    let checked = check_code(&state, &code.id, guess, Some(&user)).await?;
+    let (checked, proven) = guesses::code(&state, &code.id, guess, Some(&user)).await?;
     let now = state.now();
     let mut tx = state.store.begin().await?;
-    if !verifications::mark_verified(&mut tx, &code.id, now, Some(&client.id)).await? {
-        return Err(Error::VerificationAlreadyVerified.into());
-    }
+    proven.settle(&state, &mut tx, Some(&client.id)).await?;
     if !users::mark_phone_verified(&mut tx, &user.id, &phone.id, "phone_code").await? {
         return Err(Error::not_found_id("phone number", id).into());
     }

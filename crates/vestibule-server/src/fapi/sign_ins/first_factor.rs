@@ -1,23 +1,20 @@
 //! Preparing and attempting first factors: the password, codes by email or SMS, email links.
 
-use super::{
-    check_password, conclude, finish, load, parse_strategy, record_failure, respond,
-    upgrade_password, SignInResponse,
-};
-use crate::codes::{check_code, deliver};
+use super::{conclude, finish, load, parse_strategy, respond, upgrade_password, SignInResponse};
+use crate::codes::deliver;
 use crate::error::ApiResult;
+use crate::guesses;
 use crate::identity::ClientIdentity;
 use crate::limits::{self, ClientIp};
 use crate::messages;
 use crate::params::Params;
-use crate::passwords::Verified;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Extension;
 use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::verification::{is_delivered, CodeVerification};
 use vestibule_model::{Error, IdentificationId, SignIn, Strategy, Timestamp, User, VerificationId};
-use vestibule_store::{sign_ins, verifications, Connection};
+use vestibule_store::{sign_ins, Connection};
 
 /// Starts a code or link factor inside `tx`: stores the verification (only a keyed hash of the
 /// code, or a hash of the link's token) and queues the message carrying it, so the message exists
@@ -193,79 +190,51 @@ pub async fn attempt_first_factor(
 async fn attempt_password(
     state: &AppState,
     identity: &ClientIdentity,
-    l: super::Loaded,
+    mut l: super::Loaded,
     params: &Params,
 ) -> ApiResult<SignInResponse> {
-    let super::Loaded {
-        mut client,
-        mut si,
-        version,
-        user,
-    } = l;
     let password = params.required("password")?;
-    let Some(user) = user else {
-        if si.unknown_account {
+    let Some(user) = l.user.as_ref() else {
+        if l.si.unknown_account {
             // Enumeration protection: as costly and as wrong as a real account's wrong password.
-            check_password(state, None, password).await?;
+            guesses::password(state, None, password).await?;
             return Err(Error::PasswordIncorrect.into());
         }
         return Err(Error::client_state("an identifier is needed first").into());
     };
-    si.check_first_factor_attempt(&Strategy::Password, &user, &state.settings, state.now())?;
-    let needs_rehash = match check_password(state, Some(&user), password).await? {
-        Verified::Mismatch => {
-            record_failure(state, &user).await?;
-            return Err(Error::PasswordIncorrect.into());
-        }
-        Verified::Match { needs_rehash } => needs_rehash,
-    };
-    let now = state.now();
-    let progress = si.first_factor_verified(Strategy::Password, &user, &state.settings, now)?;
-    let tx = state.store.begin().await?;
-    let sessions = conclude(
-        state,
-        identity,
-        tx,
-        &mut client,
-        &mut si,
-        version,
-        &user,
-        progress,
-    )
-    .await?;
-    if needs_rehash {
-        upgrade_password(state, &user, password).await;
+    l.si.check_first_factor_attempt(&Strategy::Password, user, &state.settings, state.now())?;
+    let judged = guesses::judge(state, &Strategy::Password, None, Some(user), password).await?;
+    let progress =
+        l.si.first_factor_verified(Strategy::Password, user, &state.settings, state.now())?;
+    let rehash = judged.proven.needs_rehash();
+    let mut tx = state.store.begin().await?;
+    judged.proven.settle(state, &mut tx, None).await?;
+    let sessions = conclude(state, identity, tx, &mut l, progress).await?;
+    let user = l.account()?;
+    if rehash {
+        upgrade_password(state, user, password).await;
     }
-    respond(state, identity, &si, Some(&user), &client, sessions).await
+    respond(state, identity, &l.si, Some(user), &l.client, sessions).await
 }
 
-/// Checks a guessed code. The guess is counted before it is compared, in one conditional
-/// statement, so parallel guesses cannot exceed the code's limit; a right guess then wins the
-/// verification in another conditional statement, so exactly one of several right guesses counts.
+/// Checks a guessed code: counted (against the code's limit and the account's lockout) before it
+/// is compared, each in one conditional statement, so parallel guesses cannot exceed either; a
+/// right guess then wins the verification in another conditional statement, so exactly one of
+/// several right guesses counts.
 async fn attempt_code(
     state: &AppState,
     identity: &ClientIdentity,
-    l: super::Loaded,
+    mut l: super::Loaded,
     strategy: Strategy,
     params: &Params,
 ) -> ApiResult<SignInResponse> {
-    let super::Loaded {
-        client,
-        mut si,
-        version,
-        user,
-    } = l;
     let guess = params.required("code")?;
-    let vid = si.check_code_attempt(&strategy, user.as_ref(), state.now())?;
-    let stored = check_code(state, &vid, guess, user.as_ref()).await?;
-    let Some(user) = user else {
-        return Err(Error::CodeIncorrect.into());
-    };
-    let now = state.now();
-    let progress = si.code_verified(&stored, &user, &state.settings, now)?;
-    let mut tx = state.store.begin().await?;
-    if !verifications::mark_verified(&mut tx, &vid, now, Some(&client.id)).await? {
-        return Err(Error::VerificationAlreadyVerified.into());
-    }
-    finish(state, identity, tx, client, si, version, &user, progress).await
+    let vid =
+        l.si.check_code_attempt(&strategy, l.user.as_ref(), state.now())?;
+    let judged = guesses::judge(state, &strategy, Some(&vid), l.user.as_ref(), guess).await?;
+    let sent = judged.sent.ok_or(Error::VerificationMissing)?;
+    let user = l.account()?.clone();
+    let progress =
+        l.si.code_verified(&sent, &user, &state.settings, state.now())?;
+    finish(state, identity, l, progress, judged.proven).await
 }

@@ -15,10 +15,10 @@ pub(crate) use factors::offered;
 
 use super::view::{self, Parts};
 use crate::error::{ApiError, ApiResult};
+use crate::guesses::{self, Proven};
 use crate::identity::ClientIdentity;
 use crate::limits::{self, ClientIp};
 use crate::params::Params;
-use crate::passwords::Verified;
 use crate::present;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -84,45 +84,6 @@ fn held(sessions: &[Session]) -> Vec<SignedInSession> {
             user_id: s.user_id.clone(),
         })
         .collect()
-}
-
-/// Verifies a password for `user`, or burns the same time when there is no user.
-pub(crate) async fn check_password(
-    state: &AppState,
-    user: Option<&User>,
-    password: &str,
-) -> ApiResult<Verified> {
-    match user.and_then(|u| u.password.as_ref()) {
-        Some(digest) => Ok(state.passwords.verify(password, digest).await?),
-        None => {
-            state.passwords.dummy(password).await?;
-            Ok(Verified::Mismatch)
-        }
-    }
-}
-
-/// Counts a failed verification against the account's lockout (one atomic statement).
-pub(crate) async fn record_failure(state: &AppState, user: &User) -> ApiResult<()> {
-    let lockout = &state.settings.lockout;
-    if !lockout.enabled {
-        return Ok(());
-    }
-    let now = state.now();
-    let mut conn = state.store.write().await?;
-    if let Some((_, Some(until))) = users::record_failure(
-        &mut conn,
-        &user.id,
-        now,
-        lockout.threshold(),
-        lockout.lock_until(now),
-    )
-    .await?
-    {
-        if until > now {
-            tracing::info!(user = %user.id, "account locked after repeated failed verifications");
-        }
-    }
-    Ok(())
 }
 
 /// Replaces a digest from an import or weaker parameters by a current argon2id one. Best effort:
@@ -198,27 +159,56 @@ pub(crate) async fn complete(
         SignIn::check_client_may_sign_in(&state.settings, &held(&sessions), Some(&user.id))?;
     }
     sessions::insert(tx, &session).await?;
-    users::record_sign_in(tx, &user.id, now).await?;
+    if !users::record_sign_in(tx, &user.id, now).await? {
+        return Err(refused(tx, user, now).await);
+    }
     second_factors::trust(tx, &client.id, &user.id, now).await?;
     sessions.push(session);
     Ok(sessions)
+}
+
+/// Why the account may not sign in after all: banned or locked since the step's reads.
+async fn refused(tx: &mut Connection, user: &User, now: Timestamp) -> ApiError {
+    let current = match users::get(tx, &user.id).await {
+        Ok(current) => current,
+        Err(e) => return e.into(),
+    };
+    match current {
+        Some(u) if u.banned => Error::UserBanned.into(),
+        Some(u) => match u.lock_state(now) {
+            vestibule_model::user::LockState::Locked(expires_in_seconds) => {
+                Error::UserLocked { expires_in_seconds }.into()
+            }
+            vestibule_model::user::LockState::Unlocked => {
+                Error::client_state("the account changed while signing in; try again").into()
+            }
+        },
+        None => {
+            Error::client_state("the account of this sign-in no longer exists; start over").into()
+        }
+    }
 }
 
 /// Ends a verified step inside `tx` (which may already hold the step's own writes): creates the
 /// session when all factors are in, then writes the sign-in, last and conditionally on the version
 /// read, so that if another request changed it meanwhile nothing here counts. Returns the
 /// client's signed-in sessions when a session was created.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn conclude(
     state: &AppState,
     identity: &ClientIdentity,
     mut tx: vestibule_store::Tx,
-    client: &mut Client,
-    si: &mut SignIn,
-    version: i64,
-    user: &User,
+    l: &mut Loaded,
     progress: Progress,
 ) -> ApiResult<Option<Vec<Session>>> {
+    let Loaded {
+        client,
+        si,
+        version,
+        user,
+    } = l;
+    let user = user
+        .as_ref()
+        .ok_or_else(|| Error::client_state("this sign-in has no account to sign in"))?;
     let sessions = match progress {
         Progress::ReadyForSession => Some(
             complete(
@@ -235,37 +225,26 @@ pub(super) async fn conclude(
         ),
         Progress::NeedsMore => None,
     };
-    if !sign_ins::update(&mut tx, si, version).await? {
+    if !sign_ins::update(&mut tx, si, *version).await? {
         return Err(Error::client_state("this sign-in was changed by another request").into());
     }
     tx.commit().await?;
     Ok(sessions)
 }
 
-/// [`conclude`], then [`respond`] with what it wrote: how a verified step ends.
-#[allow(clippy::too_many_arguments)]
+/// How a step whose guess was right ends: in one transaction the proof is settled (what proved
+/// it is used up, its attempt refunded) and the step [`conclude`]d; then the answer.
 pub(super) async fn finish(
     state: &AppState,
     identity: &ClientIdentity,
-    tx: vestibule_store::Tx,
-    mut client: Client,
-    mut si: SignIn,
-    version: i64,
-    user: &User,
+    mut l: Loaded,
     progress: Progress,
+    proven: Proven,
 ) -> ApiResult<SignInResponse> {
-    let sessions = conclude(
-        state,
-        identity,
-        tx,
-        &mut client,
-        &mut si,
-        version,
-        user,
-        progress,
-    )
-    .await?;
-    respond(state, identity, &si, Some(user), &client, sessions).await
+    let mut tx = state.store.begin().await?;
+    proven.settle(state, &mut tx, Some(&l.client.id)).await?;
+    let sessions = conclude(state, identity, tx, &mut l, progress).await?;
+    respond(state, identity, &l.si, l.user.as_ref(), &l.client, sessions).await
 }
 
 /// The sign-in and its client. `sessions` are the client's signed-in sessions when the handler
@@ -339,6 +318,20 @@ pub(super) struct Loaded {
     pub si: SignIn,
     pub version: i64,
     pub user: Option<User>,
+}
+
+impl Loaded {
+    /// The sign-in's account. A sign-in without one (not yet identified, or an unknown account
+    /// under enumeration protection) never gets past its first factor.
+    pub fn account(&self) -> ApiResult<&User> {
+        self.user.as_ref().ok_or_else(|| {
+            Error::client_state(format!(
+                "no account is signing in; the sign-in status is {}",
+                self.si.status.as_str()
+            ))
+            .into()
+        })
+    }
 }
 
 pub(super) async fn load(
@@ -533,7 +526,7 @@ pub async fn create(
         if found.is_none() {
             if let Some(pw) = password {
                 // Unknown accounts cost what wrong passwords cost.
-                check_password(&state, None, pw).await?;
+                guesses::password(&state, None, pw).await?;
             }
         }
         si.identify(ident, found.as_ref(), &state.settings, now)?;
@@ -545,27 +538,20 @@ pub async fn create(
     }
 
     let mut progress = Progress::NeedsMore;
-    let mut upgrade = None;
+    let mut proven = None;
     if let Some(pw) = password {
         let Some(u) = user.as_ref() else {
             // An unknown account under enumeration protection: the password is simply wrong.
             return Err(Error::PasswordIncorrect.into());
         };
         si.check_first_factor_attempt(&Strategy::Password, u, &state.settings, now)?;
-        match check_password(&state, Some(u), pw).await? {
-            Verified::Mismatch => {
-                record_failure(&state, u).await?;
-                return Err(Error::PasswordIncorrect.into());
-            }
-            Verified::Match { needs_rehash } => {
-                progress =
-                    si.first_factor_verified(Strategy::Password, u, &state.settings, state.now())?;
-                if needs_rehash {
-                    upgrade = Some(pw);
-                }
-            }
-        }
+        let right = guesses::password(&state, Some(u), pw)
+            .await?
+            .or(Error::PasswordIncorrect)?;
+        progress = si.first_factor_verified(Strategy::Password, u, &state.settings, state.now())?;
+        proven = Some(right);
     }
+    let upgrade = password.filter(|_| proven.as_ref().is_some_and(|p| p.needs_rehash()));
 
     // `create` with a code or link strategy prepares it in the same step.
     let start = match (&delivered, message_to) {
@@ -578,6 +564,9 @@ pub async fn create(
     client.sign_in_id = Some(si.id.clone());
     client.updated_at = now;
     let mut tx = state.store.begin().await?;
+    if let Some(right) = proven {
+        right.settle(&state, &mut tx, None).await?;
+    }
     if let Some((strategy, identification)) = start {
         first_factor::start(
             &state,

@@ -1,6 +1,6 @@
 //! `POST /v1/client/sign_ins/{id}/reset_password`: the new password after a reset code.
 
-use super::{complete, load, respond, ClientWrite, SignInResponse};
+use super::{conclude, load, respond, SignInResponse};
 use crate::error::ApiResult;
 use crate::identity::ClientIdentity;
 use crate::params::Params;
@@ -8,9 +8,8 @@ use crate::passwords::MAX_PASSWORD_BYTES;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Extension;
-use vestibule_model::sign_in::Progress;
 use vestibule_model::{Error, SessionStatus};
-use vestibule_store::{sessions, sign_ins, users};
+use vestibule_store::{sessions, users};
 
 /// Sets the new password (policy-checked), optionally ends the user's other sessions, then
 /// completes the sign-in, or asks for the second factor: a reset never bypasses MFA.
@@ -20,14 +19,12 @@ pub async fn reset_password(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<SignInResponse> {
-    let super::Loaded {
-        mut client,
-        mut si,
-        version,
-        user,
-    } = load(&state, &identity, &id).await?;
-    si.check_new_password(state.now())?;
-    let user = user.ok_or_else(|| Error::client_state("a new password is not awaited"))?;
+    let mut l = load(&state, &identity, &id).await?;
+    l.si.check_new_password(state.now())?;
+    let user = l
+        .user
+        .clone()
+        .ok_or_else(|| Error::client_state("a new password is not awaited"))?;
     let password = params.required("password")?;
     if password.len() > MAX_PASSWORD_BYTES {
         return Err(Error::PasswordTooLong {
@@ -39,31 +36,12 @@ pub async fn reset_password(
     let sign_out_others = params.bool("sign_out_of_other_sessions")?.unwrap_or(false);
     let digest = state.passwords.hash(password).await?;
     let now = state.now();
-    let progress = si.new_password_set(&user, now)?;
+    let progress = l.si.new_password_set(&user, now)?;
     let mut tx = state.store.begin().await?;
     users::set_password(&mut tx, &user.id, Some(&digest), now).await?;
     if sign_out_others {
         sessions::end_all_for_user(&mut tx, &user.id, SessionStatus::Revoked, now, None).await?;
     }
-    let created = match progress {
-        Progress::ReadyForSession => Some(
-            complete(
-                &state,
-                &identity,
-                &mut tx,
-                &mut si,
-                &user,
-                &mut client,
-                ClientWrite::Rotate,
-                now,
-            )
-            .await?,
-        ),
-        Progress::NeedsMore => None,
-    };
-    if !sign_ins::update(&mut tx, &si, version).await? {
-        return Err(Error::client_state("this sign-in was changed by another request").into());
-    }
-    tx.commit().await?;
-    respond(&state, &identity, &si, Some(&user), &client, created).await
+    let created = conclude(&state, &identity, tx, &mut l, progress).await?;
+    respond(&state, &identity, &l.si, Some(&user), &l.client, created).await
 }

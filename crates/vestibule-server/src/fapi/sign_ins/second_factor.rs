@@ -4,13 +4,13 @@
 //! Every wrong guess counts toward the account's lockout, as first-factor guesses do.
 
 use super::first_factor::allowed_redirect;
-use super::{finish, load, record_failure, respond, Loaded, SignInResponse};
-use crate::codes::{check_code, deliver, target};
+use super::{finish, load, respond, SignInResponse};
+use crate::codes::{deliver, target};
 use crate::error::ApiResult;
+use crate::guesses;
 use crate::identity::ClientIdentity;
 use crate::limits::{self, ClientIp};
 use crate::messages;
-use crate::mfa::{self, BackupCodeGuess, TotpCheck};
 use crate::params::Params;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -18,8 +18,8 @@ use axum::Extension;
 use vestibule_courier::Purpose;
 use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::verification::is_delivered;
-use vestibule_model::{Error, SignInStatus, Strategy, User, VerificationId};
-use vestibule_store::{second_factors, sign_ins, verifications};
+use vestibule_model::{Error, SignInStatus, Strategy, VerificationId};
+use vestibule_store::sign_ins;
 
 /// The strategy of a second-factor call; anything else is a first factor or unknown.
 fn second_factor_strategy(params: &Params) -> ApiResult<Strategy> {
@@ -45,18 +45,6 @@ fn second_factor_strategy(params: &Params) -> ApiResult<Strategy> {
     }
 }
 
-/// The sign-in's account. A sign-in without one (not yet identified, or an unknown account under
-/// enumeration protection) never gets as far as a second factor.
-fn account(l: &Loaded) -> ApiResult<User> {
-    l.user.clone().ok_or_else(|| {
-        Error::client_state(format!(
-            "a second factor is not awaited; the sign-in status is {}",
-            l.si.status.as_str()
-        ))
-        .into()
-    })
-}
-
 /// `POST /v1/client/sign_ins/{id}/prepare_second_factor`: sends a code (or, to confirm a new
 /// client, a code or link). TOTP and backup codes need no preparation.
 pub async fn prepare_second_factor(
@@ -68,7 +56,7 @@ pub async fn prepare_second_factor(
     let mut l = load(&state, &identity, &id).await?;
     l.si.ensure_second_factor_awaited(state.now())?;
     let strategy = second_factor_strategy(&params)?;
-    let user = account(&l)?;
+    let user = l.account()?.clone();
     if !is_delivered(&strategy) {
         return Err(Error::param_value_invalid(
             "strategy",
@@ -136,7 +124,7 @@ pub async fn attempt_second_factor(
     let l = load(&state, &identity, &id).await?;
     l.si.ensure_second_factor_awaited(state.now())?;
     let strategy = second_factor_strategy(&params)?;
-    let user = account(&l)?;
+    let user = l.account()?.clone();
     limits::check_all(
         &state,
         [
@@ -155,101 +143,12 @@ pub async fn attempt_second_factor(
     let code = params.required("code")?;
     let pending =
         l.si.check_second_factor_attempt(&strategy, &user, &state.settings, state.now())?;
-    match strategy {
-        Strategy::Totp => attempt_totp(&state, &identity, l, user, code).await,
-        Strategy::BackupCode => attempt_backup_code(&state, &identity, l, user, code).await,
-        _ => {
-            let vid = pending.ok_or(Error::VerificationMissing)?;
-            attempt_code(&state, &identity, l, user, &vid, code).await
-        }
-    }
-}
-
-/// A TOTP code: right for the current step or one either side, and for a step later than any
-/// accepted before. Claiming the step is part of the sign-in's transaction, so of two requests
-/// carrying the same code exactly one succeeds.
-async fn attempt_totp(
-    state: &AppState,
-    identity: &ClientIdentity,
-    l: Loaded,
-    user: User,
-    code: &str,
-) -> ApiResult<SignInResponse> {
-    let Loaded {
-        client,
-        mut si,
-        version,
-        ..
-    } = l;
-    let mut tx = state.store.begin().await?;
-    match mfa::check_totp(state, &mut tx, &user.id, code, false).await? {
-        None => return Err(Error::StrategyForUserInvalid.into()),
-        Some(TotpCheck::Rejected) => {
-            drop(tx);
-            record_failure(state, &user).await?;
-            return Err(Error::CodeIncorrect.into());
-        }
-        Some(TotpCheck::Accepted) => {}
-    }
-    let progress = si.second_factor_verified(Strategy::Totp, &user, state.now())?;
-    finish(state, identity, tx, client, si, version, &user, progress).await
-}
-
-/// A backup code: hashed with the account's salt and used in the sign-in's transaction, so each
-/// code completes at most one sign-in.
-async fn attempt_backup_code(
-    state: &AppState,
-    identity: &ClientIdentity,
-    l: Loaded,
-    user: User,
-    code: &str,
-) -> ApiResult<SignInResponse> {
-    let Loaded {
-        client,
-        mut si,
-        version,
-        ..
-    } = l;
-    let hash = match mfa::backup_code_guess(state, &user.id, code).await? {
-        BackupCodeGuess::NoCodes => return Err(Error::StrategyForUserInvalid.into()),
-        BackupCodeGuess::Malformed => {
-            record_failure(state, &user).await?;
-            return Err(Error::CodeIncorrect.into());
-        }
-        BackupCodeGuess::Hash(hash) => hash,
+    let judged = guesses::judge(&state, &strategy, pending.as_ref(), Some(&user), code).await?;
+    let now = state.now();
+    let mut l = l;
+    let progress = match &judged.sent {
+        Some(sent) => l.si.second_factor_code_verified(sent, &user, now)?,
+        None => l.si.second_factor_verified(strategy, &user, now)?,
     };
-    let now = state.now();
-    let progress = si.second_factor_verified(Strategy::BackupCode, &user, now)?;
-    let mut tx = state.store.begin().await?;
-    if !second_factors::use_backup_code(&mut tx, &user.id, &hash, now).await? {
-        drop(tx);
-        record_failure(state, &user).await?;
-        return Err(Error::CodeIncorrect.into());
-    }
-    finish(state, identity, tx, client, si, version, &user, progress).await
-}
-
-/// A code sent by email or SMS for this step.
-async fn attempt_code(
-    state: &AppState,
-    identity: &ClientIdentity,
-    l: Loaded,
-    user: User,
-    vid: &VerificationId,
-    code: &str,
-) -> ApiResult<SignInResponse> {
-    let Loaded {
-        client,
-        mut si,
-        version,
-        ..
-    } = l;
-    let stored = check_code(state, vid, code, Some(&user)).await?;
-    let now = state.now();
-    let progress = si.second_factor_code_verified(&stored, &user, now)?;
-    let mut tx = state.store.begin().await?;
-    if !verifications::mark_verified(&mut tx, vid, now, Some(&client.id)).await? {
-        return Err(Error::VerificationAlreadyVerified.into());
-    }
-    finish(state, identity, tx, client, si, version, &user, progress).await
+    finish(&state, &identity, l, progress, judged.proven).await
 }

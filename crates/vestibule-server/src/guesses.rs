@@ -1,0 +1,405 @@
+//! Judging a guess at one of an account's secrets: its password, a code from its authenticator
+//! app, one of its backup codes, or a code it was sent. One verifier per kind of proof, used by
+//! sign-in, reverification, the account's own calls and the operator's alike.
+//!
+//! Every guess is counted before it is judged. [`count`] takes an attempt against the account's
+//! lockout in one conditional statement that applies only while the account is not locked, and
+//! only then is the guess compared; so however many guesses race, at most `max_attempts` are
+//! judged before the lock. A wrong guess stays counted; a right one is refunded at once (a right
+//! guess is no failure, and a lock its attempt set is lifted), and comes back as [`Proven`], which
+//! the step settles inside its own transaction: that uses up what proved it (the TOTP time step,
+//! the backup code, the sent code), so of two requests with the same one-time secret exactly one
+//! succeeds.
+
+use crate::error::{ApiError, ApiResult};
+use crate::mfa::IMPORTED_BACKUP_CODE_LENGTHS;
+use crate::passwords::{self, Verified};
+use crate::state::AppState;
+use vestibule_crypto::otp;
+use vestibule_model::verification::CodeVerification;
+use vestibule_model::{ClientId, Error, Strategy, Timestamp, User, UserId, VerificationId};
+use vestibule_store::users::Attempt;
+use vestibule_store::{second_factors, users, verifications, Connection};
+
+/// An attempt taken against an account's lockout, for one guess.
+#[derive(Debug)]
+struct Counted {
+    user: UserId,
+    /// Nothing was counted: lockout is off.
+    free: bool,
+    /// This attempt was the last one allowed and locked the account.
+    locked_by_it: bool,
+}
+
+/// Takes an attempt for `user` before a guess is judged: refused with `user_locked` while the
+/// account is locked. With lockout off nothing is counted.
+async fn count(state: &AppState, user: &UserId) -> ApiResult<Counted> {
+    let lockout = &state.settings.lockout;
+    if !lockout.enabled {
+        return Ok(Counted {
+            user: user.clone(),
+            free: true,
+            locked_by_it: false,
+        });
+    }
+    let now = state.now();
+    let mut conn = state.store.write().await?;
+    let attempt = users::take_attempt(
+        &mut conn,
+        user,
+        now,
+        lockout.threshold(),
+        lockout.lock_until(now),
+    )
+    .await?;
+    drop(conn);
+    counted(user, attempt, now)
+}
+
+fn counted(user: &UserId, attempt: Attempt, now: Timestamp) -> ApiResult<Counted> {
+    match attempt {
+        Attempt::Taken { locked, .. } => Ok(Counted {
+            user: user.clone(),
+            free: false,
+            locked_by_it: locked,
+        }),
+        Attempt::Refused { locked_until } => {
+            let expires_in_seconds =
+                (locked_until.0 != i64::MAX).then(|| now.seconds_until(locked_until).max(1));
+            Err(Error::UserLocked { expires_in_seconds }.into())
+        }
+        Attempt::Gone => Err(Error::client_state(
+            "the account of this sign-in no longer exists; start over",
+        )
+        .into()),
+    }
+}
+
+impl Counted {
+    /// The guess was wrong: it stays counted. Says so when it locked the account.
+    fn wrong(self) {
+        if self.locked_by_it {
+            tracing::info!(user = %self.user, "account locked after repeated failed verifications");
+        }
+    }
+
+    /// The guess was right: un-counts it, on `conn`.
+    async fn right(self, conn: &mut Connection, claim: Claim) -> ApiResult<Proven> {
+        if !self.free {
+            users::refund_attempt(conn, &self.user, self.locked_by_it).await?;
+        }
+        Ok(Proven {
+            user: self.user,
+            claim,
+        })
+    }
+
+    /// [`Counted::right`] in a write of its own.
+    async fn right_now(self, state: &AppState, claim: Claim) -> ApiResult<Proven> {
+        if self.free {
+            return Ok(Proven {
+                user: self.user,
+                claim,
+            });
+        }
+        let mut conn = state.store.write().await?;
+        self.right(&mut conn, claim).await
+    }
+}
+
+/// What proved a guess right, still to be used up by [`Proven::settle`] in the step's
+/// transaction.
+#[must_use = "a right guess counts only once settled in the step's transaction"]
+#[derive(Debug)]
+pub(crate) struct Proven {
+    user: UserId,
+    claim: Claim,
+}
+
+#[derive(Debug)]
+enum Claim {
+    Password { needs_rehash: bool },
+    TotpStep { step: i64, enrolling: bool },
+    BackupCode { hash: String },
+    Code { id: VerificationId },
+}
+
+impl Proven {
+    /// Whether the password that matched should be stored again with current parameters.
+    pub(crate) fn needs_rehash(&self) -> bool {
+        matches!(self.claim, Claim::Password { needs_rehash: true })
+    }
+
+    /// Inside the step's transaction: uses up what proved the guess. When a concurrent request
+    /// used the same one-time secret first, this one fails.
+    pub(crate) async fn settle(
+        self,
+        state: &AppState,
+        tx: &mut Connection,
+        client: Option<&ClientId>,
+    ) -> ApiResult<()> {
+        let now = state.now();
+        let user = &self.user;
+        let used = match &self.claim {
+            Claim::Password { .. } => true,
+            Claim::TotpStep { step, enrolling } => {
+                second_factors::use_totp_step(tx, user, *step, *enrolling, now).await?
+            }
+            Claim::BackupCode { hash } => {
+                second_factors::use_backup_code(tx, user, hash, now).await?
+            }
+            Claim::Code { id } => {
+                if !verifications::mark_verified(tx, id, now, client).await? {
+                    return Err(Error::VerificationAlreadyVerified.into());
+                }
+                true
+            }
+        };
+        if !used {
+            return Err(Error::CodeIncorrect.into());
+        }
+        Ok(())
+    }
+}
+
+/// A judged guess.
+#[derive(Debug)]
+pub(crate) enum Verdict {
+    Right(Proven),
+    Wrong,
+}
+
+impl Verdict {
+    /// The proof, or `wrong` as the error.
+    pub(crate) fn or(self, wrong: Error) -> ApiResult<Proven> {
+        match self {
+            Verdict::Right(p) => Ok(p),
+            Verdict::Wrong => Err(wrong.into()),
+        }
+    }
+}
+
+/// The account's password. Without an account (an unknown one under enumeration protection),
+/// or an account without a password, the guess costs what a real one costs and is wrong.
+pub(crate) async fn password(
+    state: &AppState,
+    user: Option<&User>,
+    guess: &str,
+) -> ApiResult<Verdict> {
+    let Some(user) = user else {
+        state.passwords.dummy(guess).await?;
+        return Ok(Verdict::Wrong);
+    };
+    let counted = count(state, &user.id).await?;
+    let verified = match &user.password {
+        Some(digest) => state.passwords.verify(guess, digest).await?,
+        None => {
+            state.passwords.dummy(guess).await?;
+            Verified::Mismatch
+        }
+    };
+    Ok(match verified {
+        Verified::Match { needs_rehash } => Verdict::Right(
+            counted
+                .right_now(state, Claim::Password { needs_rehash })
+                .await?,
+        ),
+        Verified::Mismatch => {
+            counted.wrong();
+            Verdict::Wrong
+        }
+    })
+}
+
+/// A code from the account's authenticator app: `enrolling` checks the app being set up (its
+/// factor unverified), otherwise the one in use. Right for the current time step or one either
+/// side, and later than any accepted before. `None` when there is no such app (nothing counted).
+pub(crate) async fn totp(
+    state: &AppState,
+    user: &UserId,
+    guess: &str,
+    enrolling: bool,
+) -> ApiResult<Option<Verdict>> {
+    let factor = {
+        let mut conn = state.store.read().await?;
+        second_factors::totp(&mut conn, user).await?
+    };
+    let Some(factor) = factor.filter(|f| f.verified != enrolling) else {
+        return Ok(None);
+    };
+    let counted = count(state, user).await?;
+    let secret = state.secrets.open_totp(&factor.secret)?;
+    let now = state.now();
+    Ok(Some(
+        match otp::verify_totp(&secret, guess, now.seconds(), factor.last_used_step) {
+            Some(step) => Verdict::Right(
+                counted
+                    .right_now(state, Claim::TotpStep { step, enrolling })
+                    .await?,
+            ),
+            None => {
+                counted.wrong();
+                Verdict::Wrong
+            }
+        },
+    ))
+}
+
+/// Longest input looked at as a backup code: generous for spaces and dashes, short enough that
+/// nobody makes the server hash megabytes.
+const MAX_BACKUP_CODE_INPUT: usize = 64;
+
+/// One of the account's unused backup codes, hashed (argon2id) with the account's salt on the
+/// bounded hash pool, so a flood of guesses is answered 429 like a flood of passwords. `None`
+/// when the account has no backup codes (nothing counted).
+pub(crate) async fn backup_code(
+    state: &AppState,
+    user: &UserId,
+    guess: &str,
+) -> ApiResult<Option<Verdict>> {
+    let salt = {
+        let mut conn = state.store.read().await?;
+        second_factors::backup_codes(&mut conn, user).await?
+    };
+    let Some((salt, _)) = salt else {
+        return Ok(None);
+    };
+    let counted = count(state, user).await?;
+    let normalized = otp::normalize_backup_code(guess);
+    if guess.len() > MAX_BACKUP_CODE_INPUT
+        || !IMPORTED_BACKUP_CODE_LENGTHS.contains(&normalized.len())
+    {
+        counted.wrong();
+        return Ok(Some(Verdict::Wrong));
+    }
+    let hash = state
+        .passwords
+        .pool()
+        .run(move || otp::backup_code_hash(&normalized, salt.as_bytes()))
+        .await
+        .map_err(passwords::pool_error)?;
+    let unused = {
+        let mut conn = state.store.read().await?;
+        second_factors::backup_code_unused(&mut conn, user, &hash).await?
+    };
+    Ok(Some(if unused {
+        Verdict::Right(counted.right_now(state, Claim::BackupCode { hash }).await?)
+    } else {
+        counted.wrong();
+        Verdict::Wrong
+    }))
+}
+
+/// A code this server sent (`vid`), for `user` or, for an unknown account under enumeration
+/// protection, for nobody. The guess is counted against the code's own limit and the account's
+/// lockout together, in one transaction, before it is compared. Right: the stored verification,
+/// and the proof to settle.
+pub(crate) async fn code(
+    state: &AppState,
+    vid: &VerificationId,
+    guess: &str,
+    user: Option<&User>,
+) -> ApiResult<(CodeVerification, Proven)> {
+    let guess = guess.trim();
+    let now = state.now();
+    let lockout = &state.settings.lockout;
+    let mut tx = state.store.begin().await?;
+    let Some(taken) = verifications::count_attempt(&mut tx, vid, now).await? else {
+        drop(tx);
+        // No guess may be checked: say why.
+        let mut conn = state.store.read().await?;
+        let stored = verifications::get(&mut conn, vid)
+            .await?
+            .ok_or(Error::VerificationMissing)?;
+        stored.check_attempt(now)?;
+        return Err(Error::VerificationFailed.into());
+    };
+    let counted = match user {
+        Some(u) if lockout.enabled => {
+            let attempt = users::take_attempt(
+                &mut tx,
+                &u.id,
+                now,
+                lockout.threshold(),
+                lockout.lock_until(now),
+            )
+            .await?;
+            // A locked account's refusal leaves the code's own count untouched too.
+            Some(counted(&u.id, attempt, now)?)
+        }
+        Some(u) => Some(Counted {
+            user: u.id.clone(),
+            free: true,
+            locked_by_it: false,
+        }),
+        None => None,
+    };
+    let exhausted = taken.attempts >= taken.max_attempts;
+    let right = counted.is_some()
+        && guess.len() <= 16
+        && state
+            .secrets
+            .code_matches(vid.as_str(), guess, &taken.code_hash);
+    let proven = match counted {
+        Some(c) if right => Some(c.right(&mut tx, Claim::Code { id: vid.clone() }).await?),
+        Some(c) => {
+            c.wrong();
+            None
+        }
+        None => None,
+    };
+    if !right && exhausted {
+        verifications::fail_if_exhausted(&mut tx, vid).await?;
+    }
+    tx.commit().await?;
+    let proven = proven.ok_or(Error::CodeIncorrect)?;
+    let mut conn = state.store.read().await?;
+    let stored = verifications::get(&mut conn, vid)
+        .await?
+        .ok_or(Error::VerificationMissing)?;
+    Ok((stored, proven))
+}
+
+/// What a judged guess proved: the proof to settle and, for a sent code, its stored verification.
+#[derive(Debug)]
+pub(crate) struct Judged {
+    pub proven: Proven,
+    pub sent: Option<CodeVerification>,
+}
+
+/// Judges a guess at `strategy` for whichever flow asks (a sign-in step, a reverification):
+/// against the sent code `pending` when the step waits for one, else against the account's
+/// password, authenticator app or backup codes. Wrong guesses answer Clerk's codes
+/// (`form_password_incorrect`, `form_code_incorrect`); a factor the account lacks,
+/// `strategy_for_user_invalid`.
+pub(crate) async fn judge(
+    state: &AppState,
+    strategy: &Strategy,
+    pending: Option<&VerificationId>,
+    user: Option<&User>,
+    guess: &str,
+) -> ApiResult<Judged> {
+    if let Some(vid) = pending {
+        let (sent, proven) = code(state, vid, guess, user).await?;
+        return Ok(Judged {
+            proven,
+            sent: Some(sent),
+        });
+    }
+    let lacking = || ApiError::from(Error::StrategyForUserInvalid);
+    let proven = match strategy {
+        Strategy::Password => password(state, user, guess)
+            .await?
+            .or(Error::PasswordIncorrect)?,
+        Strategy::Totp => totp(state, &user.ok_or_else(lacking)?.id, guess, false)
+            .await?
+            .ok_or_else(lacking)?
+            .or(Error::CodeIncorrect)?,
+        Strategy::BackupCode => backup_code(state, &user.ok_or_else(lacking)?.id, guess)
+            .await?
+            .ok_or_else(lacking)?
+            .or(Error::CodeIncorrect)?,
+        _ => return Err(Error::VerificationMissing.into()),
+    };
+    Ok(Judged { proven, sent: None })
+}
