@@ -18,50 +18,7 @@
 use crate::message::Message;
 use std::path::{Path, PathBuf};
 
-/// What a message is for. Its text form is what the outbox and the inbox show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Purpose {
-    SignInCode,
-    SignInLink,
-    ResetPasswordCode,
-    SecondFactorCode,
-    /// A sign-in from a device the account has not used before, confirmed by a code.
-    ClientTrustCode,
-}
-
-impl Purpose {
-    pub const ALL: [Purpose; 5] = [
-        Purpose::SignInCode,
-        Purpose::SignInLink,
-        Purpose::ResetPasswordCode,
-        Purpose::SecondFactorCode,
-        Purpose::ClientTrustCode,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Purpose::SignInCode => "sign_in_code",
-            Purpose::SignInLink => "sign_in_link",
-            Purpose::ResetPasswordCode => "reset_password_code",
-            Purpose::SecondFactorCode => "second_factor_code",
-            Purpose::ClientTrustCode => "client_trust_code",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Purpose> {
-        Purpose::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl std::fmt::Display for Purpose {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use vestibule_model::Purpose;
 
 /// The values a template may use. Empty strings stand for values a purpose does not have.
 #[derive(Clone, Default)]
@@ -294,7 +251,7 @@ impl Templates {
                 return Err(TemplateError::UnknownFile { path });
             };
             let src = std::fs::read_to_string(&path).map_err(io(&path))?;
-            let set = &mut self.sets[purpose.index()];
+            let set = &mut self.sets[purpose as usize];
             match part {
                 Part::Subject => {
                     let line = src.trim();
@@ -312,7 +269,7 @@ impl Templates {
     }
 
     pub fn render_email(&self, purpose: Purpose, to: &str, vars: &Vars) -> Message {
-        let set = &self.sets[purpose.index()];
+        let set = &self.sets[purpose as usize];
         // A subject is a header: a line break from a value would end it.
         let subject = set
             .subject
@@ -333,7 +290,7 @@ impl Templates {
         Message::Sms {
             purpose: purpose.as_str().to_owned(),
             to: to.to_owned(),
-            body: self.sets[purpose.index()].sms.render(vars, Escape::None),
+            body: self.sets[purpose as usize].sms.render(vars, Escape::None),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod session;
 pub mod session_verification;
 pub mod settings;
 pub mod sign_in;
+pub mod strategy;
 pub mod user;
 pub mod verification;
 
@@ -27,5 +28,6 @@ pub use ids::*;
 pub use rng::{OsRng, Rng};
 pub use session::{Session, SessionStatus};
 pub use settings::{InstanceMode, Settings};
-pub use sign_in::{SignIn, SignInStatus, Strategy, Verification, VerificationStatus};
+pub use sign_in::{SignIn, SignInStatus, Verification, VerificationStatus};
+pub use strategy::{Channel, Proof, Purpose, Step, Strategy};
 pub use user::User;

@@ -10,10 +10,9 @@ use crate::error::Error;
 use crate::ids::{IdentificationId, SessionId, SessionVerificationId, UserId, VerificationId};
 use crate::settings::Settings;
 use crate::sign_in::{Strategy, Verification};
+use crate::strategy::Step;
 use crate::user::{Factor, LockState, User};
-use crate::verification::{
-    is_delivered, start_code, CodeVerification, NewCode, Slot, VerificationOwner,
-};
+use crate::verification::{start_code, CodeVerification, NewCode, Slot, VerificationOwner};
 use serde::{Deserialize, Serialize};
 
 /// How long a started reverification can be finished.
@@ -69,12 +68,7 @@ impl SessionVerificationStatus {
 pub fn reverification_first_factors(user: &User, settings: &Settings) -> Vec<Factor> {
     user.first_factors(settings, None)
         .into_iter()
-        .filter(|f| {
-            matches!(
-                f.strategy,
-                Strategy::Password | Strategy::EmailCode | Strategy::PhoneCode
-            )
-        })
+        .filter(|f| f.strategy.serves(Step::ReverifyFirstFactor))
         .collect()
 }
 
@@ -203,7 +197,7 @@ impl SessionVerification {
         self.ensure_awaiting(slot, "prepare a factor", now)?;
         let offered = self.offered(slot, user, settings).into_iter().any(|f| {
             f.strategy == strategy
-                && is_delivered(&strategy)
+                && strategy.needs_preparation()
                 && (f.email_address_id.as_ref() == Some(identification)
                     || f.phone_number_id.as_ref() == Some(identification))
         });
@@ -250,7 +244,7 @@ impl SessionVerification {
         if let LockState::Locked(expires_in_seconds) = user.lock_state(now) {
             return Err(Error::UserLocked { expires_in_seconds });
         }
-        if !is_delivered(strategy) {
+        if !strategy.needs_preparation() {
             return Ok(None);
         }
         self.step(slot)

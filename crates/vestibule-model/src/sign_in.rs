@@ -15,10 +15,10 @@ use crate::identifier::Identifier;
 use crate::ids::{ClientId, IdentificationId, SessionId, SignInId, UserId, VerificationId};
 use crate::settings::Settings;
 use crate::user::{LockState, User};
-use crate::verification::{
-    is_delivered, is_reset, start_code, CodeVerification, NewCode, Slot, VerificationOwner,
-};
+use crate::verification::{start_code, CodeVerification, NewCode, Slot, VerificationOwner};
 use serde::{Deserialize, Serialize};
+
+pub use crate::strategy::Strategy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -41,107 +41,6 @@ impl SignInStatus {
             SignInStatus::NeedsNewPassword => "needs_new_password",
             SignInStatus::Complete => "complete",
         }
-    }
-}
-
-/// How a factor is proven. Wire names are Clerk's.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Strategy {
-    Password,
-    EmailCode,
-    EmailLink,
-    PhoneCode,
-    Passkey,
-    Totp,
-    BackupCode,
-    ResetPasswordEmailCode,
-    ResetPasswordPhoneCode,
-    Web3MetamaskSignature,
-    Web3CoinbaseWalletSignature,
-    Web3OkxWalletSignature,
-    Web3BaseSignature,
-    Web3SolanaSignature,
-    /// `oauth_<provider>`, e.g. `oauth_google`.
-    OAuth(String),
-    EnterpriseSso,
-    Saml,
-    Ticket,
-    GoogleOneTap,
-}
-
-impl Strategy {
-    pub fn as_str(&self) -> std::borrow::Cow<'static, str> {
-        use std::borrow::Cow::Borrowed;
-        match self {
-            Strategy::Password => Borrowed("password"),
-            Strategy::EmailCode => Borrowed("email_code"),
-            Strategy::EmailLink => Borrowed("email_link"),
-            Strategy::PhoneCode => Borrowed("phone_code"),
-            Strategy::Passkey => Borrowed("passkey"),
-            Strategy::Totp => Borrowed("totp"),
-            Strategy::BackupCode => Borrowed("backup_code"),
-            Strategy::ResetPasswordEmailCode => Borrowed("reset_password_email_code"),
-            Strategy::ResetPasswordPhoneCode => Borrowed("reset_password_phone_code"),
-            Strategy::Web3MetamaskSignature => Borrowed("web3_metamask_signature"),
-            Strategy::Web3CoinbaseWalletSignature => Borrowed("web3_coinbase_wallet_signature"),
-            Strategy::Web3OkxWalletSignature => Borrowed("web3_okx_wallet_signature"),
-            Strategy::Web3BaseSignature => Borrowed("web3_base_signature"),
-            Strategy::Web3SolanaSignature => Borrowed("web3_solana_signature"),
-            Strategy::OAuth(p) => std::borrow::Cow::Owned(format!("oauth_{p}")),
-            Strategy::EnterpriseSso => Borrowed("enterprise_sso"),
-            Strategy::Saml => Borrowed("saml"),
-            Strategy::Ticket => Borrowed("ticket"),
-            Strategy::GoogleOneTap => Borrowed("google_one_tap"),
-        }
-    }
-
-    /// Parses a wire name; `None` for names Clerk does not define.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "password" => Strategy::Password,
-            "email_code" => Strategy::EmailCode,
-            "email_link" => Strategy::EmailLink,
-            "phone_code" => Strategy::PhoneCode,
-            "passkey" => Strategy::Passkey,
-            "totp" => Strategy::Totp,
-            "backup_code" => Strategy::BackupCode,
-            "reset_password_email_code" => Strategy::ResetPasswordEmailCode,
-            "reset_password_phone_code" => Strategy::ResetPasswordPhoneCode,
-            "web3_metamask_signature" => Strategy::Web3MetamaskSignature,
-            "web3_coinbase_wallet_signature" => Strategy::Web3CoinbaseWalletSignature,
-            "web3_okx_wallet_signature" => Strategy::Web3OkxWalletSignature,
-            "web3_base_signature" => Strategy::Web3BaseSignature,
-            "web3_solana_signature" => Strategy::Web3SolanaSignature,
-            "enterprise_sso" => Strategy::EnterpriseSso,
-            "saml" => Strategy::Saml,
-            "ticket" => Strategy::Ticket,
-            "google_one_tap" => Strategy::GoogleOneTap,
-            other => {
-                let provider = other.strip_prefix("oauth_")?;
-                let ok = !provider.is_empty()
-                    && provider.len() <= 64
-                    && provider
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-                if !ok {
-                    return None;
-                }
-                Strategy::OAuth(provider.to_owned())
-            }
-        })
-    }
-}
-
-impl Serialize for Strategy {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Strategy {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Strategy::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown strategy {s}")))
     }
 }
 
@@ -474,7 +373,7 @@ impl SignIn {
         if self.user_id.as_ref() != Some(&user.id) {
             return Err(Error::internal("sign-in user mismatch"));
         }
-        if !is_delivered(&strategy) {
+        if !strategy.needs_preparation() {
             return Err(Error::param_value_invalid(
                 "strategy",
                 format!("{} needs no preparation", strategy.as_str()),
@@ -565,7 +464,7 @@ impl SignIn {
         if let LockState::Locked(expires_in_seconds) = user.lock_state(now) {
             return Err(Error::UserLocked { expires_in_seconds });
         }
-        if !is_delivered(strategy) {
+        if !strategy.needs_preparation() {
             return Ok(None);
         }
         self.second_factor_verification
@@ -656,7 +555,7 @@ impl SignIn {
                 _ => "the first factor is already verified",
             }));
         }
-        if !is_delivered(&strategy) {
+        if !strategy.needs_preparation() {
             return Err(Error::param_value_invalid(
                 "strategy",
                 format!("{} needs no preparation", strategy.as_str()),
@@ -735,7 +634,7 @@ impl SignIn {
         if pointed != Some(&verification.id) {
             return Err(Error::VerificationMissing);
         }
-        if !is_reset(&verification.strategy) {
+        if !verification.strategy.resets_password() {
             return self.first_factor_verified(verification.strategy.clone(), user, settings, now);
         }
         self.ensure_open(now)?;

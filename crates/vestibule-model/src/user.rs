@@ -177,6 +177,67 @@ impl User {
             .or_else(|| self.username.clone())
     }
 
+    /// What an account named by `typed` would typically be: that identifier, verified, and a
+    /// password. Enumeration protection lists its [`Self::first_factors`] for an identifier that
+    /// names no account, so unknown and real accounts are described by the same code. Never
+    /// stored, never signed in: its password digest matches nothing.
+    pub fn stand_in(typed: &Identifier, identification: IdentificationId, now: Timestamp) -> User {
+        let mut user = User {
+            id: UserId::from_trusted("user_stand_in".into()),
+            external_id: None,
+            username: None,
+            first_name: None,
+            last_name: None,
+            email_addresses: Vec::new(),
+            phone_numbers: Vec::new(),
+            primary_email_address_id: None,
+            primary_phone_number_id: None,
+            password: Some(PasswordDigest {
+                hasher: "none".into(),
+                digest: String::new(),
+            }),
+            public_metadata: serde_json::json!({}),
+            private_metadata: serde_json::json!({}),
+            unsafe_metadata: serde_json::json!({}),
+            banned: false,
+            locked_until: None,
+            failed_verification_attempts: 0,
+            totp_enabled: false,
+            backup_codes_remaining: 0,
+            last_sign_in_at: None,
+            last_active_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        match typed.kind {
+            IdentifierKind::EmailAddress => {
+                user.email_addresses.push(EmailAddress {
+                    id: identification.clone(),
+                    email_address: typed.value.clone(),
+                    verified: true,
+                    verification_strategy: None,
+                    created_at: now,
+                });
+                user.primary_email_address_id = Some(identification);
+            }
+            IdentifierKind::PhoneNumber => {
+                user.phone_numbers.push(PhoneNumber {
+                    id: identification.clone(),
+                    phone_number: typed.value.clone(),
+                    verified: true,
+                    verification_strategy: None,
+                    reserved_for_second_factor: false,
+                    default_second_factor: false,
+                    created_at: now,
+                });
+                user.primary_phone_number_id = Some(identification);
+            }
+            IdentifierKind::Username => user.username = Some(typed.value.clone()),
+            IdentifierKind::Web3Wallet => {}
+        }
+        user
+    }
+
     /// The first factors this user can use on this instance, in the order they are offered:
     /// password, then codes and links per verified email address and phone number, then password
     /// resets. `typed` is what the person typed: that identifier is shown in full, others masked.
@@ -382,6 +443,85 @@ pub(crate) mod fixtures {
 mod tests {
     use super::fixtures::user_with_password;
     use super::*;
+
+    /// Every combination of first-factor settings, for each kind of identifier: the factors
+    /// listed for an unknown account are those of a real account with that identifier and a
+    /// password, field for field but the made-up ids.
+    #[test]
+    fn a_stand_in_lists_what_a_real_account_would() {
+        let shape = |factors: Vec<Factor>| -> Vec<String> {
+            factors
+                .into_iter()
+                .map(|f| {
+                    format!(
+                        "{} {:?} email:{} phone:{} {:?} {:?}",
+                        f.strategy.as_str(),
+                        f.safe_identifier,
+                        f.email_address_id.is_some(),
+                        f.phone_number_id.is_some(),
+                        f.primary,
+                        f.default
+                    )
+                })
+                .collect()
+        };
+        let typed_values = [
+            Identifier::classify("ghost@example.com").expect("email"),
+            Identifier::classify("+15555550100").expect("phone"),
+            Identifier::classify("ghost").expect("username"),
+        ];
+        for bits in 0..32u32 {
+            let mut settings = Settings::default();
+            settings.password.enabled = bits & 1 != 0;
+            settings.factors.email_code = bits & 2 != 0;
+            settings.factors.email_link = bits & 4 != 0;
+            settings.factors.phone_code = bits & 8 != 0;
+            settings.factors.reset_password = bits & 16 != 0;
+            for typed in &typed_values {
+                let mut real = user_with_password();
+                real.username = None;
+                real.email_addresses.clear();
+                real.primary_email_address_id = None;
+                let id = IdentificationId::from_trusted("idn_real".into());
+                match typed.kind {
+                    IdentifierKind::EmailAddress => {
+                        real.email_addresses.push(EmailAddress {
+                            id: id.clone(),
+                            email_address: typed.value.clone(),
+                            verified: true,
+                            verification_strategy: Some("email_code".into()),
+                            created_at: Timestamp(0),
+                        });
+                        real.primary_email_address_id = Some(id);
+                    }
+                    IdentifierKind::PhoneNumber => {
+                        real.phone_numbers.push(PhoneNumber {
+                            id: id.clone(),
+                            phone_number: typed.value.clone(),
+                            verified: true,
+                            verification_strategy: Some("phone_code".into()),
+                            reserved_for_second_factor: false,
+                            default_second_factor: false,
+                            created_at: Timestamp(0),
+                        });
+                        real.primary_phone_number_id = Some(id);
+                    }
+                    _ => real.username = Some(typed.value.clone()),
+                }
+                let stand_in = User::stand_in(
+                    typed,
+                    IdentificationId::from_trusted("idn_madeup".into()),
+                    Timestamp(0),
+                );
+                assert_eq!(
+                    shape(stand_in.first_factors(&settings, Some(typed))),
+                    shape(real.first_factors(&settings, Some(typed))),
+                    "settings {bits:05b}, {:?}",
+                    typed.kind
+                );
+            }
+        }
+    }
 
     #[test]
     fn debug_never_shows_the_digest() {

@@ -79,33 +79,6 @@ impl VerificationOwner {
     }
 }
 
-/// Whether a strategy is proven by a code or a link that the server sends.
-pub fn is_delivered(strategy: &Strategy) -> bool {
-    matches!(
-        strategy,
-        Strategy::EmailCode
-            | Strategy::EmailLink
-            | Strategy::PhoneCode
-            | Strategy::ResetPasswordEmailCode
-            | Strategy::ResetPasswordPhoneCode
-    )
-}
-
-/// Whether a delivered strategy goes by email (else SMS).
-pub fn is_email(strategy: &Strategy) -> bool {
-    matches!(
-        strategy,
-        Strategy::EmailCode | Strategy::EmailLink | Strategy::ResetPasswordEmailCode
-    )
-}
-
-pub fn is_reset(strategy: &Strategy) -> bool {
-    matches!(
-        strategy,
-        Strategy::ResetPasswordEmailCode | Strategy::ResetPasswordPhoneCode
-    )
-}
-
 /// A code or link about to be sent for one step of a flow.
 #[derive(Debug, Clone)]
 pub struct NewCode {
@@ -296,16 +269,5 @@ mod tests {
         assert_eq!(v.cooldown_left(t0.plus_seconds(1), 30), Some(29));
         assert_eq!(v.cooldown_left(t0.plus_millis(29_500), 30), Some(1));
         assert_eq!(v.cooldown_left(t0.plus_seconds(30), 30), None);
-    }
-
-    #[test]
-    fn delivered_strategies_and_channels() {
-        assert!(is_delivered(&Strategy::EmailLink) && is_email(&Strategy::EmailLink));
-        assert!(
-            is_delivered(&Strategy::ResetPasswordPhoneCode)
-                && !is_email(&Strategy::ResetPasswordPhoneCode)
-        );
-        assert!(is_reset(&Strategy::ResetPasswordEmailCode));
-        assert!(!is_delivered(&Strategy::Password));
     }
 }

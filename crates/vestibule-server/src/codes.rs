@@ -9,7 +9,6 @@ use crate::state::AppState;
 use vestibule_courier::Purpose;
 use vestibule_crypto::{random_token, token_hash};
 use vestibule_model::user::Factor;
-use vestibule_model::verification::is_email;
 use vestibule_model::verification::{new_code, CodeVerification};
 use vestibule_model::{Error, IdentificationId, Strategy, Timestamp};
 use vestibule_store::{verifications, Connection};
@@ -82,11 +81,7 @@ pub(crate) fn target(
     strategy: &Strategy,
     offered: &[Factor],
 ) -> ApiResult<IdentificationId> {
-    let param = if is_email(strategy) {
-        "email_address_id"
-    } else {
-        "phone_number_id"
-    };
+    let param = identification_param(strategy)?;
     if let Some(raw) = params.non_empty(param)? {
         return IdentificationId::parse(raw).ok_or_else(|| {
             Error::param_format_invalid(param, "is not an identification id").into()
@@ -103,4 +98,21 @@ pub(crate) fn target(
         .clone()
         .or_else(|| chosen.phone_number_id.clone())
         .ok_or_else(|| Error::param_missing(param).into())
+}
+
+/// The parameter a prepare call names its address in, from the strategy's channel.
+pub(crate) fn identification_param(strategy: &Strategy) -> ApiResult<&'static str> {
+    strategy
+        .channel()
+        .map(|c| c.identification_param())
+        .ok_or_else(|| {
+            Error::param_value_invalid(
+                "strategy",
+                format!(
+                    "{} needs no preparation; attempt it directly",
+                    strategy.as_str()
+                ),
+            )
+            .into()
+        })
 }

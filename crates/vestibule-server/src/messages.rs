@@ -3,25 +3,13 @@
 use crate::error::ApiResult;
 use crate::state::AppState;
 use vestibule_courier::{Purpose, Vars};
-use vestibule_model::verification::is_email;
-use vestibule_model::{Error, Strategy};
+use vestibule_model::{Channel, Error, Strategy};
 use vestibule_store::Connection;
 
 /// What a message carries.
 pub enum Secret<'a> {
     Code(&'a str),
     Link(&'a str),
-}
-
-/// What a code or link sent for a sign-in's first factor is for.
-pub fn first_factor_purpose(strategy: &Strategy) -> Purpose {
-    match strategy {
-        Strategy::EmailLink => Purpose::SignInLink,
-        Strategy::ResetPasswordEmailCode | Strategy::ResetPasswordPhoneCode => {
-            Purpose::ResetPasswordCode
-        }
-        _ => Purpose::SignInCode,
-    }
 }
 
 /// Queues the message for `purpose` to `to` inside `tx`, by email or SMS as `strategy` says; the
@@ -44,7 +32,7 @@ pub async fn queue(
         Secret::Code(c) => vars.code = c.to_owned(),
         Secret::Link(l) => vars.link = l.to_owned(),
     }
-    let message = if is_email(strategy) {
+    let message = if strategy.channel() == Some(Channel::Email) {
         state.templates.render_email(purpose, to, &vars)
     } else {
         state.templates.render_sms(purpose, to, &vars)

@@ -19,14 +19,13 @@ use crate::present;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use vestibule_courier::Purpose;
 use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::session_verification::{
     ReverificationLevel, SessionVerification, SessionVerificationStatus,
 };
 use vestibule_model::verification::{CodeVerification, Slot};
 use vestibule_model::{
-    Client, Error, Session, SessionVerificationId, Strategy, User, VerificationId,
+    Client, Error, Session, SessionVerificationId, Step, Strategy, User, VerificationId,
 };
 use vestibule_store::{session_verifications, sessions, verifications, Connection};
 use vestibule_wire as wire;
@@ -103,6 +102,14 @@ async fn respond(
     }))
 }
 
+/// The step a reverification slot proves.
+fn step_of(slot: Slot) -> Step {
+    match slot {
+        Slot::FirstFactor => Step::ReverifyFirstFactor,
+        Slot::SecondFactor => Step::ReverifySecondFactor,
+    }
+}
+
 fn slot_strategy(params: &Params, slot: Slot) -> ApiResult<Strategy> {
     let name = params.required("strategy")?;
     let strategy = Strategy::parse(name).ok_or_else(|| {
@@ -111,17 +118,7 @@ fn slot_strategy(params: &Params, slot: Slot) -> ApiResult<Strategy> {
             format!("{name:?} is not a known strategy"),
         ))
     })?;
-    let fits = match slot {
-        Slot::FirstFactor => matches!(
-            strategy,
-            Strategy::Password | Strategy::EmailCode | Strategy::PhoneCode
-        ),
-        Slot::SecondFactor => matches!(
-            strategy,
-            Strategy::Totp | Strategy::BackupCode | Strategy::PhoneCode
-        ),
-    };
-    if !fits {
+    if !strategy.serves(step_of(slot)) {
         return Err(Error::param_value_invalid(
             "strategy",
             format!(
@@ -182,16 +179,7 @@ async fn prepare(
         user,
     } = signed(&state, &identity, &id).await?;
     let strategy = slot_strategy(&params, slot)?;
-    if !matches!(strategy, Strategy::EmailCode | Strategy::PhoneCode) {
-        return Err(Error::param_value_invalid(
-            "strategy",
-            format!(
-                "{} needs no preparation; attempt it directly",
-                strategy.as_str()
-            ),
-        )
-        .into());
-    }
+    crate::codes::identification_param(&strategy)?;
     let (mut sv, version) = in_progress(&state, &session).await?;
     let identification = target(
         &params,
@@ -199,6 +187,7 @@ async fn prepare(
         &sv.offered(slot, &user, &state.settings),
     )?;
     let now = state.now();
+    let purpose = strategy.purpose(step_of(slot));
     // Checked to be one of the user's addresses first, so nobody spends another's budget.
     let code = sv.prepare(
         slot,
@@ -219,7 +208,7 @@ async fn prepare(
         &state,
         &mut tx,
         &code,
-        Purpose::SecondFactorCode,
+        purpose,
         user.identification_value(&identification),
         now,
     )
@@ -270,11 +259,9 @@ async fn attempt(
         user,
     } = signed(&state, &identity, &id).await?;
     let strategy = slot_strategy(&params, slot)?;
-    let secret_param = if strategy == Strategy::Password {
-        "password"
-    } else {
-        "code"
-    };
+    let secret_param = strategy
+        .guess_param()
+        .ok_or_else(|| Error::param_value_invalid("strategy", "is verified by opening a link"))?;
     let guess = params.required(secret_param)?;
     limits::check_all(
         &state,

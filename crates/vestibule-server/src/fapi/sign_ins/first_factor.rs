@@ -12,8 +12,10 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Extension;
 use vestibule_model::rate_limit::LimitKey;
-use vestibule_model::verification::{is_delivered, CodeVerification};
-use vestibule_model::{Error, IdentificationId, SignIn, Strategy, Timestamp, User, VerificationId};
+use vestibule_model::verification::CodeVerification;
+use vestibule_model::{
+    Error, IdentificationId, Proof, SignIn, Step, Strategy, Timestamp, User, VerificationId,
+};
 use vestibule_store::{sign_ins, Connection};
 
 /// Starts a code or link factor inside `tx`: stores the verification (only a keyed hash of the
@@ -50,7 +52,7 @@ pub(super) async fn start(
         state,
         tx,
         &v,
-        messages::first_factor_purpose(&v.strategy),
+        v.strategy.purpose(Step::FirstFactor),
         user.and_then(|u| u.identification_value(&identification)),
         now,
     )
@@ -83,11 +85,7 @@ pub(super) fn named_identification(
     params: &Params,
     strategy: &Strategy,
 ) -> ApiResult<IdentificationId> {
-    let param = if vestibule_model::verification::is_email(strategy) {
-        "email_address_id"
-    } else {
-        "phone_number_id"
-    };
+    let param = crate::codes::identification_param(strategy)?;
     let raw = params.required(param)?;
     IdentificationId::parse(raw)
         .ok_or_else(|| Error::param_format_invalid(param, "is not an identification id").into())
@@ -103,16 +101,6 @@ pub async fn prepare_first_factor(
     let mut l = load(&state, &identity, &id).await?;
     let strategy =
         parse_strategy(&state, &params)?.ok_or_else(|| Error::param_missing("strategy"))?;
-    if !is_delivered(&strategy) {
-        return Err(Error::param_value_invalid(
-            "strategy",
-            format!(
-                "{} needs no preparation; attempt it directly",
-                strategy.as_str()
-            ),
-        )
-        .into());
-    }
     let identification = named_identification(&params, &strategy)?;
     // Only an address of this sign-in's account spends a budget (`start` refuses any other), so
     // nobody can use up someone else's by naming it.
@@ -176,14 +164,18 @@ pub async fn attempt_first_factor(
         ],
     )
     .await?;
-    match strategy {
-        Strategy::Password => attempt_password(&state, &identity, l, &params).await,
-        Strategy::EmailLink => Err(Error::param_value_invalid(
+    match strategy.proof() {
+        Proof::Password => attempt_password(&state, &identity, l, &params).await,
+        Proof::SentCode(_) => attempt_code(&state, &identity, l, strategy, &params).await,
+        Proof::SentLink(_) => Err(Error::param_value_invalid(
             "strategy",
             "an email link is verified by opening it",
         )
         .into()),
-        code_strategy => attempt_code(&state, &identity, l, code_strategy, &params).await,
+        // Not first factors; `parse_strategy` refuses them, and this keeps refusing.
+        Proof::Totp | Proof::BackupCode | Proof::Unsupported => {
+            Err(Error::StrategyForUserInvalid.into())
+        }
     }
 }
 

@@ -25,10 +25,9 @@ use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::sign_in::{Progress, SignedInSession};
-use vestibule_model::verification::{is_delivered, is_email};
 use vestibule_model::{
-    Client, ClientId, Error, Identifier, IdentifierKind, Session, SessionId, SessionStatus, SignIn,
-    SignInId, SignInStatus, Strategy, Timestamp, User,
+    Channel, Client, ClientId, Error, Identifier, IdentifierKind, Session, SessionId,
+    SessionStatus, SignIn, SignInId, SignInStatus, Step, Strategy, Timestamp, User,
 };
 use vestibule_store::{
     clients, second_factors, sessions, sign_ins, users, verifications, Connection,
@@ -37,21 +36,6 @@ use vestibule_wire as wire;
 
 pub(crate) type SignInResponse = Json<wire::Envelope<wire::SignIn>>;
 
-/// Strategies this server verifies. Others are Clerk's names for things not offered here.
-fn offered_strategy(state: &AppState, s: &Strategy) -> bool {
-    let f = &state.settings.factors;
-    match s {
-        Strategy::Password => state.settings.password.enabled,
-        Strategy::EmailCode => f.email_code,
-        Strategy::EmailLink => f.email_link,
-        Strategy::PhoneCode => f.phone_code,
-        Strategy::ResetPasswordEmailCode | Strategy::ResetPasswordPhoneCode => {
-            f.reset_password && state.settings.password.enabled
-        }
-        _ => false,
-    }
-}
-
 pub(super) fn parse_strategy(state: &AppState, params: &Params) -> ApiResult<Option<Strategy>> {
     let Some(name) = params.non_empty("strategy")? else {
         return Ok(None);
@@ -59,7 +43,7 @@ pub(super) fn parse_strategy(state: &AppState, params: &Params) -> ApiResult<Opt
     let strategy = Strategy::parse(name).ok_or_else(|| {
         Error::param_value_invalid("strategy", format!("{name:?} is not a known strategy"))
     })?;
-    if !offered_strategy(state, &strategy) {
+    if !strategy.enabled(&state.settings, Step::FirstFactor) {
         return Err(Error::param_value_invalid(
             "strategy",
             format!("{name:?} is not enabled on this instance"),
@@ -370,7 +354,7 @@ fn identification_for(
     typed: &Identifier,
     user: &User,
 ) -> Option<vestibule_model::IdentificationId> {
-    let email = is_email(strategy);
+    let email = strategy.channel() == Some(Channel::Email);
     let typed_id = match typed.kind {
         IdentifierKind::EmailAddress if email => user
             .email_addresses
@@ -487,7 +471,7 @@ pub async fn create(
         )
         .into());
     }
-    let delivered = strategy.clone().filter(is_delivered);
+    let delivered = strategy.clone().filter(Strategy::needs_preparation);
     if delivered.is_some() && identifier.is_none() {
         return Err(Error::param_missing("identifier").into());
     }

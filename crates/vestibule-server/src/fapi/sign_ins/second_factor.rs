@@ -15,23 +15,15 @@ use crate::params::Params;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Extension;
-use vestibule_courier::Purpose;
 use vestibule_model::rate_limit::LimitKey;
-use vestibule_model::verification::is_delivered;
-use vestibule_model::{Error, SignInStatus, Strategy, VerificationId};
+use vestibule_model::{Error, Proof, SignInStatus, Step, Strategy, VerificationId};
 use vestibule_store::sign_ins;
 
 /// The strategy of a second-factor call; anything else is a first factor or unknown.
 fn second_factor_strategy(params: &Params) -> ApiResult<Strategy> {
     let name = params.required("strategy")?;
     match Strategy::parse(name) {
-        Some(
-            s @ (Strategy::Totp
-            | Strategy::BackupCode
-            | Strategy::PhoneCode
-            | Strategy::EmailCode
-            | Strategy::EmailLink),
-        ) => Ok(s),
+        Some(s) if s.serves(Step::SecondFactor) || s.serves(Step::ClientTrust) => Ok(s),
         Some(_) => Err(Error::param_value_invalid(
             "strategy",
             format!("{name:?} is not a second factor"),
@@ -57,29 +49,20 @@ pub async fn prepare_second_factor(
     l.si.ensure_second_factor_awaited(state.now())?;
     let strategy = second_factor_strategy(&params)?;
     let user = l.account()?.clone();
-    if !is_delivered(&strategy) {
-        return Err(Error::param_value_invalid(
-            "strategy",
-            format!(
-                "{} needs no preparation; attempt it directly",
-                strategy.as_str()
-            ),
-        )
-        .into());
-    }
+    crate::codes::identification_param(&strategy)?;
     let awaited = l.si.awaited_second_factors(&user, &state.settings);
     let identification = target(&params, &strategy, &awaited)?;
-    let redirect_url = match strategy {
-        Strategy::EmailLink => Some(allowed_redirect(&state, params.required("redirect_url")?)?),
+    let redirect_url = match strategy.proof() {
+        Proof::SentLink(_) => Some(allowed_redirect(&state, params.required("redirect_url")?)?),
         _ => None,
     };
     let now = state.now();
     // Confirming a new client says so; a second factor is a plain verification code.
-    let purpose = match (&strategy, l.si.status) {
-        (Strategy::EmailLink, _) => Purpose::SignInLink,
-        (_, SignInStatus::NeedsClientTrust) => Purpose::ClientTrustCode,
-        _ => Purpose::SecondFactorCode,
+    let step = match l.si.status {
+        SignInStatus::NeedsClientTrust => Step::ClientTrust,
+        _ => Step::SecondFactor,
     };
+    let purpose = strategy.purpose(step);
     let v = l.si.prepare_second_factor(
         strategy,
         &identification,
@@ -133,14 +116,14 @@ pub async fn attempt_second_factor(
         ],
     )
     .await?;
-    if strategy == Strategy::EmailLink {
+    let Some(param) = strategy.guess_param() else {
         return Err(Error::param_value_invalid(
             "strategy",
             "an email link is verified by opening it",
         )
         .into());
-    }
-    let code = params.required("code")?;
+    };
+    let code = params.required(param)?;
     let pending =
         l.si.check_second_factor_attempt(&strategy, &user, &state.settings, state.now())?;
     let judged = guesses::judge(&state, &strategy, pending.as_ref(), Some(&user), code).await?;
