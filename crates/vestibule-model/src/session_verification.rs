@@ -7,12 +7,14 @@
 
 use crate::clock::Timestamp;
 use crate::error::Error;
-use crate::ids::{IdentificationId, SessionId, SessionVerificationId, UserId, VerificationId};
+use crate::ids::{SessionId, SessionVerificationId, UserId, VerificationId};
 use crate::settings::Settings;
 use crate::sign_in::{Strategy, Verification};
 use crate::strategy::Step;
 use crate::user::{Factor, LockState, User};
-use crate::verification::{start_code, CodeVerification, NewCode, Slot, VerificationOwner};
+use crate::verification::{
+    start_code, CodeRequest, CodeVerification, NewCode, SentCode, Slot, VerificationOwner,
+};
 use serde::{Deserialize, Serialize};
 
 /// How long a started reverification can be finished.
@@ -183,20 +185,19 @@ impl SessionVerification {
 
     /// Starts a code for `slot` to one of the user's offered addresses: the verification to
     /// store and send.
-    #[allow(clippy::too_many_arguments)]
     pub fn prepare(
         &mut self,
         slot: Slot,
-        strategy: Strategy,
-        identification: &IdentificationId,
+        request: CodeRequest,
         user: &User,
         settings: &Settings,
         now: Timestamp,
         id: VerificationId,
     ) -> Result<CodeVerification, Error> {
         self.ensure_awaiting(slot, "prepare a factor", now)?;
+        let (strategy, identification) = (&request.strategy, &request.identification);
         let offered = self.offered(slot, user, settings).into_iter().any(|f| {
-            f.strategy == strategy
+            &f.strategy == strategy
                 && strategy.needs_preparation()
                 && (f.email_address_id.as_ref() == Some(identification)
                     || f.phone_number_id.as_ref() == Some(identification))
@@ -204,20 +205,20 @@ impl SessionVerification {
         if !offered {
             return Err(Error::StrategyForUserInvalid);
         }
-        let (code, view) = start_code(
+        let current = self.step(slot).and_then(SentCode::from_view);
+        let (code, sent) = start_code(
             NewCode {
                 id,
                 owner: VerificationOwner::SessionVerification(self.id.clone()),
                 user_id: Some(user.id.clone()),
                 slot,
-                strategy,
-                identification: identification.clone(),
-                redirect_url: None,
+                request,
             },
-            self.step(slot),
+            current.as_ref(),
             settings,
             now,
         )?;
+        let view = sent.view();
         *self.step_mut(slot) = Some(view);
         self.updated_at = now;
         Ok(code)
@@ -298,6 +299,7 @@ impl SessionVerification {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::IdentificationId;
     use crate::user::fixtures::user_with_password;
 
     fn now() -> Timestamp {
@@ -395,8 +397,11 @@ mod tests {
         assert_eq!(
             sv.prepare(
                 Slot::FirstFactor,
-                Strategy::EmailCode,
-                &stranger,
+                CodeRequest {
+                    strategy: Strategy::EmailCode,
+                    identification: stranger.clone(),
+                    redirect_url: None
+                },
                 &user,
                 &settings,
                 now(),
@@ -407,8 +412,11 @@ mod tests {
         let code = sv
             .prepare(
                 Slot::FirstFactor,
-                Strategy::EmailCode,
-                &email,
+                CodeRequest {
+                    strategy: Strategy::EmailCode,
+                    identification: email.clone(),
+                    redirect_url: None,
+                },
                 &user,
                 &settings,
                 now(),

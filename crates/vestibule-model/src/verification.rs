@@ -13,6 +13,7 @@ use crate::ids::{
 use crate::rng::{digits, Rng};
 use crate::settings::Settings;
 use crate::sign_in::{Strategy, Verification, VerificationStatus};
+use crate::strategy::Proof;
 use serde::{Deserialize, Serialize};
 
 /// Digits in a code: 6, about 20 bits, NIST's minimum for out-of-band secrets.
@@ -79,6 +80,15 @@ impl VerificationOwner {
     }
 }
 
+/// What a prepare call asks to send: a code or link for `strategy` to one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRequest {
+    pub strategy: Strategy,
+    pub identification: IdentificationId,
+    /// Email links: where the browser goes after opening the link.
+    pub redirect_url: Option<String>,
+}
+
 /// A code or link about to be sent for one step of a flow.
 #[derive(Debug, Clone)]
 pub struct NewCode {
@@ -86,67 +96,101 @@ pub struct NewCode {
     pub owner: VerificationOwner,
     pub user_id: Option<UserId>,
     pub slot: Slot,
+    pub request: CodeRequest,
+}
+
+/// A code or link a step waits for, as the step remembers it; the stored [`CodeVerification`]
+/// with the same id counts its guesses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentCode {
     pub strategy: Strategy,
-    pub identification: IdentificationId,
-    /// Email links: where the browser goes after opening the link.
-    pub redirect_url: Option<String>,
+    pub verification_id: VerificationId,
+    pub identification_id: IdentificationId,
+    pub expire_at: Timestamp,
+    pub created_at: Timestamp,
+}
+
+impl SentCode {
+    /// The step's verification while it waits, as the wire shows it before the stored
+    /// verification's attempts and status are read.
+    pub fn view(&self) -> Verification {
+        Verification {
+            status: VerificationStatus::Unverified,
+            strategy: self.strategy.clone(),
+            attempts: Some(0),
+            expire_at: Some(self.expire_at),
+            verification_id: Some(self.verification_id.clone()),
+            identification_id: Some(self.identification_id.clone()),
+            created_at: Some(self.created_at),
+        }
+    }
+
+    /// Read back from a step's verification; `None` unless it is a sent code still awaited.
+    pub fn from_view(v: &Verification) -> Option<SentCode> {
+        if v.status != VerificationStatus::Unverified {
+            return None;
+        }
+        Some(SentCode {
+            strategy: v.strategy.clone(),
+            verification_id: v.verification_id.clone()?,
+            identification_id: v.identification_id.clone()?,
+            expire_at: v.expire_at?,
+            created_at: v.created_at?,
+        })
+    }
 }
 
 /// Starts a code or link for a step: refused within the resend cooldown when `current` (what the
 /// step waits for now) was sent for the same strategy and address; otherwise the verification to
-/// store and the step's view of it.
+/// store and what the step remembers of it.
 pub fn start_code(
     new: NewCode,
-    current: Option<&Verification>,
+    current: Option<&SentCode>,
     settings: &Settings,
     now: Timestamp,
-) -> Result<(CodeVerification, Verification), Error> {
+) -> Result<(CodeVerification, SentCode), Error> {
+    let request = new.request;
     if let Some(v) = current {
         let same_step =
-            v.strategy == new.strategy && v.identification_id.as_ref() == Some(&new.identification);
-        if let (true, Some(created)) = (same_step, v.created_at) {
-            let until = created.plus_seconds(settings.codes.resend_cooldown_seconds);
-            if now < until {
-                return Err(Error::TooManyRequests {
-                    retry_after_seconds: u64::try_from(now.seconds_until(until))
-                        .unwrap_or(1)
-                        .max(1),
-                });
-            }
+            v.strategy == request.strategy && v.identification_id == request.identification;
+        let until = v
+            .created_at
+            .plus_seconds(settings.codes.resend_cooldown_seconds);
+        if same_step && now < until {
+            return Err(Error::TooManyRequests {
+                retry_after_seconds: u64::try_from(now.seconds_until(until)).unwrap_or(1).max(1),
+            });
         }
     }
     // A link carries 256 bits and is opened once; a code allows a few guesses.
-    let (lifetime, max_attempts) = if new.strategy == Strategy::EmailLink {
-        (settings.email_link.lifetime_seconds, 1)
-    } else {
-        (settings.codes.lifetime_seconds, settings.codes.max_attempts)
+    let (lifetime, max_attempts) = match request.strategy.proof() {
+        Proof::SentLink(_) => (settings.email_link.lifetime_seconds, 1),
+        _ => (settings.codes.lifetime_seconds, settings.codes.max_attempts),
     };
     let verification = CodeVerification {
         id: new.id.clone(),
         owner: new.owner,
         user_id: new.user_id,
         slot: new.slot,
-        strategy: new.strategy.clone(),
-        identification_id: Some(new.identification.clone()),
+        strategy: request.strategy.clone(),
+        identification_id: Some(request.identification.clone()),
         attempts: 0,
         max_attempts,
         status: VerificationStatus::Unverified,
         expire_at: now.plus_seconds(lifetime),
         created_at: now,
         verified_at: None,
-        redirect_url: new.redirect_url,
+        redirect_url: request.redirect_url,
         verified_by_client_id: None,
     };
-    let view = Verification {
-        status: VerificationStatus::Unverified,
-        strategy: new.strategy,
-        attempts: Some(0),
-        expire_at: Some(verification.expire_at),
-        verification_id: Some(new.id),
-        identification_id: Some(new.identification),
-        created_at: Some(now),
+    let sent = SentCode {
+        strategy: request.strategy,
+        verification_id: new.id,
+        identification_id: request.identification,
+        expire_at: verification.expire_at,
+        created_at: now,
     };
-    Ok((verification, view))
+    Ok((verification, sent))
 }
 
 /// A fresh six-digit code.

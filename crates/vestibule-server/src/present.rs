@@ -260,24 +260,22 @@ pub fn sign_in(
     now: Timestamp,
 ) -> wire::SignIn {
     let first = si
-        .first_factor_verification
-        .as_ref()
-        .map(|v| step_verification(v, stored, now));
+        .first_factor_verification()
+        .map(|v| step_verification(&v, stored, now));
     let second = si
-        .second_factor_verification
-        .as_ref()
-        .map(|v| step_verification(v, stored, now));
+        .second_factor_verification()
+        .map(|v| step_verification(&v, stored, now));
     wire::SignIn {
         object: "sign_in".into(),
         id: si.id.to_string(),
-        status: si.status.as_str().into(),
+        status: si.status().as_str().into(),
         supported_identifiers: settings
             .identifiers
             .enabled()
             .iter()
             .map(|k| k.as_str().to_owned())
             .collect(),
-        identifier: si.identifier.as_ref().map(|i| i.value.clone()),
+        identifier: si.identifier().map(|i| i.value.clone()),
         supported_first_factors: Some(factors.iter().map(factor).collect()),
         supported_second_factors: second_factors.map(|f| f.iter().map(factor).collect()),
         first_factor_verification: first,
@@ -288,9 +286,9 @@ pub fn sign_in(
             image_url: String::new(),
             has_image: false,
         }),
-        created_session_id: si.created_session_id.as_ref().map(ToString::to_string),
+        created_session_id: si.created_session_id().map(ToString::to_string),
         abandon_at: si.abandon_at.millis(),
-        client_trust_state: si.client_trust_state.map(|s| s.as_str().to_owned()),
+        client_trust_state: si.client_trust_state().map(|s| s.as_str().to_owned()),
     }
 }
 

@@ -23,7 +23,7 @@ use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::session_verification::{
     ReverificationLevel, SessionVerification, SessionVerificationStatus,
 };
-use vestibule_model::verification::{CodeVerification, Slot};
+use vestibule_model::verification::{CodeRequest, CodeVerification, Slot};
 use vestibule_model::{
     Client, Error, Session, SessionVerificationId, Step, Strategy, User, VerificationId,
 };
@@ -189,10 +189,14 @@ async fn prepare(
     let now = state.now();
     let purpose = strategy.purpose(step_of(slot));
     // Checked to be one of the user's addresses first, so nobody spends another's budget.
+    let request = CodeRequest {
+        strategy,
+        identification: identification.clone(),
+        redirect_url: None,
+    };
     let code = sv.prepare(
         slot,
-        strategy,
-        &identification,
+        request,
         &user,
         &state.settings,
         now,

@@ -3,7 +3,7 @@
 //! sends the browser to the sign-in's `redirect_url` with `__clerk_status` (`verified`,
 //! `expired`, `failed` or `client_mismatch`) and `__clerk_created_session`.
 
-use super::sign_ins::{complete, ClientWrite};
+use super::sign_ins::{complete, ClientWrite, Completion};
 use crate::identity::ClientIdentity;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
@@ -121,7 +121,7 @@ async fn land(
         }
     }
     let (Some(user_id), Some(mut client)) = (
-        si.user_id.clone(),
+        si.user_id().cloned(),
         clients::get(&mut conn, &si.client_id)
             .await
             .map_err(|e| err(&e))?,
@@ -159,19 +159,16 @@ async fn finish(
     if !verifications::mark_verified(&mut tx, &v.id, now, visitor.as_ref()).await? {
         return Err(vestibule_model::Error::VerificationAlreadyVerified.into());
     }
-    if progress == Progress::ReadyForSession {
+    if let Progress::ReadyForSession(ready) = progress {
         // The browser here may not be the client that signs in, so its token is left as it is.
-        complete(
-            state,
-            identity,
-            &mut tx,
+        let completion = Completion {
             si,
+            ready,
             user,
             client,
-            ClientWrite::Keep,
-            now,
-        )
-        .await?;
+            write: ClientWrite::Keep,
+        };
+        complete(state, identity, &mut tx, completion).await?;
     }
     if !sign_ins::update(&mut tx, si, version).await? {
         return Err(vestibule_model::Error::client_state(
@@ -180,5 +177,5 @@ async fn finish(
         .into());
     }
     tx.commit().await?;
-    Ok(si.created_session_id.clone())
+    Ok(si.created_session_id().cloned())
 }

@@ -60,12 +60,12 @@ pub async fn build(
         .collect();
     let sign_in = parts
         .sign_in
-        .filter(|si| si.status == SignInStatus::Complete || !si.is_abandoned(now));
+        .filter(|si| si.status() == SignInStatus::Complete || !si.is_abandoned(now));
     let mut users = parts.users;
     let mut missing: Vec<UserId> = signed_in
         .iter()
         .map(|(s, _)| s.user_id.clone())
-        .chain(sign_in.as_ref().and_then(|si| si.user_id.clone()))
+        .chain(sign_in.as_ref().and_then(|si| si.user_id().cloned()))
         .filter(|id| !users.iter().any(|u| &u.id == id))
         .collect();
     missing.sort();
@@ -83,7 +83,7 @@ pub async fn build(
     }
     let wire_sign_in = match sign_in {
         Some(si) => {
-            let u = si.user_id.as_ref().and_then(user);
+            let u = si.user_id().and_then(user);
             Some(super::sign_ins::present_sign_in(state, conn, &si, u).await?)
         }
         None => None,

@@ -25,9 +25,9 @@ use vestibule_model::identifier::normalize_phone;
 use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::user::PhoneNumber;
 use vestibule_model::verification::{
-    start_code, CodeVerification, NewCode, Slot, VerificationOwner,
+    start_code, CodeRequest, CodeVerification, NewCode, SentCode, Slot, VerificationOwner,
 };
-use vestibule_model::{Error, IdentificationId, Strategy, User, Verification, VerificationId};
+use vestibule_model::{Error, IdentificationId, Strategy, User, VerificationId};
 use vestibule_store::{users, verifications};
 use vestibule_wire as wire;
 
@@ -157,14 +157,15 @@ pub async fn prepare_verification(
     .await?;
     let now = state.now();
     // The resend cooldown runs from the last code sent for this number.
-    let previous = latest_code(&state, &phone.id).await?.map(|c| Verification {
-        status: c.status,
-        strategy: c.strategy,
-        attempts: Some(c.attempts),
-        expire_at: Some(c.expire_at),
-        verification_id: Some(c.id),
-        identification_id: c.identification_id,
-        created_at: Some(c.created_at),
+    // The last code sent to this phone, whatever became of it, starts the resend cooldown.
+    let previous = latest_code(&state, &phone.id).await?.and_then(|c| {
+        Some(SentCode {
+            strategy: c.strategy,
+            verification_id: c.id,
+            identification_id: c.identification_id?,
+            expire_at: c.expire_at,
+            created_at: c.created_at,
+        })
     });
     let (code, _) = start_code(
         NewCode {
@@ -172,9 +173,11 @@ pub async fn prepare_verification(
             owner: VerificationOwner::Identification(phone.id.clone()),
             user_id: Some(user.id.clone()),
             slot: Slot::FirstFactor,
-            strategy: Strategy::PhoneCode,
-            identification: phone.id.clone(),
-            redirect_url: None,
+            request: CodeRequest {
+                strategy: Strategy::PhoneCode,
+                identification: phone.id.clone(),
+                redirect_url: None,
+            },
         },
         previous.as_ref(),
         &state.settings,

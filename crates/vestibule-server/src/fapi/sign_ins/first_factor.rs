@@ -12,9 +12,9 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Extension;
 use vestibule_model::rate_limit::LimitKey;
-use vestibule_model::verification::CodeVerification;
+use vestibule_model::verification::{CodeRequest, CodeVerification};
 use vestibule_model::{
-    Error, IdentificationId, Proof, SignIn, Step, Strategy, Timestamp, User, VerificationId,
+    Error, IdentificationId, Proof, SignIn, Step, Strategy, User, VerificationId,
 };
 use vestibule_store::{sign_ins, Connection};
 
@@ -22,32 +22,17 @@ use vestibule_store::{sign_ins, Connection};
 /// code, or a hash of the link's token) and queues the message carrying it, so the message exists
 /// exactly when the transaction commits. For an unknown account under enumeration protection
 /// nothing is sent, and what is stored can never be matched.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn start(
     state: &AppState,
     tx: &mut Connection,
     si: &mut SignIn,
-    strategy: Strategy,
-    identification: IdentificationId,
+    request: CodeRequest,
     user: Option<&User>,
-    redirect_url: Option<&str>,
-    now: Timestamp,
 ) -> ApiResult<CodeVerification> {
-    let redirect_url = match (&strategy, redirect_url) {
-        (Strategy::EmailLink, Some(url)) => Some(allowed_redirect(state, url)?),
-        (Strategy::EmailLink, None) => return Err(Error::param_missing("redirect_url").into()),
-        _ => None,
-    };
+    let now = state.now();
+    let identification = request.identification.clone();
     let id = VerificationId::generate(state.rng.as_ref());
-    let v = si.prepare_first_factor(
-        strategy.clone(),
-        &identification,
-        user,
-        &state.settings,
-        now,
-        id,
-        redirect_url,
-    )?;
+    let v = si.prepare_first_factor(request, user, &state.settings, now, id)?;
     deliver(
         state,
         tx,
@@ -58,6 +43,26 @@ pub(super) async fn start(
     )
     .await?;
     Ok(v)
+}
+
+/// What a prepare call (or `create` with a code or link strategy) asks to send: links need a
+/// `redirect_url` this instance allows.
+pub(super) fn code_request(
+    state: &AppState,
+    strategy: Strategy,
+    identification: IdentificationId,
+    redirect_url: Option<&str>,
+) -> ApiResult<CodeRequest> {
+    let redirect_url = match (strategy.proof(), redirect_url) {
+        (Proof::SentLink(_), Some(url)) => Some(allowed_redirect(state, url)?),
+        (Proof::SentLink(_), None) => return Err(Error::param_missing("redirect_url").into()),
+        _ => None,
+    };
+    Ok(CodeRequest {
+        strategy,
+        identification,
+        redirect_url,
+    })
 }
 
 /// Where an email link may send the browser: an absolute http(s) URL on an origin this instance
@@ -115,19 +120,14 @@ pub async fn prepare_first_factor(
         )
         .await?;
     }
-    let now = state.now();
-    let mut tx = state.store.begin().await?;
-    start(
+    let request = code_request(
         &state,
-        &mut tx,
-        &mut l.si,
         strategy,
         identification,
-        l.user.as_ref(),
         params.non_empty("redirect_url")?,
-        now,
-    )
-    .await?;
+    )?;
+    let mut tx = state.store.begin().await?;
+    start(&state, &mut tx, &mut l.si, request, l.user.as_ref()).await?;
     if !sign_ins::update(&mut tx, &l.si, l.version).await? {
         return Err(Error::client_state("this sign-in was changed by another request").into());
     }
@@ -150,7 +150,7 @@ pub async fn attempt_first_factor(
     let target = match &l.user {
         Some(u) => u.id.to_string(),
         None => {
-            l.si.identifier
+            l.si.identifier()
                 .as_ref()
                 .map(|i| i.value.clone())
                 .unwrap_or_default()
@@ -187,7 +187,7 @@ async fn attempt_password(
 ) -> ApiResult<SignInResponse> {
     let password = params.required("password")?;
     let Some(user) = l.user.as_ref() else {
-        if l.si.unknown_account {
+        if l.si.is_unknown_account() {
             // Enumeration protection: as costly and as wrong as a real account's wrong password.
             guesses::password(state, None, password).await?;
             return Err(Error::PasswordIncorrect.into());

@@ -24,10 +24,10 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use vestibule_model::rate_limit::LimitKey;
-use vestibule_model::sign_in::{Progress, SignedInSession};
+use vestibule_model::sign_in::{Progress, Ready, SignedInSession};
 use vestibule_model::{
-    Channel, Client, ClientId, Error, Identifier, IdentifierKind, Session, SessionId,
-    SessionStatus, SignIn, SignInId, SignInStatus, Step, Strategy, Timestamp, User,
+    Channel, Client, ClientId, Error, Identifier, IdentifierKind, Session, SessionId, SignIn,
+    SignInId, SignInStatus, Step, Strategy, Timestamp, User,
 };
 use vestibule_store::{
     clients, second_factors, sessions, sign_ins, users, verifications, Connection,
@@ -100,35 +100,41 @@ pub(crate) enum ClientWrite {
     Keep,
 }
 
+/// A sign-in whose factors are all in, about to get its session.
+pub(crate) struct Completion<'a> {
+    pub si: &'a mut SignIn,
+    pub ready: Box<Ready>,
+    pub user: &'a User,
+    pub client: &'a mut Client,
+    pub write: ClientWrite,
+}
+
 /// Creates the session for a sign-in whose factors are all in, inside `tx`, and points the client
 /// at it; returns all of the client's signed-in sessions, the new one last. An existing client is
 /// written first (on PostgreSQL that locks its row, serialising concurrent sign-ins on one client);
 /// then what it holds is checked again.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn complete(
     state: &AppState,
     identity: &ClientIdentity,
     tx: &mut Connection,
-    si: &mut SignIn,
-    user: &User,
-    client: &mut Client,
-    write: ClientWrite,
-    now: Timestamp,
+    c: Completion<'_>,
 ) -> ApiResult<Vec<Session>> {
-    let mut session = Session::new(
+    let Completion {
+        si,
+        ready,
+        user,
+        client,
+        write,
+    } = c;
+    let now = state.now();
+    let session = ready.session(
         SessionId::generate(state.rng.as_ref()),
         client.id.clone(),
-        user.id.clone(),
+        user,
+        &state.settings,
         now,
-        &state.settings.sessions,
-        si.first_factor_verified_at.unwrap_or(now),
-        si.second_factor_verified_at,
     );
-    if state.settings.mfa.required && !user.has_second_factor() {
-        // Signed in, but `pending` with the `setup-mfa` task until a second factor is enrolled.
-        session.status = SessionStatus::Pending;
-    }
-    si.complete(session.id.clone(), now);
+    si.complete(ready, session.id.clone(), now)?;
     client.last_active_session_id = Some(session.id.clone());
     client.sign_in_id = Some(si.id.clone());
     client.updated_at = now;
@@ -194,16 +200,18 @@ pub(super) async fn conclude(
         .as_ref()
         .ok_or_else(|| Error::client_state("this sign-in has no account to sign in"))?;
     let sessions = match progress {
-        Progress::ReadyForSession => Some(
+        Progress::ReadyForSession(ready) => Some(
             complete(
                 state,
                 identity,
                 &mut tx,
-                si,
-                user,
-                client,
-                ClientWrite::Rotate,
-                state.now(),
+                Completion {
+                    si,
+                    ready,
+                    user,
+                    client,
+                    write: ClientWrite::Rotate,
+                },
             )
             .await?,
         ),
@@ -271,14 +279,14 @@ pub(crate) async fn present_sign_in(
 ) -> ApiResult<wire::SignIn> {
     let mut stored = Vec::new();
     for step in [
-        &si.first_factor_verification,
-        &si.second_factor_verification,
+        si.first_factor_verification(),
+        si.second_factor_verification(),
     ] {
-        if let Some(id) = step.as_ref().and_then(|v| v.verification_id.as_ref()) {
-            stored.extend(verifications::get(conn, id).await?);
+        if let Some(id) = step.and_then(|v| v.verification_id) {
+            stored.extend(verifications::get(conn, &id).await?);
         }
     }
-    let second_factors = match (si.status, user) {
+    let second_factors = match (si.status(), user) {
         (SignInStatus::NeedsSecondFactor | SignInStatus::NeedsClientTrust, Some(u)) => {
             Some(si.awaited_second_factors(u, &state.settings))
         }
@@ -311,7 +319,7 @@ impl Loaded {
         self.user.as_ref().ok_or_else(|| {
             Error::client_state(format!(
                 "no account is signing in; the sign-in status is {}",
-                self.si.status.as_str()
+                self.si.status().as_str()
             ))
             .into()
         })
@@ -333,7 +341,7 @@ pub(super) async fn load(
     if si.client_id != client.id {
         return Err(not_found());
     }
-    let user = match &si.user_id {
+    let user = match &si.user_id() {
         Some(uid) => Some(users::get(&mut conn, uid).await?.ok_or_else(|| {
             Error::client_state("the account of this sign-in no longer exists; start over")
         })?),
@@ -539,7 +547,12 @@ pub async fn create(
 
     // `create` with a code or link strategy prepares it in the same step.
     let start = match (&delivered, message_to) {
-        (Some(strategy), Some(identification)) => Some((strategy.clone(), identification?)),
+        (Some(strategy), Some(identification)) => Some(first_factor::code_request(
+            &state,
+            strategy.clone(),
+            identification?,
+            redirect_url,
+        )?),
         _ => None,
     };
     let sends = start.is_some();
@@ -551,39 +564,24 @@ pub async fn create(
     if let Some(right) = proven {
         right.settle(&state, &mut tx, None).await?;
     }
-    if let Some((strategy, identification)) = start {
-        first_factor::start(
-            &state,
-            &mut tx,
-            &mut si,
-            strategy,
-            identification,
-            user.as_ref(),
-            redirect_url,
-            now,
-        )
-        .await?;
+    if let Some(request) = start {
+        first_factor::start(&state, &mut tx, &mut si, request, user.as_ref()).await?;
     }
     let sessions = match (progress, user.as_ref()) {
-        (Progress::ReadyForSession, Some(u)) => {
+        (Progress::ReadyForSession(ready), Some(u)) => {
             let write = if fresh {
                 ClientWrite::Fresh
             } else {
                 ClientWrite::Rotate
             };
-            Some(
-                complete(
-                    &state,
-                    &identity,
-                    &mut tx,
-                    &mut si,
-                    u,
-                    &mut client,
-                    write,
-                    now,
-                )
-                .await?,
-            )
+            let completion = Completion {
+                si: &mut si,
+                ready,
+                user: u,
+                client: &mut client,
+                write,
+            };
+            Some(complete(&state, &identity, &mut tx, completion).await?)
         }
         _ if fresh => Some(Vec::new()),
         _ => {

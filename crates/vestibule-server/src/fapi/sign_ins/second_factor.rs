@@ -16,6 +16,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Extension;
 use vestibule_model::rate_limit::LimitKey;
+use vestibule_model::verification::CodeRequest;
 use vestibule_model::{Error, Proof, SignInStatus, Step, Strategy, VerificationId};
 use vestibule_store::sign_ins;
 
@@ -58,19 +59,22 @@ pub async fn prepare_second_factor(
     };
     let now = state.now();
     // Confirming a new client says so; a second factor is a plain verification code.
-    let step = match l.si.status {
+    let step = match l.si.status() {
         SignInStatus::NeedsClientTrust => Step::ClientTrust,
         _ => Step::SecondFactor,
     };
     let purpose = strategy.purpose(step);
-    let v = l.si.prepare_second_factor(
+    let request = CodeRequest {
         strategy,
-        &identification,
+        identification: identification.clone(),
+        redirect_url,
+    };
+    let v = l.si.prepare_second_factor(
+        request,
         &user,
         &state.settings,
         now,
         VerificationId::generate(state.rng.as_ref()),
-        redirect_url,
     )?;
     // Only now that it is one of the account's addresses does it spend that address's budget.
     limits::check(
