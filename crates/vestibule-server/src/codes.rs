@@ -10,7 +10,7 @@ use vestibule_courier::Purpose;
 use vestibule_crypto::{random_token, token_hash};
 use vestibule_model::user::Factor;
 use vestibule_model::verification::{new_code, CodeVerification};
-use vestibule_model::{Error, IdentificationId, Strategy, Timestamp};
+use vestibule_model::{Channel, Error, IdentificationId, Strategy, Timestamp};
 use vestibule_store::{verifications, Connection};
 
 /// Bytes of randomness in an email link's token (256 bits).
@@ -100,19 +100,21 @@ pub(crate) fn target(
         .ok_or_else(|| Error::param_missing(param).into())
 }
 
+/// The channel a prepare call sends by; strategies the server sends nothing for are refused.
+pub(crate) fn channel_of(strategy: &Strategy) -> ApiResult<Channel> {
+    strategy.channel().ok_or_else(|| {
+        Error::param_value_invalid(
+            "strategy",
+            format!(
+                "{} needs no preparation; attempt it directly",
+                strategy.as_str()
+            ),
+        )
+        .into()
+    })
+}
+
 /// The parameter a prepare call names its address in, from the strategy's channel.
 pub(crate) fn identification_param(strategy: &Strategy) -> ApiResult<&'static str> {
-    strategy
-        .channel()
-        .map(|c| c.identification_param())
-        .ok_or_else(|| {
-            Error::param_value_invalid(
-                "strategy",
-                format!(
-                    "{} needs no preparation; attempt it directly",
-                    strategy.as_str()
-                ),
-            )
-            .into()
-        })
+    channel_of(strategy).map(Channel::identification_param)
 }

@@ -179,7 +179,7 @@ async fn prepare(
         user,
     } = signed(&state, &identity, &id).await?;
     let strategy = slot_strategy(&params, slot)?;
-    crate::codes::identification_param(&strategy)?;
+    crate::codes::channel_of(&strategy)?;
     let (mut sv, version) = in_progress(&state, &session).await?;
     let identification = target(
         &params,

@@ -151,7 +151,6 @@ pub async fn attempt_first_factor(
         Some(u) => u.id.to_string(),
         None => {
             l.si.identifier()
-                .as_ref()
                 .map(|i| i.value.clone())
                 .unwrap_or_default()
         }

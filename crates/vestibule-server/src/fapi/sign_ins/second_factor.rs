@@ -50,7 +50,7 @@ pub async fn prepare_second_factor(
     l.si.ensure_second_factor_awaited(state.now())?;
     let strategy = second_factor_strategy(&params)?;
     let user = l.account()?.clone();
-    crate::codes::identification_param(&strategy)?;
+    crate::codes::channel_of(&strategy)?;
     let awaited = l.si.awaited_second_factors(&user, &state.settings);
     let identification = target(&params, &strategy, &awaited)?;
     let redirect_url = match strategy.proof() {
