@@ -196,12 +196,11 @@ impl SessionVerification {
     ) -> Result<CodeVerification, Error> {
         self.ensure_awaiting(slot, "prepare a factor", now)?;
         let (strategy, identification) = (&request.strategy, &request.identification);
-        let offered = self.offered(slot, user, settings).into_iter().any(|f| {
-            &f.strategy == strategy
-                && strategy.needs_preparation()
-                && (f.email_address_id.as_ref() == Some(identification)
-                    || f.phone_number_id.as_ref() == Some(identification))
-        });
+        let offered = strategy.needs_preparation()
+            && self
+                .offered(slot, user, settings)
+                .iter()
+                .any(|f| f.goes_to(strategy, identification));
         if !offered {
             return Err(Error::StrategyForUserInvalid);
         }

@@ -99,6 +99,13 @@ pub struct Factor {
 }
 
 impl Factor {
+    /// Whether this factor proves `strategy` through the email address or phone number `id`.
+    pub fn goes_to(&self, strategy: &Strategy, id: &IdentificationId) -> bool {
+        &self.strategy == strategy
+            && (self.email_address_id.as_ref() == Some(id)
+                || self.phone_number_id.as_ref() == Some(id))
+    }
+
     pub fn bare(strategy: Strategy) -> Self {
         Factor {
             strategy,
@@ -374,10 +381,7 @@ impl User {
             &f.strategy == strategy
                 && match identification {
                     None => f.email_address_id.is_none() && f.phone_number_id.is_none(),
-                    Some(id) => {
-                        f.email_address_id.as_ref() == Some(id)
-                            || f.phone_number_id.as_ref() == Some(id)
-                    }
+                    Some(id) => f.goes_to(strategy, id),
                 }
         })
     }

@@ -607,31 +607,43 @@ impl SignIn {
         let first = ProvenFactor::now(strategy, pending, now);
         let new_client = who.client_trust == Some(ClientTrustState::New);
         self.updated_at = now;
+        let confirm_client = first.strategy == Strategy::Password
+            && settings.sign_in.client_trust
+            && new_client
+            && !user.client_trust_factors(settings).is_empty();
+        Ok(self.after_first_factor(who, first, user, confirm_client))
+    }
+
+    /// Where a proven first factor (or a reset password) leads: the account's second factor,
+    /// a confirmation of the client when `confirm_client`, or a session.
+    fn after_first_factor(
+        &mut self,
+        who: Signing,
+        first: ProvenFactor,
+        user: &User,
+        confirm_client: bool,
+    ) -> Progress {
         if user.has_second_factor() {
             self.state = SignInState::NeedsSecondFactor {
                 who,
                 first,
                 pending: None,
             };
-            Ok(Progress::NeedsMore)
-        } else if first.strategy == Strategy::Password
-            && settings.sign_in.client_trust
-            && new_client
-            && !user.client_trust_factors(settings).is_empty()
-        {
+            Progress::NeedsMore
+        } else if confirm_client {
             self.state = SignInState::NeedsClientTrust {
                 who,
                 first,
                 pending: None,
             };
-            Ok(Progress::NeedsMore)
+            Progress::NeedsMore
         } else {
-            Ok(Progress::ReadyForSession(Box::new(Ready {
+            Progress::ReadyForSession(Box::new(Ready {
                 sign_in_id: self.id.clone(),
                 who,
                 first,
                 second: None,
-            })))
+            }))
         }
     }
 
@@ -693,11 +705,7 @@ impl SignIn {
                 format!("{} needs no preparation", request.strategy.as_str()),
             ));
         }
-        let named = |f: &Factor| {
-            f.strategy == request.strategy
-                && (f.email_address_id.as_ref() == Some(&request.identification)
-                    || f.phone_number_id.as_ref() == Some(&request.identification))
-        };
+        let named = |f: &Factor| f.goes_to(&request.strategy, &request.identification);
         if !self
             .awaited_second_factors(user, settings)
             .iter()
@@ -927,21 +935,7 @@ impl SignIn {
         }
         let (who, first) = (who.clone(), reset.clone());
         self.updated_at = now;
-        if user.has_second_factor() {
-            self.state = SignInState::NeedsSecondFactor {
-                who,
-                first,
-                pending: None,
-            };
-            Ok(Progress::NeedsMore)
-        } else {
-            Ok(Progress::ReadyForSession(Box::new(Ready {
-                sign_in_id: self.id.clone(),
-                who,
-                first,
-                second: None,
-            })))
-        }
+        Ok(self.after_first_factor(who, first, user, false))
     }
 
     /// The session `ready` asked for exists; the sign-in is done.
