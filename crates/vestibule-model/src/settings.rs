@@ -236,6 +236,11 @@ pub struct SignInSettings {
     /// Off (Clerk's default): an unknown identifier is `form_identifier_not_found`. On: unknown
     /// identifiers get the same answers as real accounts, and every attempt simply fails.
     pub enumeration_protection: bool,
+    /// Under enumeration protection, a username that names no account is answered as an account
+    /// with an email address would be: the masked address shown (`j***@gmail.com`) is made up
+    /// from the instance secret, on one of these domains. An instance whose users share a company
+    /// domain lists that domain here, so the made-up address looks like theirs.
+    pub stand_in_email_domains: Vec<String>,
     /// Client trust (Clerk's "device trust", on by default as in Clerk): a right password from a
     /// client that never signed this account in, for an account without MFA, must be confirmed
     /// with a code sent to the account's email or phone.
@@ -247,6 +252,9 @@ impl Default for SignInSettings {
         SignInSettings {
             abandon_after_seconds: 24 * 3600,
             enumeration_protection: false,
+            stand_in_email_domains: ["gmail.com", "outlook.com", "yahoo.com", "icloud.com"]
+                .map(String::from)
+                .to_vec(),
             client_trust: true,
         }
     }
@@ -364,6 +372,18 @@ impl Settings {
         }
         if self.sign_in.abandon_after_seconds < 60 {
             return Err("sign_in.abandon_after_seconds must be at least 60".into());
+        }
+        let domains = &self.sign_in.stand_in_email_domains;
+        let plausible = |d: &String| {
+            crate::Identifier::classify(&format!("a@{d}")).is_ok_and(|i| {
+                i.kind == crate::IdentifierKind::EmailAddress && i.value == format!("a@{d}")
+            })
+        };
+        if domains.is_empty() || !domains.iter().all(plausible) {
+            return Err(
+                "sign_in.stand_in_email_domains must list one or more lower-case email domains"
+                    .into(),
+            );
         }
         if !(60..=3600).contains(&self.codes.lifetime_seconds)
             || !(60..=3600).contains(&self.email_link.lifetime_seconds)

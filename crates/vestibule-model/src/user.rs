@@ -126,6 +126,16 @@ pub enum LockState {
     Locked(Option<i64>),
 }
 
+/// The made-up parts of a [`User::stand_in`]: stable per identifier, so asking twice shows the
+/// same answer, and unguessable without the instance secret.
+#[derive(Debug, Clone)]
+pub struct MadeUp {
+    /// The id of the typed email or phone, or of the email address of a typed username.
+    pub identification: IdentificationId,
+    /// The address a username's stand-in has; unused for other identifiers.
+    pub email_address: String,
+}
+
 impl User {
     pub fn has_password(&self) -> bool {
         self.password.is_some()
@@ -184,11 +194,16 @@ impl User {
             .or_else(|| self.username.clone())
     }
 
-    /// What an account named by `typed` would typically be: that identifier, verified, and a
-    /// password. Enumeration protection lists its [`Self::first_factors`] for an identifier that
-    /// names no account, so unknown and real accounts are described by the same code. Never
-    /// stored, never signed in: its password digest matches nothing.
-    pub fn stand_in(typed: &Identifier, identification: IdentificationId, now: Timestamp) -> User {
+    /// What an account named by `typed` would typically be: that identifier, verified, a
+    /// password, and for a username an email address too (made up by the caller, as a real
+    /// account's would be masked). Enumeration protection lists its [`Self::first_factors`] for
+    /// an identifier that names no account, so unknown and real accounts are described by the
+    /// same code. Never stored, never signed in: its password digest matches nothing.
+    pub fn stand_in(typed: &Identifier, made_up: MadeUp, now: Timestamp) -> User {
+        let MadeUp {
+            identification,
+            email_address,
+        } = made_up;
         let mut user = User {
             id: UserId::from_trusted("user_stand_in".into()),
             external_id: None,
@@ -239,7 +254,17 @@ impl User {
                 });
                 user.primary_phone_number_id = Some(identification);
             }
-            IdentifierKind::Username => user.username = Some(typed.value.clone()),
+            IdentifierKind::Username => {
+                user.username = Some(typed.value.clone());
+                user.email_addresses.push(EmailAddress {
+                    id: identification.clone(),
+                    email_address,
+                    verified: true,
+                    verification_strategy: None,
+                    created_at: now,
+                });
+                user.primary_email_address_id = Some(identification);
+            }
             IdentifierKind::Web3Wallet => {}
         }
         user
@@ -460,7 +485,11 @@ mod tests {
                     format!(
                         "{} {:?} email:{} phone:{} {:?} {:?}",
                         f.strategy.as_str(),
-                        f.safe_identifier,
+                        // A masked address shows its first letter, which differs per person.
+                        f.safe_identifier.map(|s| match s.split_once("***@") {
+                            Some((_, domain)) => format!("?***@{domain}"),
+                            None => s,
+                        }),
                         f.email_address_id.is_some(),
                         f.phone_number_id.is_some(),
                         f.primary,
@@ -510,11 +539,25 @@ mod tests {
                         });
                         real.primary_phone_number_id = Some(id);
                     }
-                    _ => real.username = Some(typed.value.clone()),
+                    _ => {
+                        // A username account usually has an email address too.
+                        real.username = Some(typed.value.clone());
+                        real.email_addresses.push(EmailAddress {
+                            id: id.clone(),
+                            email_address: "jane.doe@gmail.com".into(),
+                            verified: true,
+                            verification_strategy: Some("email_code".into()),
+                            created_at: Timestamp(0),
+                        });
+                        real.primary_email_address_id = Some(id);
+                    }
                 }
                 let stand_in = User::stand_in(
                     typed,
-                    IdentificationId::from_trusted("idn_madeup".into()),
+                    MadeUp {
+                        identification: IdentificationId::from_trusted("idn_madeup".into()),
+                        email_address: "qmvbrt@gmail.com".into(),
+                    },
                     Timestamp(0),
                 );
                 assert_eq!(

@@ -92,6 +92,26 @@ impl Secrets {
         IdentificationId::from_trusted(format!("idn_{}", base62(&seeded, 27)))
     }
 
+    /// A made-up email address for a username that names no account, on one of `domains`:
+    /// stable per username, so the masked address shown is the same every time, and not
+    /// derivable without the instance secret.
+    pub fn stand_in_email(&self, username: &str, domains: &[String]) -> String {
+        let tag = hmac::sign(
+            &self.unknown_accounts,
+            format!("stand-in email\0{username}").as_bytes(),
+        );
+        let bytes = tag.as_ref();
+        let local: String = bytes[..8]
+            .iter()
+            .map(|b| char::from(b'a' + b % 26))
+            .collect();
+        let domain = match domains {
+            [] => "example.com",
+            _ => &domains[usize::from(bytes[8]) % domains.len()],
+        };
+        format!("{local}@{domain}")
+    }
+
     /// A TOTP secret as stored: sealed, so a copy of the database alone yields no codes.
     pub fn seal_totp(&self, secret: &[u8], rng: &dyn Rng) -> Vec<u8> {
         self.totp.seal(secret, rng)
@@ -150,5 +170,26 @@ mod tests {
         assert_eq!(a, s.unknown_identification_id("nobody@example.com"));
         assert_ne!(a, s.unknown_identification_id("other@example.com"));
         assert!(IdentificationId::parse(a.as_str()).is_some());
+    }
+
+    #[test]
+    fn stand_in_emails_are_stable_and_on_the_given_domains() {
+        let s = Secrets::from_data_key(b"root");
+        let domains = vec!["gmail.com".to_owned(), "corp.example".to_owned()];
+        let a = s.stand_in_email("ghost", &domains);
+        assert_eq!(a, s.stand_in_email("ghost", &domains));
+        assert_ne!(a, s.stand_in_email("ghost2", &domains));
+        assert_ne!(
+            a,
+            Secrets::from_data_key(b"other").stand_in_email("ghost", &domains)
+        );
+        let (local, domain) = a.split_once('@').expect("an address");
+        assert!(local.len() == 8 && local.chars().all(|c| c.is_ascii_lowercase()));
+        assert!(domains.iter().any(|d| d == domain), "{a}");
+        let spread: std::collections::HashSet<String> = (0..64)
+            .map(|i| s.stand_in_email(&format!("u{i}"), &domains))
+            .filter_map(|e| e.split_once('@').map(|(_, d)| d.to_owned()))
+            .collect();
+        assert_eq!(spread.len(), 2, "every domain is used");
     }
 }

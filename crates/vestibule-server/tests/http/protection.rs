@@ -458,6 +458,84 @@ async fn enumeration_protection_answers_unknown_identifiers_like_real_ones() {
             )
             .await
             .err(422, "form_password_incorrect");
+
+        // A username: a real account lists codes to its masked email address, and so does an
+        // unknown one, at a made-up address that stays the same.
+        let masked = |si: &serde_json::Value| -> Vec<String> {
+            si["supported_first_factors"]
+                .as_array()
+                .expect("factors")
+                .iter()
+                .map(|f| {
+                    let shown = f["safe_identifier"].as_str().unwrap_or("");
+                    let shape = match shown.split_once("***@") {
+                        Some((first, _)) if first.chars().count() == 1 => "?***@domain",
+                        _ => shown,
+                    };
+                    format!("{} {shape}", f["strategy"].as_str().unwrap_or(""))
+                })
+                .collect()
+        };
+        let create = |who: &'static str| {
+            let fapi = server.native();
+            async move {
+                fapi.post("/v1/client/sign_ins", &[("identifier", who)])
+                    .await
+                    .ok()["response"]
+                    .clone()
+            }
+        };
+        let (status, body) = server
+            .bapi(
+                reqwest::Method::POST,
+                "/v1/users",
+                Some(serde_json::json!({"email_address": ["solo@example.com"], "username": "solo", "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (real, ghost) = (create("solo").await, create("ghostuser").await);
+        assert_eq!(real["status"], ghost["status"]);
+        assert_eq!(masked(&real), masked(&ghost));
+        assert!(
+            masked(&ghost).contains(&"email_code ?***@domain".to_owned()),
+            "{ghost}"
+        );
+        let again = create("ghostuser").await;
+        assert_eq!(
+            again["supported_first_factors"],
+            ghost["supported_first_factors"],
+            "the same made-up address every time"
+        );
+        // Naming an address that is not the account's is refused alike; its own is accepted.
+        for si in [&real, &ghost] {
+            let fapi = server.native();
+            let id = fapi
+                .post("/v1/client/sign_ins", &[("identifier", si["identifier"].as_str().expect("typed"))])
+                .await
+                .ok()["response"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned();
+            let own = si["supported_first_factors"]
+                .as_array()
+                .expect("factors")
+                .iter()
+                .find(|f| f["strategy"] == "email_code")
+                .and_then(|f| f["email_address_id"].as_str())
+                .expect("an email code factor");
+            fapi.post(
+                &format!("/v1/client/sign_ins/{id}/prepare_first_factor"),
+                &[("strategy", "email_code"), ("email_address_id", "idn_2xfakefakefakefakefakefake")],
+            )
+            .await
+            .err(400, "strategy_for_user_invalid");
+            fapi.post(
+                &format!("/v1/client/sign_ins/{id}/prepare_first_factor"),
+                &[("strategy", "email_code"), ("email_address_id", own)],
+            )
+            .await
+            .ok();
+        }
     })
     .await;
 }

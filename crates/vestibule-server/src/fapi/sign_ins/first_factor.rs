@@ -108,11 +108,14 @@ pub async fn prepare_first_factor(
         parse_strategy(&state, &params)?.ok_or_else(|| Error::param_missing("strategy"))?;
     let identification = named_identification(&params, &strategy)?;
     // Only an address of this sign-in's account spends a budget (`start` refuses any other), so
-    // nobody can use up someone else's by naming it.
-    let own = l
-        .user
-        .as_ref()
-        .is_none_or(|u| u.identification_value(&identification).is_some());
+    // nobody can use up someone else's by naming it. An unknown account's stand-in answers as a
+    // real account would: its own address is accepted, any other refused.
+    let stand_in = match &l.user {
+        Some(_) => None,
+        None => super::factors::unknown_account(&state, &l.si),
+    };
+    let account = l.user.as_ref().or(stand_in.as_ref());
+    let own = account.is_none_or(|u| u.identification_value(&identification).is_some());
     if own {
         limits::check(
             &state,
@@ -126,6 +129,18 @@ pub async fn prepare_first_factor(
         identification,
         params.non_empty("redirect_url")?,
     )?;
+    // Where `start` would refuse a real account's foreign address, in the same order.
+    if let Some(s) = &stand_in {
+        if s.factor(
+            &state.settings,
+            &request.strategy,
+            Some(&request.identification),
+        )
+        .is_none()
+        {
+            return Err(Error::StrategyForUserInvalid.into());
+        }
+    }
     let mut tx = state.store.begin().await?;
     start(&state, &mut tx, &mut l.si, request, l.user.as_ref()).await?;
     if !sign_ins::update(&mut tx, &l.si, l.version).await? {

@@ -426,10 +426,17 @@ async fn admit(
     };
     drop(conn);
     let message_to = match (delivered, ident) {
-        (Some(strategy), Some(typed)) => Some(match &found {
-            Some(u) => identification_for(strategy, typed, u).ok_or(Error::StrategyForUserInvalid),
-            None => Ok(state.secrets.unknown_identification_id(&typed.value)),
-        }),
+        (Some(strategy), Some(typed)) => {
+            let stand_in;
+            let account = match &found {
+                Some(u) => u,
+                None => {
+                    stand_in = factors::stand_in(state, typed, now);
+                    &stand_in
+                }
+            };
+            Some(identification_for(strategy, typed, account).ok_or(Error::StrategyForUserInvalid))
+        }
         _ => None,
     };
     let mut limited = vec![LimitKey::SignInCreateByIp(ip.0.clone())];
