@@ -145,3 +145,31 @@ pub async fn fresh(backend: Backend) -> TestStore {
         }
     }
 }
+
+/// A SQLite store holding what `script` (SQL text, e.g. a dump of another release's database)
+/// writes, then opened as a node opens its database: pending migrations run.
+pub async fn sqlite_from_script(script: &str) -> TestStore {
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("tempdir: {e}"),
+    };
+    let path = dir.path().join("vestibule.db");
+    // A dump lists tables by name, not in the order their references need.
+    let loaded = rusqlite::Connection::open(&path).and_then(|c| {
+        c.execute_batch("PRAGMA foreign_keys = OFF;")?;
+        c.execute_batch(script)
+    });
+    if let Err(e) = loaded {
+        panic!("load the script: {e}");
+    }
+    let url = format!("sqlite://{}", path.display());
+    let store = match Store::open(&url, &StoreOptions::default()).await {
+        Ok(s) => s,
+        Err(e) => panic!("open {url}: {e}"),
+    };
+    TestStore {
+        store,
+        url,
+        guard: Guard::Dir(dir),
+    }
+}

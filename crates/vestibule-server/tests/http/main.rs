@@ -8,6 +8,7 @@ mod client_identity;
 mod codes;
 mod errors;
 mod multi_node;
+mod previous_release;
 mod protection;
 mod reverification;
 mod second_factors;

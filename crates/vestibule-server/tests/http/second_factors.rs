@@ -9,7 +9,7 @@ use std::sync::Arc;
 use vestibule_crypto::otp;
 
 /// RFC 4648 base32 (no padding) back to bytes, as an authenticator app reads the secret.
-fn base32_decode(s: &str) -> Vec<u8> {
+pub(crate) fn base32_decode(s: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut out = Vec::new();
     let (mut buffer, mut bits) = (0u32, 0);
