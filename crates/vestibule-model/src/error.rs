@@ -214,6 +214,12 @@ impl Error {
         }
     }
 
+    /// A write conditional on the version read found another request had changed `what` first
+    /// (`"sign-in"`, `"verification"`): nothing of this request took effect.
+    pub fn changed_elsewhere(what: &str) -> Self {
+        Error::client_state(format!("this {what} was changed by another request"))
+    }
+
     /// Clerk's stable, greppable code.
     pub fn code(&self) -> &'static str {
         match self {

@@ -9,8 +9,8 @@ use crate::state::AppState;
 use vestibule_courier::Purpose;
 use vestibule_crypto::{random_token, token_hash};
 use vestibule_model::user::Factor;
-use vestibule_model::verification::{new_code, CodeVerification};
-use vestibule_model::{Channel, Error, IdentificationId, Strategy, Timestamp};
+use vestibule_model::verification::{new_code, CodeRequest, CodeVerification};
+use vestibule_model::{Channel, Error, IdentificationId, Proof, Strategy, Timestamp};
 use vestibule_store::{verifications, Connection};
 
 /// Bytes of randomness in an email link's token (256 bits).
@@ -71,6 +71,46 @@ pub(crate) async fn deliver(
         .await?;
     }
     Ok(())
+}
+
+/// What a prepare call (a sign-in's first or second step, a reverification, or `create` with a
+/// code or link strategy) asks to send: links need a `redirect_url` this instance allows.
+pub(crate) fn request(
+    state: &AppState,
+    strategy: Strategy,
+    identification: IdentificationId,
+    redirect_url: Option<&str>,
+) -> ApiResult<CodeRequest> {
+    let redirect_url = match (strategy.proof(), redirect_url) {
+        (Proof::SentLink(_), Some(url)) => Some(allowed_redirect(state, url)?),
+        (Proof::SentLink(_), None) => return Err(Error::param_missing("redirect_url").into()),
+        _ => None,
+    };
+    Ok(CodeRequest {
+        strategy,
+        identification,
+        redirect_url,
+    })
+}
+
+/// Where an email link may send the browser: an absolute http(s) URL on an origin this instance
+/// serves, so the link cannot be turned into an open redirect.
+pub(crate) fn allowed_redirect(state: &AppState, url: &str) -> ApiResult<String> {
+    let parsed = url::Url::parse(url)
+        .map_err(|_| Error::param_format_invalid("redirect_url", "must be an absolute URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || !state.instance.origin_allowed(url) {
+        return Err(Error::param_value_invalid(
+            "redirect_url",
+            "is not on an origin this instance allows",
+        )
+        .into());
+    }
+    if url.len() > 2048 {
+        return Err(
+            Error::param_value_invalid("redirect_url", "must be at most 2048 characters").into(),
+        );
+    }
+    Ok(parsed.to_string())
 }
 
 /// The email address or phone number a prepare call sends to: the one it names, or else the

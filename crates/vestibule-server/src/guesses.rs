@@ -13,11 +13,12 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::mfa::IMPORTED_BACKUP_CODE_LENGTHS;
+use crate::params::Params;
 use crate::passwords::{self, Verified};
 use crate::state::AppState;
 use vestibule_crypto::otp;
 use vestibule_model::verification::CodeVerification;
-use vestibule_model::{ClientId, Error, Strategy, Timestamp, User, UserId, VerificationId};
+use vestibule_model::{ClientId, Error, Proof, Strategy, Timestamp, User, UserId, VerificationId};
 use vestibule_store::users::Attempt;
 use vestibule_store::{second_factors, users, verifications, Connection};
 
@@ -358,6 +359,20 @@ pub(crate) async fn code(
         .await?
         .ok_or(Error::VerificationMissing)?;
     Ok((stored, proven))
+}
+
+/// The guess an attempt at `strategy` carries, in the parameter the strategy names (`password`
+/// or `code`). Links are opened, not attempted; a strategy with no secret has nothing to guess.
+pub(crate) fn guess<'p>(params: &'p Params, strategy: &Strategy) -> ApiResult<&'p str> {
+    match strategy.guess_param() {
+        Some(param) => params.required(param),
+        None if matches!(strategy.proof(), Proof::SentLink(_)) => Err(Error::param_value_invalid(
+            "strategy",
+            "an email link is verified by opening it",
+        )
+        .into()),
+        None => Err(Error::StrategyForUserInvalid.into()),
+    }
 }
 
 /// What a judged guess proved: the proof to settle and, for a sent code, its stored verification.

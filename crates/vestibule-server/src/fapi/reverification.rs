@@ -23,7 +23,7 @@ use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::session_verification::{
     ReverificationLevel, SessionVerification, SessionVerificationStatus,
 };
-use vestibule_model::verification::{CodeRequest, CodeVerification, Slot};
+use vestibule_model::verification::{CodeVerification, Slot};
 use vestibule_model::{
     Client, Error, Session, SessionVerificationId, Step, Strategy, User, VerificationId,
 };
@@ -189,11 +189,7 @@ async fn prepare(
     let now = state.now();
     let purpose = strategy.purpose(step_of(slot));
     // Checked to be one of the user's addresses first, so nobody spends another's budget.
-    let request = CodeRequest {
-        strategy,
-        identification: identification.clone(),
-        redirect_url: None,
-    };
+    let request = crate::codes::request(&state, strategy, identification.clone(), None)?;
     let code = sv.prepare(
         slot,
         request,
@@ -226,7 +222,7 @@ async fn prepare(
 }
 
 fn changed_elsewhere() -> ApiError {
-    Error::client_state("this verification was changed by another request").into()
+    Error::changed_elsewhere("verification").into()
 }
 
 /// `POST …/verify/prepare_first_factor`: sends a code by email or SMS.
@@ -263,10 +259,7 @@ async fn attempt(
         user,
     } = signed(&state, &identity, &id).await?;
     let strategy = slot_strategy(&params, slot)?;
-    let secret_param = strategy
-        .guess_param()
-        .ok_or_else(|| Error::param_value_invalid("strategy", "is verified by opening a link"))?;
-    let guess = params.required(secret_param)?;
+    let guess = guesses::guess(&params, &strategy)?;
     limits::check_all(
         &state,
         [

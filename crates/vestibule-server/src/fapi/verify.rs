@@ -171,10 +171,7 @@ async fn finish(
         complete(state, identity, &mut tx, completion).await?;
     }
     if !sign_ins::update(&mut tx, si, version).await? {
-        return Err(vestibule_model::Error::client_state(
-            "this sign-in was changed by another request",
-        )
-        .into());
+        return Err(vestibule_model::Error::changed_elsewhere("sign-in").into());
     }
     tx.commit().await?;
     Ok(si.created_session_id().cloned())

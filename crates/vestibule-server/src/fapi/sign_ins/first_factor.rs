@@ -45,46 +45,6 @@ pub(super) async fn start(
     Ok(v)
 }
 
-/// What a prepare call (or `create` with a code or link strategy) asks to send: links need a
-/// `redirect_url` this instance allows.
-pub(super) fn code_request(
-    state: &AppState,
-    strategy: Strategy,
-    identification: IdentificationId,
-    redirect_url: Option<&str>,
-) -> ApiResult<CodeRequest> {
-    let redirect_url = match (strategy.proof(), redirect_url) {
-        (Proof::SentLink(_), Some(url)) => Some(allowed_redirect(state, url)?),
-        (Proof::SentLink(_), None) => return Err(Error::param_missing("redirect_url").into()),
-        _ => None,
-    };
-    Ok(CodeRequest {
-        strategy,
-        identification,
-        redirect_url,
-    })
-}
-
-/// Where an email link may send the browser: an absolute http(s) URL on an origin this instance
-/// serves, so the link cannot be turned into an open redirect.
-pub(super) fn allowed_redirect(state: &AppState, url: &str) -> ApiResult<String> {
-    let parsed = url::Url::parse(url)
-        .map_err(|_| Error::param_format_invalid("redirect_url", "must be an absolute URL"))?;
-    if !matches!(parsed.scheme(), "http" | "https") || !state.instance.origin_allowed(url) {
-        return Err(Error::param_value_invalid(
-            "redirect_url",
-            "is not on an origin this instance allows",
-        )
-        .into());
-    }
-    if url.len() > 2048 {
-        return Err(
-            Error::param_value_invalid("redirect_url", "must be at most 2048 characters").into(),
-        );
-    }
-    Ok(parsed.to_string())
-}
-
 /// The email address or phone number a prepare call names.
 pub(super) fn named_identification(
     params: &Params,
@@ -123,7 +83,7 @@ pub async fn prepare_first_factor(
         )
         .await?;
     }
-    let request = code_request(
+    let request = crate::codes::request(
         &state,
         strategy,
         identification,
@@ -144,7 +104,7 @@ pub async fn prepare_first_factor(
     let mut tx = state.store.begin().await?;
     start(&state, &mut tx, &mut l.si, request, l.user.as_ref()).await?;
     if !sign_ins::update(&mut tx, &l.si, l.version).await? {
-        return Err(Error::client_state("this sign-in was changed by another request").into());
+        return Err(Error::changed_elsewhere("sign-in").into());
     }
     tx.commit().await?;
     messages::sent(&state);
@@ -178,16 +138,12 @@ pub async fn attempt_first_factor(
         ],
     )
     .await?;
+    let guess = guesses::guess(&params, &strategy)?;
     match strategy.proof() {
-        Proof::Password => attempt_password(&state, &identity, l, &params).await,
-        Proof::SentCode(_) => attempt_code(&state, &identity, l, strategy, &params).await,
-        Proof::SentLink(_) => Err(Error::param_value_invalid(
-            "strategy",
-            "an email link is verified by opening it",
-        )
-        .into()),
+        Proof::Password => attempt_password(&state, &identity, l, guess).await,
+        Proof::SentCode(_) => attempt_code(&state, &identity, l, strategy, guess).await,
         // Not first factors; `parse_strategy` refuses them, and this keeps refusing.
-        Proof::Totp | Proof::BackupCode | Proof::Unsupported => {
+        Proof::SentLink(_) | Proof::Totp | Proof::BackupCode | Proof::Unsupported => {
             Err(Error::StrategyForUserInvalid.into())
         }
     }
@@ -197,9 +153,8 @@ async fn attempt_password(
     state: &AppState,
     identity: &ClientIdentity,
     mut l: super::Loaded,
-    params: &Params,
+    password: &str,
 ) -> ApiResult<SignInResponse> {
-    let password = params.required("password")?;
     let Some(user) = l.user.as_ref() else {
         if l.si.is_unknown_account() {
             // Enumeration protection: as costly and as wrong as a real account's wrong password.
@@ -232,9 +187,8 @@ async fn attempt_code(
     identity: &ClientIdentity,
     mut l: super::Loaded,
     strategy: Strategy,
-    params: &Params,
+    guess: &str,
 ) -> ApiResult<SignInResponse> {
-    let guess = params.required("code")?;
     let vid =
         l.si.check_code_attempt(&strategy, l.user.as_ref(), state.now())?;
     let judged = guesses::judge(state, &strategy, Some(&vid), l.user.as_ref(), guess).await?;

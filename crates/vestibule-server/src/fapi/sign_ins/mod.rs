@@ -218,7 +218,7 @@ pub(super) async fn conclude(
         Progress::NeedsMore => None,
     };
     if !sign_ins::update(&mut tx, si, *version).await? {
-        return Err(Error::client_state("this sign-in was changed by another request").into());
+        return Err(Error::changed_elsewhere("sign-in").into());
     }
     tx.commit().await?;
     Ok(sessions)
@@ -554,7 +554,7 @@ pub async fn create(
 
     // `create` with a code or link strategy prepares it in the same step.
     let start = match (&delivered, message_to) {
-        (Some(strategy), Some(identification)) => Some(first_factor::code_request(
+        (Some(strategy), Some(identification)) => Some(crate::codes::request(
             &state,
             strategy.clone(),
             identification?,

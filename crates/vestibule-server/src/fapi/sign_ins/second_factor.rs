@@ -3,7 +3,6 @@
 //! the account (`needs_client_trust`: a code or link to its email address or phone number).
 //! Every wrong guess counts toward the account's lockout, as first-factor guesses do.
 
-use super::first_factor::allowed_redirect;
 use super::{finish, load, respond, SignInResponse};
 use crate::codes::{deliver, target};
 use crate::error::ApiResult;
@@ -16,8 +15,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Extension;
 use vestibule_model::rate_limit::LimitKey;
-use vestibule_model::verification::CodeRequest;
-use vestibule_model::{Error, Proof, SignInStatus, Step, Strategy, VerificationId};
+use vestibule_model::{Error, SignInStatus, Step, Strategy, VerificationId};
 use vestibule_store::sign_ins;
 
 /// The strategy of a second-factor call; anything else is a first factor or unknown.
@@ -53,10 +51,6 @@ pub async fn prepare_second_factor(
     crate::codes::channel_of(&strategy)?;
     let awaited = l.si.awaited_second_factors(&user, &state.settings);
     let identification = target(&params, &strategy, &awaited)?;
-    let redirect_url = match strategy.proof() {
-        Proof::SentLink(_) => Some(allowed_redirect(&state, params.required("redirect_url")?)?),
-        _ => None,
-    };
     let now = state.now();
     // Confirming a new client says so; a second factor is a plain verification code.
     let step = match l.si.status() {
@@ -64,11 +58,12 @@ pub async fn prepare_second_factor(
         _ => Step::SecondFactor,
     };
     let purpose = strategy.purpose(step);
-    let request = CodeRequest {
+    let request = crate::codes::request(
+        &state,
         strategy,
-        identification: identification.clone(),
-        redirect_url,
-    };
+        identification.clone(),
+        params.non_empty("redirect_url")?,
+    )?;
     let v = l.si.prepare_second_factor(
         request,
         &user,
@@ -93,7 +88,7 @@ pub async fn prepare_second_factor(
     )
     .await?;
     if !sign_ins::update(&mut tx, &l.si, l.version).await? {
-        return Err(Error::client_state("this sign-in was changed by another request").into());
+        return Err(Error::changed_elsewhere("sign-in").into());
     }
     tx.commit().await?;
     messages::sent(&state);
@@ -120,14 +115,7 @@ pub async fn attempt_second_factor(
         ],
     )
     .await?;
-    let Some(param) = strategy.guess_param() else {
-        return Err(Error::param_value_invalid(
-            "strategy",
-            "an email link is verified by opening it",
-        )
-        .into());
-    };
-    let code = params.required(param)?;
+    let code = guesses::guess(&params, &strategy)?;
     let pending =
         l.si.check_second_factor_attempt(&strategy, &user, &state.settings, state.now())?;
     let judged = guesses::judge(&state, &strategy, pending.as_ref(), Some(&user), code).await?;
