@@ -1,6 +1,7 @@
 //! Judging a guess at one of an account's secrets: its password, a code from its authenticator
-//! app, one of its backup codes, or a code it was sent. One verifier per kind of proof, used by
-//! sign-in, reverification, the account's own calls and the operator's alike.
+//! app, one of its backup codes, or a code it was sent. One verifier per kind of proof, each in
+//! its own module, used by sign-in, reverification, the account's own calls and the operator's
+//! alike; [`judge`] dispatches a step's guess to the one its strategy needs.
 //!
 //! Every guess is counted before it is judged. [`count`] takes an attempt against the account's
 //! lockout in one conditional statement that applies only while the account is not locked, and
@@ -11,12 +12,19 @@
 //! the backup code, the sent code), so of two requests with the same one-time secret exactly one
 //! succeeds.
 
+mod backup_code;
+mod password;
+mod sent_code;
+mod totp;
+
+pub(crate) use backup_code::backup_code;
+pub(crate) use password::password;
+pub(crate) use sent_code::code;
+pub(crate) use totp::totp;
+
 use crate::error::{ApiError, ApiResult};
-use crate::mfa::IMPORTED_BACKUP_CODE_LENGTHS;
 use crate::params::Params;
-use crate::passwords::{self, Verified};
 use crate::state::AppState;
-use vestibule_crypto::otp;
 use vestibule_model::verification::CodeVerification;
 use vestibule_model::{ClientId, Error, Proof, Strategy, Timestamp, User, UserId, VerificationId};
 use vestibule_store::users::Attempt;
@@ -24,17 +32,17 @@ use vestibule_store::{second_factors, users, verifications, Connection};
 
 /// An attempt taken against an account's lockout, for one guess.
 #[derive(Debug)]
-struct Counted {
-    user: UserId,
+pub(super) struct Counted {
+    pub(super) user: UserId,
     /// Nothing was counted: lockout is off.
-    free: bool,
+    pub(super) free: bool,
     /// This attempt was the last one allowed and locked the account.
-    locked_by_it: bool,
+    pub(super) locked_by_it: bool,
 }
 
 /// Takes an attempt for `user` before a guess is judged: refused with `user_locked` while the
 /// account is locked. With lockout off nothing is counted.
-async fn count(state: &AppState, user: &UserId) -> ApiResult<Counted> {
+pub(super) async fn count(state: &AppState, user: &UserId) -> ApiResult<Counted> {
     let lockout = &state.settings.lockout;
     if !lockout.enabled {
         return Ok(Counted {
@@ -57,7 +65,7 @@ async fn count(state: &AppState, user: &UserId) -> ApiResult<Counted> {
     counted(user, attempt, now)
 }
 
-fn counted(user: &UserId, attempt: Attempt, now: Timestamp) -> ApiResult<Counted> {
+pub(super) fn counted(user: &UserId, attempt: Attempt, now: Timestamp) -> ApiResult<Counted> {
     match attempt {
         Attempt::Taken { locked, .. } => Ok(Counted {
             user: user.clone(),
@@ -78,14 +86,14 @@ fn counted(user: &UserId, attempt: Attempt, now: Timestamp) -> ApiResult<Counted
 
 impl Counted {
     /// The guess was wrong: it stays counted. Says so when it locked the account.
-    fn wrong(self) {
+    pub(super) fn wrong(self) {
         if self.locked_by_it {
             tracing::info!(user = %self.user, "account locked after repeated failed verifications");
         }
     }
 
     /// The guess was right: un-counts it, on `conn`.
-    async fn right(self, conn: &mut Connection, claim: Claim) -> ApiResult<Proven> {
+    pub(super) async fn right(self, conn: &mut Connection, claim: Claim) -> ApiResult<Proven> {
         if !self.free {
             users::refund_attempt(conn, &self.user, self.locked_by_it).await?;
         }
@@ -96,7 +104,7 @@ impl Counted {
     }
 
     /// [`Counted::right`] in a write of its own.
-    async fn right_now(self, state: &AppState, claim: Claim) -> ApiResult<Proven> {
+    pub(super) async fn right_now(self, state: &AppState, claim: Claim) -> ApiResult<Proven> {
         if self.free {
             return Ok(Proven {
                 user: self.user,
@@ -118,7 +126,7 @@ pub(crate) struct Proven {
 }
 
 #[derive(Debug)]
-enum Claim {
+pub(super) enum Claim {
     Password { needs_rehash: bool },
     TotpStep { step: i64, enrolling: bool },
     BackupCode { hash: String },
@@ -179,188 +187,6 @@ impl Verdict {
         }
     }
 }
-
-/// The account's password. Without an account (an unknown one under enumeration protection),
-/// or an account without a password, the guess costs what a real one costs and is wrong.
-pub(crate) async fn password(
-    state: &AppState,
-    user: Option<&User>,
-    guess: &str,
-) -> ApiResult<Verdict> {
-    let Some(user) = user else {
-        state.passwords.dummy(guess).await?;
-        return Ok(Verdict::Wrong);
-    };
-    let counted = count(state, &user.id).await?;
-    let verified = match &user.password {
-        Some(digest) => state.passwords.verify(guess, digest).await?,
-        None => {
-            state.passwords.dummy(guess).await?;
-            Verified::Mismatch
-        }
-    };
-    Ok(match verified {
-        Verified::Match { needs_rehash } => Verdict::Right(
-            counted
-                .right_now(state, Claim::Password { needs_rehash })
-                .await?,
-        ),
-        Verified::Mismatch => {
-            counted.wrong();
-            Verdict::Wrong
-        }
-    })
-}
-
-/// A code from the account's authenticator app: `enrolling` checks the app being set up (its
-/// factor unverified), otherwise the one in use. Right for the current time step or one either
-/// side, and later than any accepted before. `None` when there is no such app (nothing counted).
-pub(crate) async fn totp(
-    state: &AppState,
-    user: &UserId,
-    guess: &str,
-    enrolling: bool,
-) -> ApiResult<Option<Verdict>> {
-    let factor = {
-        let mut conn = state.store.read().await?;
-        second_factors::totp(&mut conn, user).await?
-    };
-    let Some(factor) = factor.filter(|f| f.verified != enrolling) else {
-        return Ok(None);
-    };
-    let counted = count(state, user).await?;
-    let secret = state.secrets.open_totp(&factor.secret)?;
-    let now = state.now();
-    Ok(Some(
-        match otp::verify_totp(&secret, guess, now.seconds(), factor.last_used_step) {
-            Some(step) => Verdict::Right(
-                counted
-                    .right_now(state, Claim::TotpStep { step, enrolling })
-                    .await?,
-            ),
-            None => {
-                counted.wrong();
-                Verdict::Wrong
-            }
-        },
-    ))
-}
-
-/// Longest input looked at as a backup code: generous for spaces and dashes, short enough that
-/// nobody makes the server hash megabytes.
-const MAX_BACKUP_CODE_INPUT: usize = 64;
-
-/// One of the account's unused backup codes, hashed (argon2id) with the account's salt on the
-/// bounded hash pool, so a flood of guesses is answered 429 like a flood of passwords. `None`
-/// when the account has no backup codes (nothing counted).
-pub(crate) async fn backup_code(
-    state: &AppState,
-    user: &UserId,
-    guess: &str,
-) -> ApiResult<Option<Verdict>> {
-    let salt = {
-        let mut conn = state.store.read().await?;
-        second_factors::backup_codes(&mut conn, user).await?
-    };
-    let Some((salt, _)) = salt else {
-        return Ok(None);
-    };
-    let counted = count(state, user).await?;
-    let normalized = otp::normalize_backup_code(guess);
-    if guess.len() > MAX_BACKUP_CODE_INPUT
-        || !IMPORTED_BACKUP_CODE_LENGTHS.contains(&normalized.len())
-    {
-        counted.wrong();
-        return Ok(Some(Verdict::Wrong));
-    }
-    let hash = state
-        .passwords
-        .pool()
-        .run(move || otp::backup_code_hash(&normalized, salt.as_bytes()))
-        .await
-        .map_err(passwords::pool_error)?;
-    let unused = {
-        let mut conn = state.store.read().await?;
-        second_factors::backup_code_unused(&mut conn, user, &hash).await?
-    };
-    Ok(Some(if unused {
-        Verdict::Right(counted.right_now(state, Claim::BackupCode { hash }).await?)
-    } else {
-        counted.wrong();
-        Verdict::Wrong
-    }))
-}
-
-/// A code this server sent (`vid`), for `user` or, for an unknown account under enumeration
-/// protection, for nobody. The guess is counted against the code's own limit and the account's
-/// lockout together, in one transaction, before it is compared. Right: the stored verification,
-/// and the proof to settle.
-pub(crate) async fn code(
-    state: &AppState,
-    vid: &VerificationId,
-    guess: &str,
-    user: Option<&User>,
-) -> ApiResult<(CodeVerification, Proven)> {
-    let guess = guess.trim();
-    let now = state.now();
-    let lockout = &state.settings.lockout;
-    let mut tx = state.store.begin().await?;
-    let Some(taken) = verifications::count_attempt(&mut tx, vid, now).await? else {
-        drop(tx);
-        // No guess may be checked: say why.
-        let mut conn = state.store.read().await?;
-        let stored = verifications::get(&mut conn, vid)
-            .await?
-            .ok_or(Error::VerificationMissing)?;
-        stored.check_attempt(now)?;
-        return Err(Error::VerificationFailed.into());
-    };
-    let counted = match user {
-        Some(u) if lockout.enabled => {
-            let attempt = users::take_attempt(
-                &mut tx,
-                &u.id,
-                now,
-                lockout.threshold(),
-                lockout.lock_until(now),
-            )
-            .await?;
-            // A locked account's refusal leaves the code's own count untouched too.
-            Some(counted(&u.id, attempt, now)?)
-        }
-        Some(u) => Some(Counted {
-            user: u.id.clone(),
-            free: true,
-            locked_by_it: false,
-        }),
-        None => None,
-    };
-    let exhausted = taken.attempts >= taken.max_attempts;
-    let right = counted.is_some()
-        && guess.len() <= 16
-        && state
-            .secrets
-            .code_matches(vid.as_str(), guess, &taken.code_hash);
-    let proven = match counted {
-        Some(c) if right => Some(c.right(&mut tx, Claim::Code { id: vid.clone() }).await?),
-        Some(c) => {
-            c.wrong();
-            None
-        }
-        None => None,
-    };
-    if !right && exhausted {
-        verifications::fail_if_exhausted(&mut tx, vid).await?;
-    }
-    tx.commit().await?;
-    let proven = proven.ok_or(Error::CodeIncorrect)?;
-    let mut conn = state.store.read().await?;
-    let stored = verifications::get(&mut conn, vid)
-        .await?
-        .ok_or(Error::VerificationMissing)?;
-    Ok((stored, proven))
-}
-
 /// The guess an attempt at `strategy` carries, in the parameter the strategy names (`password`
 /// or `code`). Links are opened, not attempted; a strategy with no secret has nothing to guess.
 pub(crate) fn guess<'p>(params: &'p Params, strategy: &Strategy) -> ApiResult<&'p str> {
