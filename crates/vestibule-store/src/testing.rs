@@ -92,22 +92,7 @@ impl Drop for TestStore {
 pub async fn fresh(backend: Backend) -> TestStore {
     sqlx::any::install_default_drivers();
     match backend {
-        Backend::Sqlite => {
-            let dir = match tempfile::tempdir() {
-                Ok(d) => d,
-                Err(e) => panic!("tempdir: {e}"),
-            };
-            let url = format!("sqlite://{}/vestibule.db", dir.path().display());
-            let store = match Store::open(&url, &StoreOptions::default()).await {
-                Ok(s) => s,
-                Err(e) => panic!("open {url}: {e}"),
-            };
-            TestStore {
-                store,
-                url,
-                guard: Guard::Dir(dir),
-            }
-        }
+        Backend::Sqlite => sqlite(None).await,
         Backend::Postgres => {
             let admin_url = match std::env::var(POSTGRES_URL_VAR) {
                 Ok(u) => u,
@@ -149,18 +134,26 @@ pub async fn fresh(backend: Backend) -> TestStore {
 /// A SQLite store holding what `script` (SQL text, e.g. a dump of another release's database)
 /// writes, then opened as a node opens its database: pending migrations run.
 pub async fn sqlite_from_script(script: &str) -> TestStore {
+    sqlite(Some(script)).await
+}
+
+/// A SQLite store in a directory of its own, opened (and migrated) after `script`, if any, has
+/// written to its file.
+async fn sqlite(script: Option<&str>) -> TestStore {
     let dir = match tempfile::tempdir() {
         Ok(d) => d,
         Err(e) => panic!("tempdir: {e}"),
     };
     let path = dir.path().join("vestibule.db");
-    // A dump lists tables by name, not in the order their references need.
-    let loaded = rusqlite::Connection::open(&path).and_then(|c| {
-        c.execute_batch("PRAGMA foreign_keys = OFF;")?;
-        c.execute_batch(script)
-    });
-    if let Err(e) = loaded {
-        panic!("load the script: {e}");
+    if let Some(script) = script {
+        // A dump lists tables by name, not in the order their references need.
+        let loaded = rusqlite::Connection::open(&path).and_then(|c| {
+            c.execute_batch("PRAGMA foreign_keys = OFF;")?;
+            c.execute_batch(script)
+        });
+        if let Err(e) = loaded {
+            panic!("load the script: {e}");
+        }
     }
     let url = format!("sqlite://{}", path.display());
     let store = match Store::open(&url, &StoreOptions::default()).await {
