@@ -18,6 +18,7 @@ pub mod passwords;
 pub mod present;
 pub mod secrets;
 pub mod state;
+pub(crate) mod steps;
 pub mod tokens;
 
 use crate::error::ApiError;

@@ -8,26 +8,26 @@
 
 use super::client::reload;
 use super::sessions::{load, signed_in, user_of};
-use crate::codes::{deliver, target};
 use crate::error::{ApiError, ApiResult};
 use crate::guesses;
 use crate::identity::ClientIdentity;
 use crate::limits::{self, ClientIp};
-use crate::messages;
 use crate::params::Params;
 use crate::present;
 use crate::state::AppState;
+use crate::steps::{self, Flow};
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::session_verification::{
     ReverificationLevel, SessionVerification, SessionVerificationStatus,
 };
-use vestibule_model::verification::{CodeVerification, Slot};
+use vestibule_model::user::Factor;
+use vestibule_model::verification::{CodeRequest, CodeVerification, Slot};
 use vestibule_model::{
-    Client, Error, Session, SessionVerificationId, Step, Strategy, User, VerificationId,
+    Client, ClientId, Error, Session, SessionVerificationId, Step, Strategy, User, VerificationId,
 };
-use vestibule_store::{session_verifications, sessions, verifications, Connection};
+use vestibule_store::{session_verifications, sessions, verifications, Tx};
 use vestibule_wire as wire;
 
 type VerificationResponse = Json<wire::Envelope<wire::SessionVerification>>;
@@ -166,6 +166,119 @@ pub async fn start(
     respond(&state, &identity, &client, &sv, &user).await
 }
 
+/// A reverification in progress, as a [`Flow`] for one of its slots.
+struct Reverifying {
+    client: Client,
+    session: Session,
+    user: User,
+    sv: SessionVerification,
+    version: i64,
+    slot: Slot,
+    /// The slot was proven by this request: the session's factor age restarts.
+    proven: bool,
+}
+
+impl Reverifying {
+    async fn open(
+        state: &AppState,
+        identity: &ClientIdentity,
+        id: &str,
+        slot: Slot,
+    ) -> ApiResult<Reverifying> {
+        let Signed {
+            client,
+            session,
+            user,
+        } = signed(state, identity, id).await?;
+        let (sv, version) = in_progress(state, &session).await?;
+        Ok(Reverifying {
+            client,
+            session,
+            user,
+            sv,
+            version,
+            slot,
+            proven: false,
+        })
+    }
+}
+
+impl Flow for Reverifying {
+    type Saved = ();
+
+    fn step(&self) -> Step {
+        step_of(self.slot)
+    }
+
+    fn account(&self) -> Option<&User> {
+        Some(&self.user)
+    }
+
+    fn client_id(&self) -> &ClientId {
+        &self.client.id
+    }
+
+    fn offered(&self, state: &AppState) -> Vec<Factor> {
+        self.sv.offered(self.slot, &self.user, &state.settings)
+    }
+
+    fn begin_code(
+        &mut self,
+        state: &AppState,
+        request: CodeRequest,
+        id: VerificationId,
+    ) -> ApiResult<CodeVerification> {
+        let (slot, now) = (self.slot, state.now());
+        Ok(self
+            .sv
+            .prepare(slot, request, &self.user, &state.settings, now, id)?)
+    }
+
+    fn pending(&self, state: &AppState, strategy: &Strategy) -> ApiResult<Option<VerificationId>> {
+        Ok(self.sv.check_attempt(
+            self.slot,
+            strategy,
+            &self.user,
+            &state.settings,
+            state.now(),
+        )?)
+    }
+
+    fn proved(
+        &mut self,
+        state: &AppState,
+        strategy: Strategy,
+        sent: Option<&CodeVerification>,
+    ) -> ApiResult<()> {
+        let now = state.now();
+        match sent {
+            Some(code) => self.sv.code_verified(code, now)?,
+            None => self.sv.verified(self.slot, strategy, now)?,
+        }
+        self.proven = true;
+        Ok(())
+    }
+
+    /// The reverification's new state; once a slot is proven, also the session's factor age.
+    async fn save(&mut self, _state: &AppState, mut tx: Tx) -> ApiResult<()> {
+        if !session_verifications::update(&mut tx, &self.sv, self.version).await? {
+            return Err(changed_elsewhere());
+        }
+        if self.proven {
+            let (id, now) = (&self.session.id, self.sv.updated_at);
+            let still_signed_in = match self.slot {
+                Slot::FirstFactor => sessions::first_factor_verified(&mut tx, id, now).await?,
+                Slot::SecondFactor => sessions::second_factor_verified(&mut tx, id, now).await?,
+            };
+            if !still_signed_in {
+                return Err(Error::SignedOut.into());
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 async fn prepare(
     state: AppState,
     identity: ClientIdentity,
@@ -173,52 +286,10 @@ async fn prepare(
     params: Params,
     slot: Slot,
 ) -> ApiResult<VerificationResponse> {
-    let Signed {
-        client,
-        session,
-        user,
-    } = signed(&state, &identity, &id).await?;
+    let mut flow = Reverifying::open(&state, &identity, &id, slot).await?;
     let strategy = slot_strategy(&params, slot)?;
-    crate::codes::channel_of(&strategy)?;
-    let (mut sv, version) = in_progress(&state, &session).await?;
-    let identification = target(
-        &params,
-        &strategy,
-        &sv.offered(slot, &user, &state.settings),
-    )?;
-    let now = state.now();
-    let purpose = strategy.purpose(step_of(slot));
-    // Checked to be one of the user's addresses first, so nobody spends another's budget.
-    let request = crate::codes::request(&state, strategy, identification.clone(), None)?;
-    let code = sv.prepare(
-        slot,
-        request,
-        &user,
-        &state.settings,
-        now,
-        VerificationId::generate(state.rng.as_ref()),
-    )?;
-    limits::check(
-        &state,
-        LimitKey::MessagesToIdentification(identification.to_string()),
-    )
-    .await?;
-    let mut tx = state.store.begin().await?;
-    deliver(
-        &state,
-        &mut tx,
-        &code,
-        purpose,
-        user.identification_value(&identification),
-        now,
-    )
-    .await?;
-    if !session_verifications::update(&mut tx, &sv, version).await? {
-        return Err(changed_elsewhere());
-    }
-    tx.commit().await?;
-    messages::sent(&state);
-    respond(&state, &identity, &client, &sv, &user).await
+    steps::prepare(&state, &mut flow, &params, strategy).await?;
+    respond(&state, &identity, &flow.client, &flow.sv, &flow.user).await
 }
 
 fn changed_elsewhere() -> ApiError {
@@ -268,44 +339,18 @@ async fn attempt(
         ],
     )
     .await?;
-    let (mut sv, version) = in_progress(&state, &session).await?;
-    let pending = sv.check_attempt(slot, &strategy, &user, &state.settings, state.now())?;
-    let judged = guesses::judge(&state, &strategy, pending.as_ref(), Some(&user), guess).await?;
-    let now = state.now();
-    match &judged.sent {
-        Some(sent) => sv.code_verified(sent, now)?,
-        None => sv.verified(slot, strategy, now)?,
-    }
-    let mut tx = state.store.begin().await?;
-    judged
-        .proven
-        .settle(&state, &mut tx, Some(&client.id))
-        .await?;
-    proven(&mut tx, &sv, version, &session, slot).await?;
-    tx.commit().await?;
-    respond(&state, &identity, &client, &sv, &user).await
-}
-
-/// Records a proven step: the reverification's new state, and the session's factor age.
-async fn proven(
-    tx: &mut Connection,
-    sv: &SessionVerification,
-    version: i64,
-    session: &Session,
-    slot: Slot,
-) -> ApiResult<()> {
-    if !session_verifications::update(tx, sv, version).await? {
-        return Err(changed_elsewhere());
-    }
-    let now = sv.updated_at;
-    let still_signed_in = match slot {
-        Slot::FirstFactor => sessions::first_factor_verified(tx, &session.id, now).await?,
-        Slot::SecondFactor => sessions::second_factor_verified(tx, &session.id, now).await?,
+    let (sv, version) = in_progress(&state, &session).await?;
+    let mut flow = Reverifying {
+        client,
+        session,
+        user,
+        sv,
+        version,
+        slot,
+        proven: false,
     };
-    if !still_signed_in {
-        return Err(Error::SignedOut.into());
-    }
-    Ok(())
+    steps::attempt(&state, &mut flow, strategy, guess).await?;
+    respond(&state, &identity, &flow.client, &flow.sv, &flow.user).await
 }
 
 /// `POST …/verify/attempt_first_factor`: `password`, or an email or SMS `code`.

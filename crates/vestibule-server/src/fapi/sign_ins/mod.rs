@@ -6,6 +6,7 @@ mod factors;
 mod first_factor;
 mod reset;
 mod second_factor;
+mod step;
 
 pub use first_factor::{attempt_first_factor, prepare_first_factor};
 pub use reset::reset_password;
@@ -15,16 +16,18 @@ pub(crate) use factors::offered;
 
 use super::view::{self, Parts};
 use crate::error::{ApiError, ApiResult};
-use crate::guesses::{self, Proven};
 use crate::identity::ClientIdentity;
 use crate::limits::{self, ClientIp};
 use crate::params::Params;
 use crate::present;
 use crate::state::AppState;
+use crate::steps::{self, Flow};
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
+use step::{SignInStep, Write};
 use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::sign_in::{Progress, Ready, SignedInSession};
+use vestibule_model::verification::Slot;
 use vestibule_model::{
     Channel, Client, ClientId, Error, Identifier, IdentifierKind, Session, SessionId, SignIn,
     SignInId, SignInStatus, Step, Strategy, Timestamp, User,
@@ -179,66 +182,6 @@ async fn refused(tx: &mut Connection, user: &User, now: Timestamp) -> ApiError {
     }
 }
 
-/// Ends a verified step inside `tx` (which may already hold the step's own writes): creates the
-/// session when all factors are in, then writes the sign-in, last and conditionally on the version
-/// read, so that if another request changed it meanwhile nothing here counts. Returns the
-/// client's signed-in sessions when a session was created.
-pub(super) async fn conclude(
-    state: &AppState,
-    identity: &ClientIdentity,
-    mut tx: vestibule_store::Tx,
-    l: &mut Loaded,
-    progress: Progress,
-) -> ApiResult<Option<Vec<Session>>> {
-    let Loaded {
-        client,
-        si,
-        version,
-        user,
-    } = l;
-    let user = user
-        .as_ref()
-        .ok_or_else(|| Error::client_state("this sign-in has no account to sign in"))?;
-    let sessions = match progress {
-        Progress::ReadyForSession(ready) => Some(
-            complete(
-                state,
-                identity,
-                &mut tx,
-                Completion {
-                    si,
-                    ready,
-                    user,
-                    client,
-                    write: ClientWrite::Rotate,
-                },
-            )
-            .await?,
-        ),
-        Progress::NeedsMore => None,
-    };
-    if !sign_ins::update(&mut tx, si, *version).await? {
-        return Err(Error::changed_elsewhere("sign-in").into());
-    }
-    tx.commit().await?;
-    Ok(sessions)
-}
-
-/// How a step whose guess was right ends: in one transaction the proof is settled (what proved
-/// it is used up, its attempt refunded) and the step [`conclude`]d; then the answer.
-pub(super) async fn finish(
-    state: &AppState,
-    identity: &ClientIdentity,
-    mut l: Loaded,
-    progress: Progress,
-    proven: Proven,
-) -> ApiResult<SignInResponse> {
-    let mut tx = state.store.begin().await?;
-    proven.settle(state, &mut tx, Some(&l.client.id)).await?;
-    let sessions = conclude(state, identity, tx, &mut l, progress).await?;
-    respond(state, identity, &l.si, l.user.as_ref(), &l.client, sessions).await
-}
-
 /// The sign-in and its client. `sessions` are the client's signed-in sessions when the handler
 /// knows them all; otherwise the client is read back.
 pub(super) async fn respond(
@@ -310,20 +253,6 @@ pub(super) struct Loaded {
     pub si: SignIn,
     pub version: i64,
     pub user: Option<User>,
-}
-
-impl Loaded {
-    /// The sign-in's account. A sign-in without one (not yet identified, or an unknown account
-    /// under enumeration protection) never gets past its first factor.
-    pub fn account(&self) -> ApiResult<&User> {
-        self.user.as_ref().ok_or_else(|| {
-            Error::client_state(format!(
-                "no account is signing in; the sign-in status is {}",
-                self.si.status().as_str()
-            ))
-            .into()
-        })
-    }
 }
 
 pub(super) async fn load(
@@ -510,8 +439,8 @@ pub async fn create(
 
     SignIn::check_client_may_sign_in(&state.settings, &held(&holding), None)?;
 
-    let fresh = existing.is_none();
-    let mut client =
+    let fresh_client = existing.is_none();
+    let client =
         existing.unwrap_or_else(|| Client::new(ClientId::generate(state.rng.as_ref()), now));
     let mut si = SignIn::new(
         SignInId::generate(state.rng.as_ref()),
@@ -519,96 +448,59 @@ pub async fn create(
         now,
         &state.settings,
     );
-
-    let mut user = None;
-    if let Some(ident) = ident.clone() {
-        if found.is_none() {
-            if let Some(pw) = password {
-                // Unknown accounts cost what wrong passwords cost.
-                guesses::password(&state, None, pw).await?;
-            }
-        }
+    if let Some(ident) = ident {
         si.identify(ident, found.as_ref(), &state.settings, now)?;
         if let Some(u) = &found {
             SignIn::check_client_may_sign_in(&state.settings, &held(&holding), Some(&u.id))?;
         }
         si.note_client_trust(known);
-        user = found;
     }
-
-    let mut progress = Progress::NeedsMore;
-    let mut proven = None;
-    if let Some(pw) = password {
-        let Some(u) = user.as_ref() else {
-            // An unknown account under enumeration protection: the password is simply wrong.
-            return Err(Error::PasswordIncorrect.into());
-        };
-        si.check_first_factor_attempt(&Strategy::Password, u, &state.settings, now)?;
-        let right = guesses::password(&state, Some(u), pw)
-            .await?
-            .or(Error::PasswordIncorrect)?;
-        progress = si.first_factor_verified(Strategy::Password, u, &state.settings, state.now())?;
-        proven = Some(right);
-    }
-    let upgrade = password.filter(|_| proven.as_ref().is_some_and(|p| p.needs_rehash()));
-
-    // `create` with a code or link strategy prepares it in the same step.
-    let start = match (&delivered, message_to) {
-        (Some(strategy), Some(identification)) => Some(crate::codes::request(
-            &state,
-            strategy.clone(),
-            identification?,
-            redirect_url,
-        )?),
-        _ => None,
+    let mut step = SignInStep {
+        identity: &identity,
+        slot: Slot::FirstFactor,
+        client,
+        si,
+        user: found,
+        write: Write::Insert {
+            fresh_client,
+            holding,
+        },
+        progress: Progress::NeedsMore,
     };
-    let sends = start.is_some();
 
-    let now = state.now();
-    client.sign_in_id = Some(si.id.clone());
-    client.updated_at = now;
-    let mut tx = state.store.begin().await?;
-    if let Some(right) = proven {
-        right.settle(&state, &mut tx, None).await?;
-    }
-    if let Some(request) = start {
-        first_factor::start(&state, &mut tx, &mut si, request, user.as_ref()).await?;
-    }
-    let sessions = match (progress, user.as_ref()) {
-        (Progress::ReadyForSession(ready), Some(u)) => {
-            let write = if fresh {
-                ClientWrite::Fresh
-            } else {
-                ClientWrite::Rotate
-            };
-            let completion = Completion {
-                si: &mut si,
-                ready,
-                user: u,
-                client: &mut client,
-                write,
-            };
-            Some(complete(&state, &identity, &mut tx, completion).await?)
+    // `create` with a password attempts it, and with a code or link strategy prepares it, in
+    // the same step; the limits were all counted by `admit`.
+    let sessions = match (password, delivered, message_to) {
+        (Some(pw), _, _) => {
+            let done = steps::attempt(&state, &mut step, Strategy::Password, pw).await?;
+            if let (true, Some(u)) = (done.rehash, step.user.as_ref()) {
+                upgrade_password(&state, u, pw).await;
+            }
+            done.saved
         }
-        _ if fresh => Some(Vec::new()),
+        (None, Some(strategy), Some(identification)) => {
+            let request = crate::codes::request(&state, strategy, identification?, redirect_url)?;
+            let outgoing = steps::begin(&state, &mut step, request)?;
+            let mut tx = state.store.begin().await?;
+            outgoing.deliver(&state, &mut tx).await?;
+            let saved = step.save(&state, tx).await?;
+            crate::messages::sent(&state);
+            saved
+        }
         _ => {
-            clients::update(&mut tx, &client).await?;
-            Some(holding)
+            let tx = state.store.begin().await?;
+            step.save(&state, tx).await?
         }
     };
-    sign_ins::insert(&mut tx, &si).await?;
-    if fresh {
-        identity.insert_client(&state, &mut tx, &client).await?;
-    }
-    tx.commit().await?;
-    if sends {
-        crate::messages::sent(&state);
-    }
-
-    if let (Some(pw), Some(u)) = (upgrade, user.as_ref()) {
-        upgrade_password(&state, u, pw).await;
-    }
-    respond(&state, &identity, &si, user.as_ref(), &client, sessions).await
+    respond(
+        &state,
+        &identity,
+        &step.si,
+        step.user.as_ref(),
+        &step.client,
+        sessions,
+    )
+    .await
 }
 
 /// `GET /v1/client/sign_ins/{id}`: also what clerk-js polls while an email link is out.

@@ -1,13 +1,16 @@
 //! `POST /v1/client/sign_ins/{id}/reset_password`: the new password after a reset code.
 
-use super::{conclude, load, respond, SignInResponse};
+use super::step::SignInStep;
+use super::{load, respond, SignInResponse};
 use crate::error::ApiResult;
 use crate::identity::ClientIdentity;
 use crate::params::Params;
 use crate::passwords::MAX_PASSWORD_BYTES;
 use crate::state::AppState;
+use crate::steps::Flow;
 use axum::extract::{Path, State};
 use axum::Extension;
+use vestibule_model::verification::Slot;
 use vestibule_model::{Error, SessionStatus};
 use vestibule_store::{sessions, users};
 
@@ -19,7 +22,7 @@ pub async fn reset_password(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<SignInResponse> {
-    let mut l = load(&state, &identity, &id).await?;
+    let l = load(&state, &identity, &id).await?;
     l.si.check_new_password(state.now())?;
     let user = l
         .user
@@ -36,12 +39,21 @@ pub async fn reset_password(
     let sign_out_others = params.bool("sign_out_of_other_sessions")?.unwrap_or(false);
     let digest = state.passwords.hash(password).await?;
     let now = state.now();
-    let progress = l.si.new_password_set(&user, now)?;
+    let mut step = SignInStep::loaded(&identity, l, Slot::FirstFactor);
+    step.progress = step.si.new_password_set(&user, now)?;
     let mut tx = state.store.begin().await?;
     users::set_password(&mut tx, &user.id, Some(&digest), now).await?;
     if sign_out_others {
         sessions::end_all_for_user(&mut tx, &user.id, SessionStatus::Revoked, now, None).await?;
     }
-    let created = conclude(&state, &identity, tx, &mut l, progress).await?;
-    respond(&state, &identity, &l.si, Some(&user), &l.client, created).await
+    let created = step.save(&state, tx).await?;
+    respond(
+        &state,
+        &identity,
+        &step.si,
+        Some(&user),
+        &step.client,
+        created,
+    )
+    .await
 }

@@ -1,0 +1,182 @@
+//! A step that proves a factor, whichever flow it belongs to: a sign-in's first step, its second
+//! step (a second factor, or the confirmation of a new client), or a session's reverification.
+//! Each flow says what its model allows and how it is written ([`Flow`]); preparing a step
+//! (sending a code or link) and attempting one (judging a guess, then one transaction) are written
+//! once, here, for all of them. A new kind of proof plugs in below: its preparation beside
+//! [`prepare`], its verifier in [`crate::guesses`].
+
+use crate::codes::{self, deliver};
+use crate::error::ApiResult;
+use crate::guesses;
+use crate::limits;
+use crate::messages;
+use crate::params::Params;
+use crate::state::AppState;
+use std::future::Future;
+use vestibule_courier::Purpose;
+use vestibule_model::rate_limit::LimitKey;
+use vestibule_model::user::Factor;
+use vestibule_model::verification::{CodeRequest, CodeVerification};
+use vestibule_model::{ClientId, Step, Strategy, Timestamp, User, VerificationId};
+use vestibule_store::{Connection, Tx};
+
+/// A flow a factor is proved in. The model decides (`begin_code`, `pending`, `proved`); the flow
+/// is written last, in the step's transaction, conditionally on what was read (`save`).
+pub(crate) trait Flow {
+    /// What writing the flow returns to its handler.
+    type Saved;
+
+    /// The step this flow's factor proves; it decides what a sent message says.
+    fn step(&self) -> Step;
+
+    /// The account proving it; `None` for an unknown account under enumeration protection,
+    /// which is sent nothing and whose guesses never match.
+    fn account(&self) -> Option<&User>;
+
+    /// The client the step is taken on.
+    fn client_id(&self) -> &ClientId;
+
+    /// The factors this step offers the account, from which a prepare call's address defaults.
+    fn offered(&self, state: &AppState) -> Vec<Factor>;
+
+    /// Records a code or link about to go out; refuses a strategy or address the step does not
+    /// take, as it would for a real account.
+    fn begin_code(
+        &mut self,
+        state: &AppState,
+        request: CodeRequest,
+        id: VerificationId,
+    ) -> ApiResult<CodeVerification>;
+
+    /// Whether `strategy` may be attempted now, and for a sent code the stored verification a
+    /// guess must match. A locked account is refused here, before any guess is looked at.
+    fn pending(&self, state: &AppState, strategy: &Strategy) -> ApiResult<Option<VerificationId>>;
+
+    /// A guess at `strategy` (the sent code `sent`, if it was one) was right: the flow moves on.
+    fn proved(
+        &mut self,
+        state: &AppState,
+        strategy: Strategy,
+        sent: Option<&CodeVerification>,
+    ) -> ApiResult<()>;
+
+    /// Writes the flow inside `tx` (which holds the step's own writes), conditionally on the
+    /// version read, and commits.
+    fn save(
+        &mut self,
+        state: &AppState,
+        tx: Tx,
+    ) -> impl Future<Output = ApiResult<Self::Saved>> + Send;
+}
+
+/// `prepare_*` for any flow: the address the call names (or the step's default for the
+/// strategy), checked by the flow's model, then sent.
+pub(crate) async fn prepare<F: Flow>(
+    state: &AppState,
+    flow: &mut F,
+    params: &Params,
+    strategy: Strategy,
+) -> ApiResult<F::Saved> {
+    let identification = codes::target(params, &strategy, &flow.offered(state))?;
+    let request = codes::request(
+        state,
+        strategy,
+        identification,
+        params.non_empty("redirect_url")?,
+    )?;
+    send(state, flow, request).await
+}
+
+/// Sends a code or link: the flow's model accepts it first, so only an address of the step's
+/// account spends that address's message budget; then, in one transaction, it is stored, its
+/// message queued and the flow written, so the message exists exactly when the step does.
+pub(crate) async fn send<F: Flow>(
+    state: &AppState,
+    flow: &mut F,
+    request: CodeRequest,
+) -> ApiResult<F::Saved> {
+    let identification = request.identification.to_string();
+    let outgoing = begin(state, flow, request)?;
+    limits::check(state, LimitKey::MessagesToIdentification(identification)).await?;
+    let mut tx = state.store.begin().await?;
+    outgoing.deliver(state, &mut tx).await?;
+    let saved = flow.save(state, tx).await?;
+    messages::sent(state);
+    Ok(saved)
+}
+
+/// A code or link the flow's model has accepted, to deliver in the step's transaction.
+pub(crate) struct Outgoing {
+    code: CodeVerification,
+    purpose: Purpose,
+    to: Option<String>,
+    at: Timestamp,
+}
+
+/// [`send`]'s first half, for a caller that counted the message budget itself (`create`, which
+/// counts every limit of the request in one write).
+pub(crate) fn begin<F: Flow>(
+    state: &AppState,
+    flow: &mut F,
+    request: CodeRequest,
+) -> ApiResult<Outgoing> {
+    let at = state.now();
+    let purpose = request.strategy.purpose(flow.step());
+    let identification = request.identification.clone();
+    let code = flow.begin_code(state, request, VerificationId::generate(state.rng.as_ref()))?;
+    let to = flow
+        .account()
+        .and_then(|u| u.identification_value(&identification))
+        .map(str::to_owned);
+    Ok(Outgoing {
+        code,
+        purpose,
+        to,
+        at,
+    })
+}
+
+impl Outgoing {
+    /// Stores the verification and queues its message inside `tx`.
+    pub(crate) async fn deliver(self, state: &AppState, tx: &mut Connection) -> ApiResult<()> {
+        deliver(
+            state,
+            tx,
+            &self.code,
+            self.purpose,
+            self.to.as_deref(),
+            self.at,
+        )
+        .await
+    }
+}
+
+/// What a right guess left.
+pub(crate) struct Attempted<S> {
+    /// What the flow's write returned.
+    pub saved: S,
+    /// A password matched whose digest should be stored again with current parameters.
+    pub rehash: bool,
+}
+
+/// `attempt_*` for any flow: the flow says whether `strategy` may be attempted, the guess is
+/// judged (counted first), the flow moves on, and in one transaction what proved the guess is
+/// used up and the flow written.
+pub(crate) async fn attempt<F: Flow>(
+    state: &AppState,
+    flow: &mut F,
+    strategy: Strategy,
+    guess: &str,
+) -> ApiResult<Attempted<F::Saved>> {
+    let pending = flow.pending(state, &strategy)?;
+    let judged = guesses::judge(state, &strategy, pending.as_ref(), flow.account(), guess).await?;
+    flow.proved(state, strategy, judged.sent.as_ref())?;
+    let rehash = judged.proven.needs_rehash();
+    let mut tx = state.store.begin().await?;
+    judged
+        .proven
+        .settle(state, &mut tx, Some(flow.client_id()))
+        .await?;
+    let saved = flow.save(state, tx).await?;
+    Ok(Attempted { saved, rehash })
+}
