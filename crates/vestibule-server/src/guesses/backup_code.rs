@@ -47,7 +47,7 @@ pub(crate) async fn backup_code(
         second_factors::backup_code_unused(&mut conn, user, &hash).await?
     };
     Ok(Some(if unused {
-        Verdict::Right(counted.right_now(state, Claim::BackupCode { hash }).await?)
+        Verdict::Right(counted.right_when_settled(Claim::BackupCode { hash }))
     } else {
         counted.wrong();
         Verdict::Wrong

@@ -6,11 +6,11 @@
 //! Every guess is counted before it is judged. [`count`] takes an attempt against the account's
 //! lockout in one conditional statement that applies only while the account is not locked, and
 //! only then is the guess compared; so however many guesses race, at most `max_attempts` are
-//! judged before the lock. A wrong guess stays counted; a right one is refunded at once (a right
-//! guess is no failure, and a lock its attempt set is lifted), and comes back as [`Proven`], which
-//! the step settles inside its own transaction: that uses up what proved it (the TOTP time step,
-//! the backup code, the sent code), so of two requests with the same one-time secret exactly one
-//! succeeds.
+//! judged before the lock. A wrong guess stays counted; a right one comes back as [`Proven`],
+//! which the step settles inside its own transaction: that refunds the attempt (a right guess is
+//! no failure, and a lock its attempt set is lifted) and uses up what proved it (the TOTP time
+//! step, the backup code, the sent code), so of two requests with the same one-time secret exactly
+//! one succeeds, and a step that does not take effect leaves its guess counted.
 
 mod backup_code;
 mod password;
@@ -92,7 +92,8 @@ impl Counted {
         }
     }
 
-    /// The guess was right: un-counts it, on `conn`.
+    /// The guess was right: un-counts it, on `conn`, now (a sent code, judged inside its own
+    /// transaction).
     pub(super) async fn right(self, conn: &mut Connection, claim: Claim) -> ApiResult<Proven> {
         if !self.free {
             users::refund_attempt(conn, &self.user, self.locked_by_it).await?;
@@ -100,20 +101,29 @@ impl Counted {
         Ok(Proven {
             user: self.user,
             claim,
+            refund: None,
         })
     }
 
-    /// [`Counted::right`] in a write of its own.
-    pub(super) async fn right_now(self, state: &AppState, claim: Claim) -> ApiResult<Proven> {
-        if self.free {
-            return Ok(Proven {
-                user: self.user,
-                claim,
-            });
+    /// The guess was right: un-counted when the step settles it, in the step's own transaction
+    /// (which saves a write; a step that then fails leaves the guess counted).
+    pub(super) fn right_when_settled(self, claim: Claim) -> Proven {
+        let refund = (!self.free).then_some(Refund {
+            locked_by_it: self.locked_by_it,
+        });
+        Proven {
+            user: self.user,
+            claim,
+            refund,
         }
-        let mut conn = state.store.write().await?;
-        self.right(&mut conn, claim).await
     }
+}
+
+/// An attempt still to be refunded when a right guess is settled.
+#[derive(Debug)]
+struct Refund {
+    /// The attempt locked the account; the refund lifts that lock.
+    locked_by_it: bool,
 }
 
 /// What proved a guess right, still to be used up by [`Proven::settle`] in the step's
@@ -123,6 +133,7 @@ impl Counted {
 pub(crate) struct Proven {
     user: UserId,
     claim: Claim,
+    refund: Option<Refund>,
 }
 
 #[derive(Debug)]
@@ -139,8 +150,9 @@ impl Proven {
         matches!(self.claim, Claim::Password { needs_rehash: true })
     }
 
-    /// Inside the step's transaction: uses up what proved the guess. When a concurrent request
-    /// used the same one-time secret first, this one fails.
+    /// Inside the step's transaction: un-counts the guess and uses up what proved it. When a
+    /// concurrent request used the same one-time secret first, this one fails, and the guess
+    /// stays counted (a replay is a failed guess).
     pub(crate) async fn settle(
         self,
         state: &AppState,
@@ -149,6 +161,9 @@ impl Proven {
     ) -> ApiResult<()> {
         let now = state.now();
         let user = &self.user;
+        if let Some(refund) = &self.refund {
+            users::refund_attempt(tx, user, refund.locked_by_it).await?;
+        }
         let used = match &self.claim {
             Claim::Password { .. } => true,
             Claim::TotpStep { step, enrolling } => {

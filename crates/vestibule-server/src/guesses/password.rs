@@ -26,11 +26,9 @@ pub(crate) async fn password(
         }
     };
     Ok(match verified {
-        Verified::Match { needs_rehash } => Verdict::Right(
-            counted
-                .right_now(state, Claim::Password { needs_rehash })
-                .await?,
-        ),
+        Verified::Match { needs_rehash } => {
+            Verdict::Right(counted.right_when_settled(Claim::Password { needs_rehash }))
+        }
         Verified::Mismatch => {
             counted.wrong();
             Verdict::Wrong

@@ -28,11 +28,9 @@ pub(crate) async fn totp(
     let now = state.now();
     Ok(Some(
         match otp::verify_totp(&secret, guess, now.seconds(), factor.last_used_step) {
-            Some(step) => Verdict::Right(
-                counted
-                    .right_now(state, Claim::TotpStep { step, enrolling })
-                    .await?,
-            ),
+            Some(step) => {
+                Verdict::Right(counted.right_when_settled(Claim::TotpStep { step, enrolling }))
+            }
             None => {
                 counted.wrong();
                 Verdict::Wrong
