@@ -72,6 +72,11 @@ id_type!(
     "sv"
 );
 id_type!(
+    /// A sign-in token: a ticket the operator's backend issued for one account.
+    SignInTokenId,
+    "sit"
+);
+id_type!(
     /// The `kid` of a session-token signing key.
     KeyId,
     "ins"

@@ -16,13 +16,14 @@ pub mod session;
 pub mod session_verification;
 pub mod settings;
 pub mod sign_in;
+pub mod sign_in_token;
 pub mod strategy;
 pub mod user;
 pub mod verification;
 
 pub use client::Client;
 pub use clock::{Clock, SystemClock, TestClock, Timestamp};
-pub use error::{Error, ErrorMeta, PasswordRule};
+pub use error::{Error, ErrorMeta, PasswordRule, TicketRefusal};
 pub use identifier::{Identifier, IdentifierKind};
 pub use ids::*;
 pub use rng::{OsRng, Rng};

@@ -245,6 +245,10 @@ pub struct SignInSettings {
     /// client that never signed this account in, for an account without MFA, must be confirmed
     /// with a code sent to the account's email or phone.
     pub client_trust: bool,
+    /// The application's sign-in page, an absolute http(s) URL. A sign-in token's `url` opens it
+    /// with `__clerk_ticket`, which Clerk's `<SignIn/>` signs in with. Unset: the first allowed
+    /// origin's `/sign-in`.
+    pub page_url: Option<String>,
 }
 
 impl Default for SignInSettings {
@@ -256,6 +260,7 @@ impl Default for SignInSettings {
                 .map(String::from)
                 .to_vec(),
             client_trust: true,
+            page_url: None,
         }
     }
 }
@@ -384,6 +389,12 @@ impl Settings {
                 "sign_in.stand_in_email_domains must list one or more lower-case email domains"
                     .into(),
             );
+        }
+        if let Some(page) = &self.sign_in.page_url {
+            let absolute = page.starts_with("https://") || page.starts_with("http://");
+            if !absolute || page.len() > 2048 || page.contains(char::is_whitespace) {
+                return Err("sign_in.page_url must be an absolute http(s) URL".into());
+            }
         }
         if !(60..=3600).contains(&self.codes.lifetime_seconds)
             || !(60..=3600).contains(&self.email_link.lifetime_seconds)

@@ -120,6 +120,9 @@ pub enum Proof {
     Totp,
     /// One of the account's single-use recovery codes.
     BackupCode,
+    /// A sign-in token the operator's backend issued for one account; presented once, at
+    /// `create`, it names the account itself.
+    Ticket,
     /// A strategy Clerk defines that this server does not verify.
     Unsupported,
 }
@@ -229,8 +232,8 @@ impl Strategy {
             | Strategy::OAuth(_)
             | Strategy::EnterpriseSso
             | Strategy::Saml
-            | Strategy::Ticket
             | Strategy::GoogleOneTap => Proof::Unsupported,
+            Strategy::Ticket => Proof::Ticket,
         }
     }
 
@@ -240,6 +243,12 @@ impl Strategy {
             Proof::SentCode(c) | Proof::SentLink(c) => Some(c),
             _ => None,
         }
+    }
+
+    /// Whether proving it names the account (a ticket), so it is presented when the sign-in is
+    /// created and never listed among an account's factors.
+    pub fn names_account(&self) -> bool {
+        self.proof() == Proof::Ticket
     }
 
     /// Whether a prepare call must send something before an attempt can succeed.
@@ -262,7 +271,7 @@ impl Strategy {
             (Proof::Unsupported, _) => false,
             (_, Step::FirstFactor) => matches!(
                 self.proof(),
-                Proof::Password | Proof::SentCode(_) | Proof::SentLink(_)
+                Proof::Password | Proof::SentCode(_) | Proof::SentLink(_) | Proof::Ticket
             ),
             (
                 Proof::SentCode(Channel::Sms) | Proof::Totp | Proof::BackupCode,
@@ -296,6 +305,8 @@ impl Strategy {
                 Strategy::ResetPasswordEmailCode | Strategy::ResetPasswordPhoneCode => {
                     f.reset_password && settings.password.enabled
                 }
+                // Issued by the operator's backend with the secret key: nothing to switch on.
+                Strategy::Ticket => step == Step::FirstFactor,
                 _ => false,
             },
             Step::SecondFactor | Step::ReverifySecondFactor => match self {
@@ -312,6 +323,7 @@ impl Strategy {
         match self.proof() {
             Proof::Password => Some("password"),
             Proof::SentCode(_) | Proof::Totp | Proof::BackupCode => Some("code"),
+            Proof::Ticket => Some("ticket"),
             Proof::SentLink(_) | Proof::Unsupported => None,
         }
     }
@@ -404,7 +416,21 @@ mod tests {
         assert_eq!(steps("backup_code"), [SecondFactor, ReverifySecondFactor]);
         assert_eq!(steps("reset_password_email_code"), [FirstFactor]);
         assert_eq!(steps("reset_password_phone_code"), [FirstFactor]);
+        assert_eq!(steps("ticket"), [FirstFactor]);
         assert_eq!(steps("passkey"), []);
+    }
+
+    #[test]
+    fn a_ticket_names_its_account_and_is_always_enabled_for_sign_in() {
+        let settings = Settings::default();
+        assert!(Strategy::Ticket.names_account());
+        assert!(Strategy::Ticket.enabled(&settings, Step::FirstFactor));
+        assert!(!Strategy::Ticket.enabled(&settings, Step::ReverifyFirstFactor));
+        assert_eq!(Strategy::Ticket.guess_param(), Some("ticket"));
+        assert!(all()
+            .iter()
+            .filter(|s| **s != Strategy::Ticket)
+            .all(|s| !s.names_account()));
     }
 
     #[test]

@@ -411,6 +411,23 @@ impl User {
         })
     }
 
+    /// What the account is known by when it is signed in without typing anything (a ticket):
+    /// its primary email address, else its primary phone number, else its username.
+    pub fn primary_identifier(&self) -> Option<Identifier> {
+        let email = self.primary_email_address_id.as_ref().and_then(|id| {
+            let e = self.email_addresses.iter().find(|e| &e.id == id)?;
+            Some((IdentifierKind::EmailAddress, e.email_address.clone()))
+        });
+        let phone = || {
+            let id = self.primary_phone_number_id.as_ref()?;
+            let p = self.phone_numbers.iter().find(|p| &p.id == id)?;
+            Some((IdentifierKind::PhoneNumber, p.phone_number.clone()))
+        };
+        let username = || Some((IdentifierKind::Username, self.username.clone()?));
+        let (kind, value) = email.or_else(phone).or_else(username)?;
+        Some(Identifier { kind, value })
+    }
+
     /// The address a delivered factor goes to.
     pub fn identification_value(&self, id: &IdentificationId) -> Option<&str> {
         self.email_addresses

@@ -22,6 +22,7 @@ pub mod rows;
 pub mod second_factors;
 pub mod session_verifications;
 pub mod sessions;
+pub mod sign_in_tokens;
 pub mod sign_ins;
 pub mod testing;
 pub mod users;

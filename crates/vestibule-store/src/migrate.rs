@@ -42,6 +42,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_rate_limit_windows.sql"),
         postgres: include_str!("../migrations/postgres/0005_rate_limit_windows.sql"),
     },
+    Migration {
+        version: 6,
+        name: "sign_in_tokens",
+        sqlite: include_str!("../migrations/sqlite/0006_sign_in_tokens.sql"),
+        postgres: include_str!("../migrations/postgres/0006_sign_in_tokens.sql"),
+    },
 ];
 
 /// Any constant; it only has to be the same on every node.

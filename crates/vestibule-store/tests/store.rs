@@ -632,7 +632,7 @@ async fn migrations_are_idempotent() {
             .expect("reopen");
         let mut c = again.read().await.expect("read");
         let count: i64 = migrations_count(&mut c).await;
-        assert_eq!(count, 5, "every migration recorded once");
+        assert_eq!(count, 6, "every migration recorded once");
     })
     .await;
 }
@@ -692,7 +692,7 @@ async fn more_tasks_than_connections_all_get_one() {
             })
             .collect();
         for t in tasks {
-            assert_eq!(t.await.expect("task"), 5);
+            assert_eq!(t.await.expect("task"), 6);
         }
     })
     .await;
@@ -1317,6 +1317,67 @@ async fn totp_steps_and_backup_codes_are_used_once_even_in_parallel() {
         let mut c = ts.store.read().await.expect("read");
         let loaded = users::get(&mut c, &u.id).await.expect("get").expect("user");
         assert!(!loaded.totp_enabled && loaded.backup_codes_remaining == 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_sign_in_token_is_accepted_once_while_pending_and_unexpired() {
+    use vestibule_model::sign_in_token::{SignInToken, SignInTokenStatus};
+    use vestibule_model::SignInTokenId;
+    use vestibule_store::sign_in_tokens;
+    on_every_backend(|ts| async move {
+        let u = user(1);
+        let mut tx = ts.store.begin().await.expect("begin");
+        users::insert(&mut tx, &u).await.expect("user");
+        let issue = |id: &str, lifetime| {
+            SignInToken::issue(
+                SignInTokenId::from_trusted(id.into()),
+                u.id.clone(),
+                Some(lifetime),
+                t(1_000),
+            )
+            .expect("issue")
+        };
+        let (once, short, revoked) = (issue("sit_a", 600), issue("sit_b", 60), issue("sit_c", 600));
+        for (tok, hash) in [(&once, "ha"), (&short, "hb"), (&revoked, "hc")] {
+            sign_in_tokens::insert(&mut tx, tok, hash)
+                .await
+                .expect("insert");
+        }
+        tx.commit().await.expect("commit");
+        let mut c = ts.store.write().await.expect("write");
+        let found = sign_in_tokens::find_by_hash(&mut c, "ha")
+            .await
+            .expect("find");
+        assert_eq!(found.as_ref(), Some(&once));
+        assert!(sign_in_tokens::find_by_hash(&mut c, "nope")
+            .await
+            .expect("find")
+            .is_none());
+        assert!(sign_in_tokens::accept(&mut c, &once.id, t(2_000))
+            .await
+            .expect("accept"));
+        assert!(!sign_in_tokens::accept(&mut c, &once.id, t(2_000))
+            .await
+            .expect("again"));
+        let used = sign_in_tokens::get(&mut c, &once.id)
+            .await
+            .expect("get")
+            .expect("row");
+        assert_eq!(used.status, SignInTokenStatus::Accepted);
+        assert!(
+            !sign_in_tokens::accept(&mut c, &short.id, t(61_000))
+                .await
+                .expect("expired"),
+            "an expired token is not accepted"
+        );
+        let mut r = revoked.clone();
+        r.revoke(t(3_000)).expect("revoke");
+        assert!(sign_in_tokens::revoke(&mut c, &r).await.expect("revoke"));
+        assert!(!sign_in_tokens::accept(&mut c, &r.id, t(4_000))
+            .await
+            .expect("revoked"));
     })
     .await;
 }

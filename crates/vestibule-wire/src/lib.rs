@@ -363,6 +363,20 @@ pub struct DeletedObject {
     pub deleted: bool,
 }
 
+/// BAPI `/sign_in_tokens`: a ticket for one user. `token` is the ticket itself, shown only when
+/// it is created (the server keeps a hash); `url` opens the application's sign-in page with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInToken {
+    pub object: String,
+    pub id: String,
+    pub user_id: String,
+    pub token: String,
+    pub status: String,
+    pub url: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 /// BAPI `/users/count`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TotalCount {

@@ -555,6 +555,28 @@ impl SignIn {
         Ok(())
     }
 
+    /// Records who is signing in when the proof itself names the account (a ticket): the account
+    /// as it is known, whatever identifiers the instance lets people type.
+    pub fn identify_account(&mut self, user: &User, now: Timestamp) -> Result<(), Error> {
+        self.ensure_open(now)?;
+        if self.status() != SignInStatus::NeedsIdentifier {
+            return Err(Error::client_state("the identifier is already set"));
+        }
+        let identifier = user.primary_identifier().ok_or_else(|| {
+            Error::client_state("the account has no email address, phone number or username")
+        })?;
+        self.state = SignInState::NeedsFirstFactor {
+            who: Identified {
+                identifier,
+                account: Account::Known(user.id.clone()),
+                client_trust: None,
+            },
+            pending: None,
+        };
+        self.updated_at = now;
+        Ok(())
+    }
+
     /// Records whether this client completed a sign-in for the identified account before.
     pub fn note_client_trust(&mut self, known: bool) {
         if let SignInState::NeedsFirstFactor { who, .. } = &mut self.state {
@@ -576,11 +598,13 @@ impl SignIn {
         now: Timestamp,
     ) -> Result<(), Error> {
         self.first_factor_account(user, now)?;
-        if !user
-            .first_factors(settings, None)
-            .iter()
-            .any(|f| &f.strategy == strategy)
-        {
+        // A proof that names its account (a ticket) is nobody's listed factor.
+        let listed = || {
+            user.first_factors(settings, None)
+                .iter()
+                .any(|f| &f.strategy == strategy)
+        };
+        if !strategy.names_account() && !listed() {
             return Err(Error::StrategyForUserInvalid);
         }
         refuse_locked(user, now)

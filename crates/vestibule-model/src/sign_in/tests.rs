@@ -725,3 +725,46 @@ fn second_factor_steps_are_refused_when_not_awaited() {
         Err(Error::ClientStateInvalid { .. })
     ));
 }
+
+#[test]
+fn a_ticket_identifies_its_account_and_still_asks_for_a_second_factor() {
+    let clock = TestClock::new(Timestamp(1_700_000_000_000));
+    let settings = Settings::default();
+    let mut user = user_with_password();
+    user.username = Some("alice".into());
+    let mut si = start(&clock, &settings);
+    si.identify_account(&user, clock.now()).expect("identified");
+    assert_eq!(si.identifier(), Some(&email()), "the primary email address");
+    si.check_first_factor_attempt(&Strategy::Ticket, &user, &settings, clock.now())
+        .expect("a ticket is no listed factor, yet may be attempted");
+    assert!(
+        si.identify_account(&user, clock.now()).is_err(),
+        "identified once"
+    );
+    let progress = si
+        .first_factor_verified(Strategy::Ticket, &user, &settings, clock.now())
+        .expect("verified");
+    assert!(matches!(progress, Progress::ReadyForSession(_)));
+
+    user.totp_enabled = true;
+    let mut si = start(&clock, &settings);
+    si.identify_account(&user, clock.now()).expect("identified");
+    let progress = si
+        .first_factor_verified(Strategy::Ticket, &user, &settings, clock.now())
+        .expect("verified");
+    assert!(matches!(progress, Progress::NeedsMore));
+    assert_eq!(si.status(), SignInStatus::NeedsSecondFactor);
+
+    let mut nameless = user_with_password();
+    nameless.email_addresses.clear();
+    nameless.primary_email_address_id = None;
+    nameless.phone_numbers.clear();
+    nameless.primary_phone_number_id = None;
+    nameless.username = None;
+    let mut si = start(&clock, &settings);
+    assert!(si.identify_account(&nameless, clock.now()).is_err());
+    nameless.username = Some("bob".into());
+    si.identify_account(&nameless, clock.now())
+        .expect("known by its username");
+    assert_eq!(si.identifier().map(|i| i.value.as_str()), Some("bob"));
+}

@@ -4,6 +4,7 @@
 mod dev;
 mod mfa;
 pub mod sessions;
+mod sign_in_tokens;
 pub mod users;
 
 use crate::error::ApiError;
@@ -51,6 +52,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/v1/phone_numbers/{id}",
             axum::routing::patch(mfa::update_phone_number),
+        )
+        .route("/v1/sign_in_tokens", post(sign_in_tokens::create))
+        .route(
+            "/v1/sign_in_tokens/{id}/revoke",
+            post(sign_in_tokens::revoke),
         )
         .route("/v1/sessions", get(sessions::list))
         .route("/v1/sessions/{id}", get(sessions::get))

@@ -15,20 +15,25 @@
 mod backup_code;
 mod password;
 mod sent_code;
+mod ticket;
 mod totp;
 
 pub(crate) use backup_code::backup_code;
 pub(crate) use password::password;
 pub(crate) use sent_code::code;
+pub(crate) use ticket::{ticket, ticket_token};
 pub(crate) use totp::totp;
 
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
 use crate::state::AppState;
 use vestibule_model::verification::CodeVerification;
-use vestibule_model::{ClientId, Error, Proof, Strategy, Timestamp, User, UserId, VerificationId};
+use vestibule_model::{
+    ClientId, Error, Proof, SignInTokenId, Strategy, TicketRefusal, Timestamp, User, UserId,
+    VerificationId,
+};
 use vestibule_store::users::Attempt;
-use vestibule_store::{second_factors, users, verifications, Connection};
+use vestibule_store::{second_factors, sign_in_tokens, users, verifications, Connection};
 
 /// An attempt taken against an account's lockout, for one guess.
 #[derive(Debug)]
@@ -142,6 +147,7 @@ pub(super) enum Claim {
     TotpStep { step: i64, enrolling: bool },
     BackupCode { hash: String },
     Code { id: VerificationId },
+    Ticket { id: SignInTokenId },
 }
 
 impl Proven {
@@ -171,6 +177,19 @@ impl Proven {
             }
             Claim::BackupCode { hash } => {
                 second_factors::use_backup_code(tx, user, hash, now).await?
+            }
+            Claim::Ticket { id } => {
+                if !sign_in_tokens::accept(tx, id, now).await? {
+                    // Used, revoked or expired since it was read: say which.
+                    let why = match sign_in_tokens::get(tx, id).await? {
+                        Some(t) => t.check_usable(now).err(),
+                        None => None,
+                    };
+                    return Err(why
+                        .unwrap_or(Error::TicketRefused(TicketRefusal::AlreadyUsed))
+                        .into());
+                }
+                true
             }
             Claim::Code { id } => {
                 if !verifications::mark_verified(tx, id, now, client).await? {
@@ -255,6 +274,7 @@ pub(crate) async fn judge(
             .await?
             .ok_or_else(lacking)?
             .or(Error::CodeIncorrect)?,
+        Strategy::Ticket => ticket(state, user, guess).await?,
         _ => return Err(Error::VerificationMissing.into()),
     };
     Ok(Judged { proven, sent: None })

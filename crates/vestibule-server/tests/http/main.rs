@@ -14,3 +14,4 @@ mod reverification;
 mod second_factors;
 mod sessions;
 mod sign_in;
+mod tickets;

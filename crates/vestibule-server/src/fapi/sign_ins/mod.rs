@@ -16,6 +16,7 @@ pub(crate) use factors::offered;
 
 use super::view::{self, Parts};
 use crate::error::{ApiError, ApiResult};
+use crate::guesses;
 use crate::identity::ClientIdentity;
 use crate::limits::{self, ClientIp};
 use crate::params::Params;
@@ -30,7 +31,7 @@ use vestibule_model::sign_in::{Progress, Ready, SignedInSession};
 use vestibule_model::verification::Slot;
 use vestibule_model::{
     Channel, Client, ClientId, Error, Identifier, IdentifierKind, Session, SessionId, SignIn,
-    SignInId, SignInStatus, Step, Strategy, Timestamp, User,
+    SignInId, SignInStatus, Step, Strategy, TicketRefusal, Timestamp, User,
 };
 use vestibule_store::{
     clients, second_factors, sessions, sign_ins, users, verifications, Connection,
@@ -314,13 +315,77 @@ fn identification_for(
     })
 }
 
+/// What `create` was asked, checked for consistency before anything is read.
+struct Asked<'p> {
+    ident: Option<Identifier>,
+    /// A secret presented with the request, attempted in the same step: a password (with its
+    /// identifier) or a ticket (which names its account).
+    secret: Option<(Strategy, &'p str)>,
+    /// A code or link strategy, prepared in the same step.
+    delivered: Option<Strategy>,
+    redirect_url: Option<&'p str>,
+}
+
+impl<'p> Asked<'p> {
+    fn parse(state: &AppState, params: &'p Params) -> ApiResult<Asked<'p>> {
+        let strategy = parse_strategy(state, params)?;
+        let identifier = params.non_empty("identifier")?;
+        let password = params.non_empty("password")?;
+        let ticket = params.non_empty("ticket")?;
+        let named = strategy.as_ref().is_some_and(Strategy::names_account);
+        let only_with = |param: &str, strategy: &str| {
+            Err(Error::param_value_invalid(
+                param,
+                format!("is only used with the {strategy} strategy"),
+            )
+            .into())
+        };
+        if password.is_some() && strategy.as_ref().is_some_and(|s| s != &Strategy::Password) {
+            return only_with("password", "password");
+        }
+        if ticket.is_some() && !named {
+            return only_with("ticket", "ticket");
+        }
+        if named && identifier.is_some() {
+            return Err(Error::param_value_invalid(
+                "identifier",
+                "is not used with the ticket strategy, whose ticket names the account",
+            )
+            .into());
+        }
+        let secret = match (password, ticket) {
+            (Some(pw), _) => Some((Strategy::Password, pw)),
+            (None, Some(t)) => Some((Strategy::Ticket, t)),
+            (None, None) if named => return Err(Error::param_missing("ticket").into()),
+            (None, None) => None,
+        };
+        let delivered = strategy.filter(Strategy::needs_preparation);
+        if identifier.is_none() && (password.is_some() || delivered.is_some()) {
+            return Err(Error::param_missing("identifier").into());
+        }
+        Ok(Asked {
+            ident: identifier.map(Identifier::classify).transpose()?,
+            secret,
+            delivered,
+            redirect_url: params.non_empty("redirect_url")?,
+        })
+    }
+
+    fn ticket(&self) -> Option<&'p str> {
+        match self.secret {
+            Some((Strategy::Ticket, t)) => Some(t),
+            _ => None,
+        }
+    }
+}
+
 /// What `create` reads before it decides anything.
 struct Admitted {
     /// The requesting client, if it has one yet.
     existing: Option<Client>,
     /// Its signed-in sessions.
     holding: Vec<Session>,
-    /// The account the identifier names.
+    /// The account the identifier (or the ticket) names.
     found: Option<User>,
     /// Whether the client is trusted for that account.
     known: bool,
@@ -328,33 +393,60 @@ struct Admitted {
     message_to: Option<Result<vestibule_model::IdentificationId, Error>>,
 }
 
-/// Reads everything `create` needs, then counts every limit the request is subject to in one
-/// write, before anything is decided or any password is hashed.
+/// Reads everything `create` needs and counts every limit the request is subject to in one
+/// write, before anything is decided or any password is hashed. A ticket is judged by looking
+/// it up, so its request is counted first.
 async fn admit(
     state: &AppState,
     identity: &ClientIdentity,
     ip: &ClientIp,
-    ident: Option<&Identifier>,
-    password: bool,
-    delivered: Option<&Strategy>,
+    asked: &Asked<'_>,
     now: Timestamp,
 ) -> ApiResult<Admitted> {
+    let ticket_owner = match asked.ticket() {
+        Some(ticket) => {
+            limits::check_all(
+                state,
+                [
+                    LimitKey::SignInCreateByIp(ip.0.clone()),
+                    LimitKey::AttemptByIp(ip.0.clone()),
+                ],
+            )
+            .await?;
+            Some(guesses::ticket_token(state, ticket).await?.user_id)
+        }
+        None => None,
+    };
     let existing = identity.client(state).await?;
     let mut conn = state.store.read().await?;
     let holding = match &existing {
         Some(c) => signed_in(state, sessions::for_client(&mut conn, &c.id).await?, now),
         None => Vec::new(),
     };
-    let found = match ident {
-        Some(i) => users::find_by_identifier(&mut conn, i).await?,
-        None => None,
+    let found = match (&asked.ident, &ticket_owner) {
+        (Some(i), _) => users::find_by_identifier(&mut conn, i).await?,
+        (None, Some(id)) => Some(
+            users::get(&mut conn, id)
+                .await?
+                .ok_or(Error::TicketRefused(TicketRefusal::Invalid))?,
+        ),
+        (None, None) => None,
     };
     let known = match (&found, &existing) {
         (Some(u), Some(c)) => second_factors::is_trusted(&mut conn, &c.id, &u.id).await?,
         _ => false,
     };
     drop(conn);
-    let message_to = match (delivered, ident) {
+    if ticket_owner.is_some() {
+        return Ok(Admitted {
+            existing,
+            holding,
+            found,
+            known,
+            message_to: None,
+        });
+    }
+    let message_to = match (&asked.delivered, &asked.ident) {
         (Some(strategy), Some(typed)) => {
             let stand_in;
             let account = match &found {
@@ -369,10 +461,10 @@ async fn admit(
         _ => None,
     };
     let mut limited = vec![LimitKey::SignInCreateByIp(ip.0.clone())];
-    if let Some(i) = ident {
+    if let Some(i) = &asked.ident {
         limited.push(LimitKey::SignInCreateByIdentifier(i.value.clone()));
     }
-    if password {
+    if asked.secret.is_some() {
         limited.push(LimitKey::AttemptByIp(ip.0.clone()));
         if let Some(u) = &found {
             limited.push(LimitKey::AttemptByUser(u.id.to_string()));
@@ -401,41 +493,14 @@ pub async fn create(
     params: Params,
 ) -> ApiResult<SignInResponse> {
     let now = state.now();
-    let strategy = parse_strategy(&state, &params)?;
-    let identifier = params.non_empty("identifier")?;
-    let password = params.non_empty("password")?;
-    let redirect_url = params.non_empty("redirect_url")?;
-    if password.is_some() && identifier.is_none() {
-        return Err(Error::param_missing("identifier").into());
-    }
-    if password.is_some() && strategy.as_ref().is_some_and(|s| s != &Strategy::Password) {
-        return Err(Error::param_value_invalid(
-            "password",
-            "is only used with the password strategy",
-        )
-        .into());
-    }
-    let delivered = strategy.clone().filter(Strategy::needs_preparation);
-    if delivered.is_some() && identifier.is_none() {
-        return Err(Error::param_missing("identifier").into());
-    }
-    let ident = identifier.map(Identifier::classify).transpose()?;
+    let asked = Asked::parse(&state, &params)?;
     let Admitted {
         existing,
         holding,
         found,
         known,
         message_to,
-    } = admit(
-        &state,
-        &identity,
-        &ip,
-        ident.as_ref(),
-        password.is_some(),
-        delivered.as_ref(),
-        now,
-    )
-    .await?;
+    } = admit(&state, &identity, &ip, &asked, now).await?;
 
     SignIn::check_client_may_sign_in(&state.settings, &held(&holding), None)?;
 
@@ -448,13 +513,15 @@ pub async fn create(
         now,
         &state.settings,
     );
-    if let Some(ident) = ident {
-        si.identify(ident, found.as_ref(), &state.settings, now)?;
-        if let Some(u) = &found {
-            SignIn::check_client_may_sign_in(&state.settings, &held(&holding), Some(&u.id))?;
-        }
-        si.note_client_trust(known);
+    match (&asked.ident, &found) {
+        (Some(ident), _) => si.identify(ident.clone(), found.as_ref(), &state.settings, now)?,
+        (None, Some(u)) => si.identify_account(u, now)?,
+        (None, None) => {}
     }
+    if let Some(u) = &found {
+        SignIn::check_client_may_sign_in(&state.settings, &held(&holding), Some(&u.id))?;
+    }
+    si.note_client_trust(known);
     let mut step = SignInStep {
         identity: &identity,
         slot: Slot::FirstFactor,
@@ -468,18 +535,19 @@ pub async fn create(
         progress: Progress::NeedsMore,
     };
 
-    // `create` with a password attempts it, and with a code or link strategy prepares it, in
-    // the same step; the limits were all counted by `admit`.
-    let sessions = match (password, delivered, message_to) {
-        (Some(pw), _, _) => {
-            let done = steps::attempt(&state, &mut step, Strategy::Password, pw).await?;
+    // `create` with a password or a ticket attempts it, and with a code or link strategy
+    // prepares it, in the same step; the limits were all counted by `admit`.
+    let sessions = match (asked.secret, asked.delivered, message_to) {
+        (Some((strategy, secret)), _, _) => {
+            let done = steps::attempt(&state, &mut step, strategy, secret).await?;
             if let (true, Some(u)) = (done.rehash, step.user.as_ref()) {
-                upgrade_password(&state, u, pw).await;
+                upgrade_password(&state, u, secret).await;
             }
             done.saved
         }
         (None, Some(strategy), Some(identification)) => {
-            let request = crate::codes::request(&state, strategy, identification?, redirect_url)?;
+            let request =
+                crate::codes::request(&state, strategy, identification?, asked.redirect_url)?;
             let outgoing = steps::begin(&state, &mut step, request)?;
             let mut tx = state.store.begin().await?;
             outgoing.deliver(&state, &mut tx).await?;
