@@ -491,3 +491,44 @@ describe('clerk-js in Node, native header mode', () => {
     );
   });
 });
+
+describe('Sign-in tokens: @clerk/backend issues, clerk-js signs in with the ticket', () => {
+  it('createSignInToken, signIn.create({strategy: ticket}) once; used and revoked tickets refused', async () => {
+    const { user } = await createUser('ticket');
+    const issued = await bapi.signInTokens.createSignInToken({ userId: user.id, expiresInSeconds: 600 });
+    assert.match(issued.id, /^sit_/);
+    assert.equal(issued.userId, user.id);
+    assert.equal(issued.status, 'pending');
+    assert.ok(issued.token.length >= 40, `ticket: ${issued.token}`);
+
+    const { clerk } = await loadNativeClerk(server);
+    const si = await clerk.client.signIn.create({ strategy: 'ticket', ticket: issued.token });
+    assert.equal(si.status, 'complete', `ticket sign-in status: ${si.status}`);
+    assert.equal(si.firstFactorVerification?.strategy, 'ticket');
+    assert.equal(si.firstFactorVerification?.status, 'verified');
+    await clerk.setActive({ session: si.createdSessionId });
+    assert.equal(clerk.user?.id, user.id);
+    const token = await clerk.session.getToken();
+    await verifyBothWays(token, { userId: user.id, sessionId: si.createdSessionId });
+    await signOutInNode(clerk);
+
+    await rejectsWithClerkError(
+      clerk.client.signIn.create({ strategy: 'ticket', ticket: issued.token }),
+      { status: 400, code: 'sign_in_token_already_used_code', paramName: 'ticket' },
+      'a used ticket',
+    );
+    const revoked = await bapi.signInTokens.createSignInToken({ userId: user.id });
+    const after = await bapi.signInTokens.revokeSignInToken(revoked.id);
+    assert.equal(after.status, 'revoked');
+    await rejectsWithClerkError(
+      clerk.client.signIn.create({ strategy: 'ticket', ticket: revoked.token }),
+      { status: 400, code: 'sign_in_token_revoked_code' },
+      'a revoked ticket',
+    );
+    await rejectsWithClerkError(
+      clerk.client.signIn.create({ strategy: 'ticket', ticket: `${issued.token}x` }),
+      { status: 400, code: 'ticket_invalid_code' },
+      'a forged ticket',
+    );
+  });
+});

@@ -159,6 +159,20 @@ impl TestServer {
         body
     }
 
+    /// A ticket for `user_id` from the Backend API (`POST /v1/sign_in_tokens`).
+    pub async fn sign_in_ticket(&self, user_id: &str) -> String {
+        let res = self
+            .http
+            .post(format!("{}/v1/sign_in_tokens", self.server_url))
+            .bearer_auth(SECRET_KEY)
+            .json(&json!({ "user_id": user_id }))
+            .send()
+            .await
+            .expect("issue a sign-in token");
+        let body: Value = res.json().await.expect("sign-in token json");
+        body["token"].as_str().expect("ticket").to_owned()
+    }
+
     /// The six-digit code in the newest development-inbox message to `recipient`.
     pub async fn latest_code(&self, recipient: &str) -> String {
         for _ in 0..100 {

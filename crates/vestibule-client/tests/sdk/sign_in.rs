@@ -306,3 +306,34 @@ async fn a_busy_server_says_when_to_retry() {
     assert_eq!(e.code(), Some("too_many_requests"));
     assert!(e.retry_after().is_some(), "{e:?}");
 }
+
+#[tokio::test]
+async fn a_ticket_from_the_backend_signs_in_once() {
+    let server = TestServer::start().await;
+    let user = server.user("tick@example.com").await;
+    let ticket = server
+        .sign_in_ticket(user["id"].as_str().expect("id"))
+        .await;
+
+    let clerk = server.clerk();
+    clerk.load().await.expect("load");
+    let si = clerk
+        .sign_in()
+        .create(SignInCreateParams::ticket(&ticket))
+        .await
+        .expect("ticket sign-in");
+    assert_eq!(si.status, SignInStatus::Complete);
+    let sid = si.created_session_id.clone().expect("session");
+    clerk.set_active(&sid).await.expect("set_active");
+    let jwt = clerk.get_token().await.expect("token").expect("a token");
+    assert_eq!(claims(&jwt)["sub"], user["id"]);
+
+    let again = server
+        .clerk()
+        .sign_in()
+        .create(SignInCreateParams::ticket(&ticket))
+        .await
+        .expect_err("used once");
+    assert_eq!(again.code(), Some("sign_in_token_already_used_code"));
+    assert_eq!(again.errors()[0].param_name(), Some("ticket"));
+}
