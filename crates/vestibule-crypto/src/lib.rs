@@ -5,6 +5,8 @@
 //! - [`pool`]: a bounded thread pool for that work, refusing at once when full.
 //! - [`jwt`]: RS256 session tokens, their signing keys and JWKS.
 //! - [`token`]: opaque random bearer tokens and the hashes the store keeps of them.
+//! - [`web3`]: wallet signatures: EIP-191 `personal_sign` with secp256k1 key recovery, and
+//!   Solana's ed25519.
 //! - [`seal`]: AES-256-GCM for secrets kept at rest that must be read back (outgoing messages).
 //!
 //! Nothing here does IO beyond reading the OS random generator for key generation; randomness for salts and
@@ -18,6 +20,7 @@ pub mod password;
 pub mod pool;
 pub mod seal;
 pub mod token;
+pub mod web3;
 
 pub use jwt::{verify_jwt, Jwk, Jwks, JwtError, KeyError, SigningKey};
 pub use password::{
