@@ -103,6 +103,20 @@ async fn a_ticket_signs_its_user_in_once_and_each_refusal_says_why() {
 
         // Bad requests and bad issues.
         let fresh = ticket_of(&issue(&server, uid, None).await);
+        let fapi = server.native();
+        let r = fapi
+            .post(
+                "/v1/client/sign_ins",
+                &[("identifier", "user1@example.com")],
+            )
+            .await;
+        let id = r.ok()["response"]["id"].as_str().expect("id").to_owned();
+        fapi.post(
+            &format!("/v1/client/sign_ins/{id}/attempt_first_factor"),
+            &[("strategy", "ticket"), ("ticket", &fresh)],
+        )
+        .await
+        .err(400, "strategy_for_user_invalid");
         server
             .native()
             .post(

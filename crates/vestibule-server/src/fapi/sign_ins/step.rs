@@ -131,6 +131,10 @@ impl Flow for SignInStep<'_> {
                 .si
                 .check_second_factor_attempt(strategy, user, settings, now)?);
         }
+        // A proof that names its account is presented when the sign-in is created, not later.
+        if strategy.names_account() && matches!(self.write, Write::Update { .. }) {
+            return Err(Error::StrategyForUserInvalid.into());
+        }
         if strategy.needs_preparation() {
             return Ok(Some(self.si.check_code_attempt(
                 strategy,
