@@ -18,7 +18,7 @@ use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::user::Factor;
 use vestibule_model::verification::{CodeRequest, CodeVerification};
 use vestibule_model::{ClientId, Step, Strategy, Timestamp, User, VerificationId};
-use vestibule_store::{Connection, Tx};
+use vestibule_store::Tx;
 
 /// A flow a factor is proved in. The model decides (`begin_code`, `pending`, `proved`); the flow
 /// is written last, in the step's transaction, conditionally on what was read (`save`).
@@ -98,11 +98,7 @@ pub(crate) async fn send<F: Flow>(
     let identification = request.identification.to_string();
     let outgoing = begin(state, flow, request)?;
     limits::check(state, LimitKey::MessagesToIdentification(identification)).await?;
-    let mut tx = state.store.begin().await?;
-    outgoing.deliver(state, &mut tx).await?;
-    let saved = flow.save(state, tx).await?;
-    messages::sent(state);
-    Ok(saved)
+    outgoing.send(state, flow).await
 }
 
 /// A code or link the flow's model has accepted, to deliver in the step's transaction.
@@ -137,17 +133,22 @@ pub(crate) fn begin<F: Flow>(
 }
 
 impl Outgoing {
-    /// Stores the verification and queues its message inside `tx`.
-    pub(crate) async fn deliver(self, state: &AppState, tx: &mut Connection) -> ApiResult<()> {
+    /// In one transaction: stores the verification, queues its message and writes the flow;
+    /// then wakes the courier.
+    pub(crate) async fn send<F: Flow>(self, state: &AppState, flow: &mut F) -> ApiResult<F::Saved> {
+        let mut tx = state.store.begin().await?;
         deliver(
             state,
-            tx,
+            &mut tx,
             &self.code,
             self.purpose,
             self.to.as_deref(),
             self.at,
         )
-        .await
+        .await?;
+        let saved = flow.save(state, tx).await?;
+        messages::sent(state);
+        Ok(saved)
     }
 }
 

@@ -179,17 +179,13 @@ struct Reverifying {
 }
 
 impl Reverifying {
-    async fn open(
-        state: &AppState,
-        identity: &ClientIdentity,
-        id: &str,
-        slot: Slot,
-    ) -> ApiResult<Reverifying> {
+    /// The signed-in session's reverification in progress, for `slot`.
+    async fn of(state: &AppState, signed: Signed, slot: Slot) -> ApiResult<Reverifying> {
         let Signed {
             client,
             session,
             user,
-        } = signed(state, identity, id).await?;
+        } = signed;
         let (sv, version) = in_progress(state, &session).await?;
         Ok(Reverifying {
             client,
@@ -286,7 +282,7 @@ async fn prepare(
     params: Params,
     slot: Slot,
 ) -> ApiResult<VerificationResponse> {
-    let mut flow = Reverifying::open(&state, &identity, &id, slot).await?;
+    let mut flow = Reverifying::of(&state, signed(&state, &identity, &id).await?, slot).await?;
     let strategy = slot_strategy(&params, slot)?;
     steps::prepare(&state, &mut flow, &params, strategy).await?;
     respond(&state, &identity, &flow.client, &flow.sv, &flow.user).await
@@ -324,31 +320,18 @@ async fn attempt(
     params: Params,
     slot: Slot,
 ) -> ApiResult<VerificationResponse> {
-    let Signed {
-        client,
-        session,
-        user,
-    } = signed(&state, &identity, &id).await?;
+    let signed = signed(&state, &identity, &id).await?;
     let strategy = slot_strategy(&params, slot)?;
     let guess = guesses::guess(&params, &strategy)?;
     limits::check_all(
         &state,
         [
             LimitKey::AttemptByIp(ip.0.clone()),
-            LimitKey::AttemptByUser(user.id.to_string()),
+            LimitKey::AttemptByUser(signed.user.id.to_string()),
         ],
     )
     .await?;
-    let (sv, version) = in_progress(&state, &session).await?;
-    let mut flow = Reverifying {
-        client,
-        session,
-        user,
-        sv,
-        version,
-        slot,
-        proven: false,
-    };
+    let mut flow = Reverifying::of(&state, signed, slot).await?;
     steps::attempt(&state, &mut flow, strategy, guess).await?;
     respond(&state, &identity, &flow.client, &flow.sv, &flow.user).await
 }

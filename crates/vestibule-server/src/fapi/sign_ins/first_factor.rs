@@ -1,7 +1,7 @@
 //! Preparing and attempting first factors: the password, codes by email or SMS, email links.
 
 use super::step::SignInStep;
-use super::{load, parse_strategy, respond, upgrade_password, SignInResponse};
+use super::{load, parse_strategy, upgrade_password, SignInResponse};
 use crate::error::ApiResult;
 use crate::guesses;
 use crate::identity::ClientIdentity;
@@ -31,15 +31,7 @@ pub async fn prepare_first_factor(
     params.required(crate::codes::identification_param(&strategy)?)?;
     let mut step = SignInStep::loaded(&identity, l, Slot::FirstFactor);
     steps::prepare(&state, &mut step, &params, strategy).await?;
-    respond(
-        &state,
-        &identity,
-        &step.si,
-        step.user.as_ref(),
-        &step.client,
-        None,
-    )
-    .await
+    step.respond(&state, None).await
 }
 
 /// `POST /v1/client/sign_ins/{id}/attempt_first_factor`: a password, or a code that was sent.
@@ -72,17 +64,8 @@ pub async fn attempt_first_factor(
     let guess = guesses::guess(&params, &strategy)?;
     let mut step = SignInStep::loaded(&identity, l, Slot::FirstFactor);
     let done = steps::attempt(&state, &mut step, strategy, guess).await?;
-    let user = step.signing()?;
     if done.rehash {
-        upgrade_password(&state, user, guess).await;
+        upgrade_password(&state, step.signing()?, guess).await;
     }
-    respond(
-        &state,
-        &identity,
-        &step.si,
-        Some(user),
-        &step.client,
-        done.saved,
-    )
-    .await
+    step.respond(&state, done.saved).await
 }

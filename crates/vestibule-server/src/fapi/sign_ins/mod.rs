@@ -549,26 +549,14 @@ pub async fn create(
             let request =
                 crate::codes::request(&state, strategy, identification?, asked.redirect_url)?;
             let outgoing = steps::begin(&state, &mut step, request)?;
-            let mut tx = state.store.begin().await?;
-            outgoing.deliver(&state, &mut tx).await?;
-            let saved = step.save(&state, tx).await?;
-            crate::messages::sent(&state);
-            saved
+            outgoing.send(&state, &mut step).await?
         }
         _ => {
             let tx = state.store.begin().await?;
             step.save(&state, tx).await?
         }
     };
-    respond(
-        &state,
-        &identity,
-        &step.si,
-        step.user.as_ref(),
-        &step.client,
-        sessions,
-    )
-    .await
+    step.respond(&state, sessions).await
 }
 
 /// `GET /v1/client/sign_ins/{id}`: also what clerk-js polls while an email link is out.

@@ -1,7 +1,7 @@
 //! `POST /v1/client/sign_ins/{id}/reset_password`: the new password after a reset code.
 
 use super::step::SignInStep;
-use super::{load, respond, SignInResponse};
+use super::{load, SignInResponse};
 use crate::error::ApiResult;
 use crate::identity::ClientIdentity;
 use crate::params::Params;
@@ -47,13 +47,5 @@ pub async fn reset_password(
         sessions::end_all_for_user(&mut tx, &user.id, SessionStatus::Revoked, now, None).await?;
     }
     let created = step.save(&state, tx).await?;
-    respond(
-        &state,
-        &identity,
-        &step.si,
-        Some(&user),
-        &step.client,
-        created,
-    )
-    .await
+    step.respond(&state, created).await
 }

@@ -4,7 +4,7 @@
 //! Every wrong guess counts toward the account's lockout, as first-factor guesses do.
 
 use super::step::SignInStep;
-use super::{load, respond, SignInResponse};
+use super::{load, SignInResponse};
 use crate::error::ApiResult;
 use crate::guesses;
 use crate::identity::ClientIdentity;
@@ -50,15 +50,7 @@ pub async fn prepare_second_factor(
     let mut step = SignInStep::loaded(&identity, l, Slot::SecondFactor);
     step.signing()?;
     steps::prepare(&state, &mut step, &params, strategy).await?;
-    respond(
-        &state,
-        &identity,
-        &step.si,
-        step.user.as_ref(),
-        &step.client,
-        None,
-    )
-    .await
+    step.respond(&state, None).await
 }
 
 /// `POST /v1/client/sign_ins/{id}/attempt_second_factor`
@@ -72,7 +64,7 @@ pub async fn attempt_second_factor(
     let l = load(&state, &identity, &id).await?;
     l.si.ensure_second_factor_awaited(state.now())?;
     let strategy = second_factor_strategy(&params)?;
-    let step = SignInStep::loaded(&identity, l, Slot::SecondFactor);
+    let mut step = SignInStep::loaded(&identity, l, Slot::SecondFactor);
     let user = step.signing()?;
     limits::check_all(
         &state,
@@ -83,15 +75,6 @@ pub async fn attempt_second_factor(
     )
     .await?;
     let code = guesses::guess(&params, &strategy)?;
-    let mut step = step;
     let done = steps::attempt(&state, &mut step, strategy, code).await?;
-    respond(
-        &state,
-        &identity,
-        &step.si,
-        step.user.as_ref(),
-        &step.client,
-        done.saved,
-    )
-    .await
+    step.respond(&state, done.saved).await
 }

@@ -2,7 +2,7 @@
 //! of a client new to the account). The model's `SignIn` decides; this says which of its methods
 //! a slot uses and how the sign-in is written.
 
-use super::{complete, factors, offered, ClientWrite, Completion, Loaded};
+use super::{complete, factors, offered, respond, ClientWrite, Completion, Loaded, SignInResponse};
 use crate::error::ApiResult;
 use crate::identity::ClientIdentity;
 use crate::state::AppState;
@@ -53,6 +53,23 @@ impl<'a> SignInStep<'a> {
             write: Write::Update { version: l.version },
             progress: Progress::NeedsMore,
         }
+    }
+
+    /// The sign-in and its client, as the step left them (see [`super::respond`]).
+    pub async fn respond(
+        &self,
+        state: &AppState,
+        sessions: Option<Vec<Session>>,
+    ) -> ApiResult<SignInResponse> {
+        respond(
+            state,
+            self.identity,
+            &self.si,
+            self.user.as_ref(),
+            &self.client,
+            sessions,
+        )
+        .await
     }
 
     /// The sign-in's account. A sign-in without one (not yet identified, or an unknown account
