@@ -66,7 +66,8 @@ impl EthAddress {
         out
     }
 
-    fn of_key(key: &VerifyingKey) -> EthAddress {
+    /// The address of a public key: the last 20 bytes of the Keccak-256 of its uncompressed point.
+    pub fn of_key(key: &VerifyingKey) -> EthAddress {
         let point = key.to_encoded_point(false);
         let hash = Keccak256::digest(&point.as_bytes()[1..]);
         let mut bytes = [0u8; 20];

@@ -34,8 +34,9 @@ pub struct Identifier {
 pub const MAX_IDENTIFIER_LEN: usize = 320;
 
 impl Identifier {
-    /// Classifies free text: `@` means email, a leading `+` means phone, `0x` + 40 hex means a wallet,
-    /// anything else is a username. Shape errors name the `identifier` parameter.
+    /// Classifies free text: `@` means email, a leading `+` means phone, `0x` + 40 hex or a
+    /// Solana address means a wallet, anything else is a username. Shape errors name the
+    /// `identifier` parameter.
     pub fn classify(raw: &str) -> Result<Identifier, Error> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
@@ -71,6 +72,12 @@ impl Identifier {
             return Ok(Identifier {
                 kind: IdentifierKind::Web3Wallet,
                 value: trimmed.to_ascii_lowercase(),
+            });
+        }
+        if is_solana_address(trimmed) {
+            return Ok(Identifier {
+                kind: IdentifierKind::Web3Wallet,
+                value: trimmed.to_owned(),
             });
         }
         normalize_username(trimmed)
@@ -132,6 +139,30 @@ fn is_web3_address(s: &str) -> bool {
     s.len() == 42 && s.starts_with("0x") && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// A Solana address: base58 of a 32-byte ed25519 key. Base58 is case-sensitive and a key's
+/// encoding mixes cases, while usernames are compared lowercased; so a string is taken for an
+/// address only when it decodes to 32 bytes and has both upper- and lowercase letters, which a
+/// username of 32 to 44 characters practically never does by accident.
+fn is_solana_address(s: &str) -> bool {
+    (32..=44).contains(&s.len())
+        && s.bytes().any(|b| b.is_ascii_uppercase())
+        && s.bytes().any(|b| b.is_ascii_lowercase())
+        && bs58::decode(s).into_vec().is_ok_and(|k| k.len() == 32)
+}
+
+/// The form a wallet address is stored and compared in: Ethereum addresses lowercase (EIP-55
+/// mixed case is only a checksum), Solana addresses as they are.
+pub fn normalize_wallet(s: &str) -> Option<String> {
+    let s = s.trim();
+    if is_web3_address(s) {
+        Some(s.to_ascii_lowercase())
+    } else if is_solana_address(s) {
+        Some(s.to_owned())
+    } else {
+        None
+    }
+}
+
 /// What a factor shows of an email or phone the user did not type: enough to recognise, not to harvest.
 pub fn mask(kind: IdentifierKind, value: &str) -> String {
     match kind {
@@ -173,7 +204,27 @@ mod tests {
             (IdentifierKind::Username, "alice_01")
         );
         let w = Identifier::classify("0x52908400098527886E0F7030069857D2E4169EE7").expect("wallet");
-        assert_eq!(w.kind, IdentifierKind::Web3Wallet);
+        assert_eq!(
+            (w.kind, w.value.as_str()),
+            (
+                IdentifierKind::Web3Wallet,
+                "0x52908400098527886e0f7030069857d2e4169ee7"
+            )
+        );
+        let sol = "So11111111111111111111111111111111111111112";
+        let s = Identifier::classify(sol).expect("solana wallet");
+        assert_eq!(
+            (s.kind, s.value.as_str()),
+            (IdentifierKind::Web3Wallet, sol)
+        );
+        // Long usernames stay usernames: lowercase only, or not 32 bytes of base58.
+        for name in [
+            "abcdefghijkmnopqrstuvwxyzabcdefghijk",
+            "Alice_Liddell_of_Wonderland_Oxford",
+        ] {
+            let u = Identifier::classify(name).expect("username");
+            assert_eq!(u.kind, IdentifierKind::Username, "{name}");
+        }
     }
 
     #[test]

@@ -30,5 +30,5 @@ pub use rng::{OsRng, Rng};
 pub use session::{Session, SessionStatus};
 pub use settings::{InstanceMode, Settings};
 pub use sign_in::{SignIn, SignInStatus, Verification, VerificationStatus};
-pub use strategy::{Channel, Proof, Purpose, Step, Strategy};
+pub use strategy::{Chain, Channel, Proof, Purpose, Step, Strategy};
 pub use user::User;

@@ -5,6 +5,7 @@ use crate::error::{Error, PasswordRule};
 use crate::identifier::IdentifierKind;
 use crate::lockout::LockoutSettings;
 use crate::rate_limit::RateLimitSettings;
+use crate::strategy::Strategy;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +39,7 @@ pub struct Settings {
     pub lockout: LockoutSettings,
     pub rate_limits: RateLimitSettings,
     pub mfa: MfaSettings,
+    pub web3: Web3Settings,
 }
 
 impl Default for Settings {
@@ -55,6 +57,7 @@ impl Default for Settings {
             lockout: LockoutSettings::default(),
             rate_limits: RateLimitSettings::default(),
             mfa: MfaSettings::default(),
+            web3: Web3Settings::default(),
         }
     }
 }
@@ -296,6 +299,44 @@ impl FactorSettings {
     }
 }
 
+/// The wallets people sign in with by signing a message. Each one switched on is a first factor,
+/// and any makes a wallet address an identifier. All off by default, as in Clerk.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Web3Settings {
+    pub metamask: bool,
+    pub coinbase_wallet: bool,
+    pub okx_wallet: bool,
+    pub base: bool,
+    pub solana: bool,
+}
+
+impl Web3Settings {
+    /// Whether the wallet strategy `strategy` is switched on (false for any other strategy).
+    pub fn enabled(&self, strategy: &Strategy) -> bool {
+        match strategy {
+            Strategy::Web3MetamaskSignature => self.metamask,
+            Strategy::Web3CoinbaseWalletSignature => self.coinbase_wallet,
+            Strategy::Web3OkxWalletSignature => self.okx_wallet,
+            Strategy::Web3BaseSignature => self.base,
+            Strategy::Web3SolanaSignature => self.solana,
+            _ => false,
+        }
+    }
+
+    /// The wallet strategies switched on, in Clerk's order.
+    pub fn strategies(&self) -> Vec<Strategy> {
+        Strategy::WEB3
+            .into_iter()
+            .filter(|s| self.enabled(s))
+            .collect()
+    }
+
+    pub fn any(&self) -> bool {
+        !self.strategies().is_empty()
+    }
+}
+
 /// Second factors users may enrol, and whether everyone must.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -361,9 +402,27 @@ impl Default for EmailLinkSettings {
 }
 
 impl Settings {
+    /// Whether a person may sign in by typing an identifier of `kind`: a wallet address once any
+    /// wallet is switched on.
+    pub fn allows_identifier(&self, kind: IdentifierKind) -> bool {
+        match kind {
+            IdentifierKind::Web3Wallet => self.web3.any(),
+            other => self.identifiers.allows(other),
+        }
+    }
+
+    /// The identifiers a sign-in takes, in the order Clerk lists them in `supported_identifiers`.
+    pub fn identifier_kinds(&self) -> Vec<IdentifierKind> {
+        let mut kinds = self.identifiers.enabled();
+        if self.web3.any() {
+            kinds.push(IdentifierKind::Web3Wallet);
+        }
+        kinds
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         self.password.validate()?;
-        if self.identifiers.enabled().is_empty() {
+        if self.identifier_kinds().is_empty() {
             return Err("at least one identifier must be enabled".into());
         }
         if !(10..=3600).contains(&self.sessions.token_lifetime_seconds) {

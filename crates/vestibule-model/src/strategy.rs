@@ -123,8 +123,31 @@ pub enum Proof {
     /// A sign-in token the operator's backend issued for one account; presented once, at
     /// `create`, it names the account itself.
     Ticket,
+    /// A wallet's signature over a single-use message this server handed out.
+    Signature(Chain),
     /// A strategy Clerk defines that this server does not verify.
     Unsupported,
+}
+
+/// The kind of wallet a signature comes from, which fixes its scheme and address format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chain {
+    /// EIP-191 `personal_sign` over secp256k1, `0x` addresses (MetaMask, Coinbase Wallet, OKX,
+    /// Base).
+    Ethereum,
+    /// Ed25519 over the message's bytes, base58 addresses.
+    Solana,
+}
+
+impl Chain {
+    /// The chain an address belongs to, by its form.
+    pub fn of_address(address: &str) -> Chain {
+        if address.starts_with("0x") {
+            Chain::Ethereum
+        } else {
+            Chain::Solana
+        }
+    }
 }
 
 /// How a sent code or link travels.
@@ -223,12 +246,12 @@ impl Strategy {
             Strategy::EmailLink => Proof::SentLink(Channel::Email),
             Strategy::Totp => Proof::Totp,
             Strategy::BackupCode => Proof::BackupCode,
-            Strategy::Passkey
-            | Strategy::Web3MetamaskSignature
+            Strategy::Web3MetamaskSignature
             | Strategy::Web3CoinbaseWalletSignature
             | Strategy::Web3OkxWalletSignature
-            | Strategy::Web3BaseSignature
-            | Strategy::Web3SolanaSignature
+            | Strategy::Web3BaseSignature => Proof::Signature(Chain::Ethereum),
+            Strategy::Web3SolanaSignature => Proof::Signature(Chain::Solana),
+            Strategy::Passkey
             | Strategy::OAuth(_)
             | Strategy::EnterpriseSso
             | Strategy::Saml
@@ -251,10 +274,37 @@ impl Strategy {
         self.proof() == Proof::Ticket
     }
 
-    /// Whether a prepare call must send something before an attempt can succeed.
+    /// Whether a prepare call must start something (send a code or link, hand out a message to
+    /// sign) before an attempt can succeed.
     pub fn needs_preparation(&self) -> bool {
-        self.channel().is_some()
+        self.channel().is_some() || self.chain().is_some()
     }
+
+    /// The wallet kind of a signature strategy.
+    pub fn chain(&self) -> Option<Chain> {
+        match self.proof() {
+            Proof::Signature(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The parameter a prepare call names its email address, phone number or wallet in.
+    pub fn identification_param(&self) -> Option<&'static str> {
+        match self.proof() {
+            Proof::SentCode(c) | Proof::SentLink(c) => Some(c.identification_param()),
+            Proof::Signature(_) => Some("web3_wallet_id"),
+            _ => None,
+        }
+    }
+
+    /// The five wallet strategies, in the order Clerk lists them.
+    pub const WEB3: [Strategy; 5] = [
+        Strategy::Web3MetamaskSignature,
+        Strategy::Web3CoinbaseWalletSignature,
+        Strategy::Web3OkxWalletSignature,
+        Strategy::Web3BaseSignature,
+        Strategy::Web3SolanaSignature,
+    ];
 
     /// Whether proving it leads to choosing a new password instead of signing in.
     pub fn resets_password(&self) -> bool {
@@ -271,7 +321,11 @@ impl Strategy {
             (Proof::Unsupported, _) => false,
             (_, Step::FirstFactor) => matches!(
                 self.proof(),
-                Proof::Password | Proof::SentCode(_) | Proof::SentLink(_) | Proof::Ticket
+                Proof::Password
+                    | Proof::SentCode(_)
+                    | Proof::SentLink(_)
+                    | Proof::Ticket
+                    | Proof::Signature(_)
             ),
             (
                 Proof::SentCode(Channel::Sms) | Proof::Totp | Proof::BackupCode,
@@ -307,6 +361,7 @@ impl Strategy {
                 }
                 // Issued by the operator's backend with the secret key: nothing to switch on.
                 Strategy::Ticket => step == Step::FirstFactor,
+                w if w.chain().is_some() => settings.web3.enabled(w),
                 _ => false,
             },
             Step::SecondFactor | Step::ReverifySecondFactor => match self {
@@ -324,6 +379,7 @@ impl Strategy {
             Proof::Password => Some("password"),
             Proof::SentCode(_) | Proof::Totp | Proof::BackupCode => Some("code"),
             Proof::Ticket => Some("ticket"),
+            Proof::Signature(_) => Some("signature"),
             Proof::SentLink(_) | Proof::Unsupported => None,
         }
     }
@@ -418,6 +474,26 @@ mod tests {
         assert_eq!(steps("reset_password_phone_code"), [FirstFactor]);
         assert_eq!(steps("ticket"), [FirstFactor]);
         assert_eq!(steps("passkey"), []);
+        for w in Strategy::WEB3 {
+            assert_eq!(steps(&w.as_str()), [FirstFactor], "{w:?}");
+        }
+    }
+
+    #[test]
+    fn wallets_sign_a_message_named_by_their_wallet_id() {
+        let mut settings = Settings::default();
+        for w in Strategy::WEB3 {
+            assert!(!w.enabled(&settings, Step::FirstFactor), "off by default");
+            assert_eq!(w.guess_param(), Some("signature"));
+            assert_eq!(w.identification_param(), Some("web3_wallet_id"));
+        }
+        settings.web3.solana = true;
+        assert!(Strategy::Web3SolanaSignature.enabled(&settings, Step::FirstFactor));
+        assert!(!Strategy::Web3SolanaSignature.enabled(&settings, Step::ReverifyFirstFactor));
+        assert!(!Strategy::Web3MetamaskSignature.enabled(&settings, Step::FirstFactor));
+        assert_eq!(Strategy::Web3SolanaSignature.chain(), Some(Chain::Solana));
+        assert_eq!(Strategy::Web3BaseSignature.chain(), Some(Chain::Ethereum));
+        assert_eq!(Strategy::EmailCode.chain(), None);
     }
 
     #[test]
@@ -436,9 +512,10 @@ mod tests {
     #[test]
     fn sent_strategies_say_their_channel_and_message() {
         for s in all() {
-            assert_eq!(s.needs_preparation(), s.channel().is_some());
             let sent = matches!(s.proof(), Proof::SentCode(_) | Proof::SentLink(_));
-            assert_eq!(s.needs_preparation(), sent, "{s:?}");
+            assert_eq!(s.channel().is_some(), sent, "{s:?}");
+            let signed = matches!(s.proof(), Proof::Signature(_));
+            assert_eq!(s.needs_preparation(), sent || signed, "{s:?}");
         }
         assert_eq!(Strategy::EmailLink.channel(), Some(Channel::Email));
         assert_eq!(

@@ -18,6 +18,10 @@ pub struct User {
     pub phone_numbers: Vec<PhoneNumber>,
     pub primary_email_address_id: Option<IdentificationId>,
     pub primary_phone_number_id: Option<IdentificationId>,
+    #[serde(default)]
+    pub web3_wallets: Vec<Web3Wallet>,
+    #[serde(default)]
+    pub primary_web3_wallet_id: Option<IdentificationId>,
     pub password: Option<PasswordDigest>,
     pub public_metadata: serde_json::Value,
     pub private_metadata: serde_json::Value,
@@ -46,6 +50,7 @@ impl std::fmt::Debug for User {
             .field("username", &self.username)
             .field("email_addresses", &self.email_addresses)
             .field("phone_numbers", &self.phone_numbers)
+            .field("web3_wallets", &self.web3_wallets)
             .field("has_password", &self.password.is_some())
             .field("banned", &self.banned)
             .field("locked_until", &self.locked_until)
@@ -74,6 +79,30 @@ pub struct PhoneNumber {
     pub created_at: Timestamp,
 }
 
+/// A wallet address, in the form [`crate::identifier::normalize_wallet`] gives: proven the user's
+/// by a signature (or vouched for by an operator) once `verified`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Web3Wallet {
+    pub id: IdentificationId,
+    pub web3_wallet: String,
+    pub verified: bool,
+    pub verification_strategy: Option<String>,
+    pub created_at: Timestamp,
+}
+
+impl Web3Wallet {
+    /// The wallet strategies that can prove this address, among those switched on.
+    pub fn strategies(&self, settings: &Settings) -> Vec<Strategy> {
+        let chain = crate::strategy::Chain::of_address(&self.web3_wallet);
+        settings
+            .web3
+            .strategies()
+            .into_iter()
+            .filter(|s| s.chain() == Some(chain))
+            .collect()
+    }
+}
+
 /// A stored password hash and the scheme that made it (`argon2id` for our own, others for imports).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasswordDigest {
@@ -94,16 +123,24 @@ pub struct Factor {
     pub safe_identifier: Option<String>,
     pub email_address_id: Option<IdentificationId>,
     pub phone_number_id: Option<IdentificationId>,
+    pub web3_wallet_id: Option<IdentificationId>,
     pub primary: Option<bool>,
     pub default: Option<bool>,
 }
 
 impl Factor {
-    /// Whether this factor proves `strategy` through the email address or phone number `id`.
+    /// Whether this factor proves `strategy` through the email address, phone number or wallet
+    /// `id`.
     pub fn goes_to(&self, strategy: &Strategy, id: &IdentificationId) -> bool {
-        &self.strategy == strategy
-            && (self.email_address_id.as_ref() == Some(id)
-                || self.phone_number_id.as_ref() == Some(id))
+        &self.strategy == strategy && self.identification() == Some(id)
+    }
+
+    /// The email address, phone number or wallet this factor proves.
+    pub fn identification(&self) -> Option<&IdentificationId> {
+        self.email_address_id
+            .as_ref()
+            .or(self.phone_number_id.as_ref())
+            .or(self.web3_wallet_id.as_ref())
     }
 
     pub fn bare(strategy: Strategy) -> Self {
@@ -112,6 +149,7 @@ impl Factor {
             safe_identifier: None,
             email_address_id: None,
             phone_number_id: None,
+            web3_wallet_id: None,
             primary: None,
             default: None,
         }
@@ -154,7 +192,8 @@ impl User {
     }
 
     /// Whether the user could still be found to sign in without `id` (as an identifier): a
-    /// username, a verified email address, or another verified phone number not kept for MFA.
+    /// username, a verified email address, another verified phone number not kept for MFA, or
+    /// another verified wallet.
     pub fn identifiable_without(&self, id: &IdentificationId) -> bool {
         self.username.is_some()
             || self
@@ -165,6 +204,7 @@ impl User {
                 .phone_numbers
                 .iter()
                 .any(|p| p.verified && !p.reserved_for_second_factor && &p.id != id)
+            || self.web3_wallets.iter().any(|w| w.verified && &w.id != id)
     }
 
     pub fn lock_state(&self, now: Timestamp) -> LockState {
@@ -192,6 +232,12 @@ impl User {
             .map(|e| e.email_address.clone())
             .or_else(|| self.primary_phone().map(|p| p.phone_number.clone()))
             .or_else(|| self.username.clone())
+            .or_else(|| self.primary_web3_wallet().map(|w| w.web3_wallet.clone()))
+    }
+
+    pub fn primary_web3_wallet(&self) -> Option<&Web3Wallet> {
+        let id = self.primary_web3_wallet_id.as_ref()?;
+        self.web3_wallets.iter().find(|w| &w.id == id)
     }
 
     /// What an account named by `typed` would typically be: that identifier, verified, a
@@ -214,6 +260,8 @@ impl User {
             phone_numbers: Vec::new(),
             primary_email_address_id: None,
             primary_phone_number_id: None,
+            web3_wallets: Vec::new(),
+            primary_web3_wallet_id: None,
             password: Some(PasswordDigest {
                 hasher: "none".into(),
                 digest: String::new(),
@@ -292,6 +340,7 @@ impl User {
             safe_identifier: Some(shown(IdentifierKind::EmailAddress, &e.email_address)),
             email_address_id: Some(e.id.clone()),
             phone_number_id: None,
+            web3_wallet_id: None,
             primary: Some(self.primary_email_address_id.as_ref() == Some(&e.id)),
             default: None,
         };
@@ -300,6 +349,7 @@ impl User {
             safe_identifier: Some(shown(IdentifierKind::PhoneNumber, &p.phone_number)),
             email_address_id: None,
             phone_number_id: Some(p.id.clone()),
+            web3_wallet_id: None,
             primary: Some(self.primary_phone_number_id.as_ref() == Some(&p.id)),
             default: None,
         };
@@ -318,6 +368,28 @@ impl User {
         }
         if f.phone_code {
             factors.extend(phones.iter().map(|p| phone_factor(Strategy::PhoneCode, p)));
+        }
+        // Typed a wallet: only that wallet's strategies, so a client that picks the first factor
+        // of a strategy (as clerk-js does) picks the wallet that was typed.
+        let listed = |w: &&Web3Wallet| match typed {
+            Some(t) if t.kind == IdentifierKind::Web3Wallet => t.value == w.web3_wallet,
+            _ => true,
+        };
+        for w in self
+            .web3_wallets
+            .iter()
+            .filter(|w| w.verified)
+            .filter(listed)
+        {
+            factors.extend(w.strategies(settings).into_iter().map(|strategy| Factor {
+                strategy,
+                safe_identifier: Some(w.web3_wallet.clone()),
+                email_address_id: None,
+                phone_number_id: None,
+                web3_wallet_id: Some(w.id.clone()),
+                primary: Some(self.primary_web3_wallet_id.as_ref() == Some(&w.id)),
+                default: None,
+            }));
         }
         if password && f.reset_password {
             factors.extend(
@@ -352,6 +424,7 @@ impl User {
                     safe_identifier: Some(mask(IdentifierKind::PhoneNumber, &p.phone_number)),
                     email_address_id: None,
                     phone_number_id: Some(p.id.clone()),
+                    web3_wallet_id: None,
                     primary: None,
                     default: Some(p.default_second_factor || (!any_default && i == 0)),
                 });
@@ -374,6 +447,7 @@ impl User {
                 safe_identifier: Some(mask(IdentifierKind::EmailAddress, &e.email_address)),
                 email_address_id: Some(e.id.clone()),
                 phone_number_id: None,
+                web3_wallet_id: None,
                 primary: Some(self.primary_email_address_id.as_ref() == Some(&e.id)),
                 default: None,
             };
@@ -388,6 +462,7 @@ impl User {
                 safe_identifier: Some(mask(IdentifierKind::PhoneNumber, &p.phone_number)),
                 email_address_id: None,
                 phone_number_id: Some(p.id.clone()),
+                web3_wallet_id: None,
                 primary: Some(self.primary_phone_number_id.as_ref() == Some(&p.id)),
                 default: None,
             });
@@ -405,7 +480,7 @@ impl User {
         self.first_factors(settings, None).into_iter().find(|f| {
             &f.strategy == strategy
                 && match identification {
-                    None => f.email_address_id.is_none() && f.phone_number_id.is_none(),
+                    None => f.identification().is_none(),
                     Some(id) => f.goes_to(strategy, id),
                 }
         })
@@ -424,7 +499,11 @@ impl User {
             Some((IdentifierKind::PhoneNumber, p.phone_number.clone()))
         };
         let username = || Some((IdentifierKind::Username, self.username.clone()?));
-        let (kind, value) = email.or_else(phone).or_else(username)?;
+        let wallet = || {
+            let w = self.primary_web3_wallet()?;
+            Some((IdentifierKind::Web3Wallet, w.web3_wallet.clone()))
+        };
+        let (kind, value) = email.or_else(phone).or_else(username).or_else(wallet)?;
         Some(Identifier { kind, value })
     }
 
@@ -439,6 +518,12 @@ impl User {
                     .iter()
                     .find(|p| &p.id == id)
                     .map(|p| p.phone_number.as_str())
+            })
+            .or_else(|| {
+                self.web3_wallets
+                    .iter()
+                    .find(|w| &w.id == id)
+                    .map(|w| w.web3_wallet.as_str())
             })
     }
 }
@@ -465,6 +550,8 @@ pub(crate) mod fixtures {
             phone_numbers: vec![],
             primary_email_address_id: Some(email_id),
             primary_phone_number_id: None,
+            web3_wallets: vec![],
+            primary_web3_wallet_id: None,
             password: Some(PasswordDigest {
                 hasher: "argon2id".into(),
                 digest: "$argon2id$...".into(),

@@ -122,6 +122,7 @@ impl SentCode {
             verification_id: Some(self.verification_id.clone()),
             identification_id: Some(self.identification_id.clone()),
             created_at: Some(self.created_at),
+            message: None,
         }
     }
 
@@ -150,6 +151,8 @@ pub fn start_code(
     now: Timestamp,
 ) -> Result<(CodeVerification, SentCode), Error> {
     let request = new.request;
+    // Nothing is sent for a signature, so nothing to pace.
+    let current = current.filter(|_| request.strategy.chain().is_none());
     if let Some(v) = current {
         let same_step =
             v.strategy == request.strategy && v.identification_id == request.identification;

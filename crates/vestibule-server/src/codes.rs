@@ -134,9 +134,8 @@ pub(crate) fn target(
         .or_else(|| candidates.next())
         .ok_or(Error::StrategyForUserInvalid)?;
     chosen
-        .email_address_id
-        .clone()
-        .or_else(|| chosen.phone_number_id.clone())
+        .identification()
+        .cloned()
         .ok_or_else(|| Error::param_missing(param).into())
 }
 
@@ -154,7 +153,10 @@ pub(crate) fn channel_of(strategy: &Strategy) -> ApiResult<Channel> {
     })
 }
 
-/// The parameter a prepare call names its address in, from the strategy's channel.
+/// The parameter a prepare call names its address or wallet in.
 pub(crate) fn identification_param(strategy: &Strategy) -> ApiResult<&'static str> {
-    channel_of(strategy).map(Channel::identification_param)
+    match strategy.identification_param() {
+        Some(p) => Ok(p),
+        None => channel_of(strategy).map(Channel::identification_param),
+    }
 }

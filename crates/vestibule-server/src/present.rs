@@ -4,7 +4,7 @@ use crate::instance::Instance;
 use std::collections::BTreeMap;
 use vestibule_model::session_verification::SessionVerification;
 use vestibule_model::sign_in::Verification as DomainVerification;
-use vestibule_model::user::{EmailAddress, Factor, LockState, PhoneNumber};
+use vestibule_model::user::{EmailAddress, Factor, LockState, PhoneNumber, Web3Wallet};
 use vestibule_model::verification::CodeVerification;
 use vestibule_model::{Client, Session, SessionStatus, Settings, SignIn, Timestamp, User};
 use vestibule_wire as wire;
@@ -77,6 +77,25 @@ pub fn phone(p: &PhoneNumber, updated_at: Timestamp) -> wire::PhoneNumber {
     }
 }
 
+/// A wallet, with the verification in flight when one is (`pending`: a message handed out to
+/// sign, from `/v1/me/web3_wallets/{id}/prepare_verification`).
+pub fn web3_wallet(
+    w: &Web3Wallet,
+    updated_at: Timestamp,
+    pending: Option<wire::Verification>,
+) -> wire::Web3Wallet {
+    wire::Web3Wallet {
+        object: "web3_wallet".into(),
+        id: w.id.to_string(),
+        web3_wallet: w.web3_wallet.clone(),
+        verification: Some(pending.unwrap_or_else(|| {
+            identification_verification(w.verified, w.verification_strategy.as_deref())
+        })),
+        created_at: w.created_at.millis(),
+        updated_at: updated_at.millis(),
+    }
+}
+
 pub fn user(u: &User, audience: Audience, now: Timestamp) -> wire::User {
     let backend = audience == Audience::Backend;
     let lock = u.lock_state(now);
@@ -86,7 +105,7 @@ pub fn user(u: &User, audience: Audience, now: Timestamp) -> wire::User {
         external_id: u.external_id.clone(),
         primary_email_address_id: u.primary_email_address_id.as_ref().map(ToString::to_string),
         primary_phone_number_id: u.primary_phone_number_id.as_ref().map(ToString::to_string),
-        primary_web3_wallet_id: None,
+        primary_web3_wallet_id: u.primary_web3_wallet_id.as_ref().map(ToString::to_string),
         username: u.username.clone(),
         first_name: u.first_name.clone(),
         last_name: u.last_name.clone(),
@@ -102,7 +121,11 @@ pub fn user(u: &User, audience: Audience, now: Timestamp) -> wire::User {
             .iter()
             .map(|p| phone(p, u.updated_at))
             .collect(),
-        web3_wallets: Vec::new(),
+        web3_wallets: u
+            .web3_wallets
+            .iter()
+            .map(|w| web3_wallet(w, u.updated_at, None))
+            .collect(),
         external_accounts: Vec::new(),
         enterprise_accounts: Vec::new(),
         saml_accounts: Vec::new(),
@@ -212,6 +235,7 @@ fn factor(f: &Factor) -> wire::Factor {
         safe_identifier: f.safe_identifier.clone(),
         email_address_id: f.email_address_id.as_ref().map(ToString::to_string),
         phone_number_id: f.phone_number_id.as_ref().map(ToString::to_string),
+        web3_wallet_id: f.web3_wallet_id.as_ref().map(ToString::to_string),
         primary: f.primary,
         default: f.default,
         ..wire::Factor::default()
@@ -225,6 +249,7 @@ fn verification(v: &DomainVerification) -> wire::Verification {
         strategy: v.strategy.as_str().into_owned(),
         attempts: v.attempts,
         expire_at: v.expire_at.map(Timestamp::millis),
+        message: v.message.clone(),
         ..wire::Verification::default()
     }
 }
@@ -270,8 +295,7 @@ pub fn sign_in(
         id: si.id.to_string(),
         status: si.status().as_str().into(),
         supported_identifiers: settings
-            .identifiers
-            .enabled()
+            .identifier_kinds()
             .iter()
             .map(|k| k.as_str().to_owned())
             .collect(),
@@ -390,7 +414,16 @@ pub fn environment(settings: &Settings, instance: &Instance) -> wire::Environmen
     let mut password = attribute(settings.password.enabled, false, Vec::new());
     password.required = settings.password.enabled;
     attributes.insert("password".into(), password);
-    for disabled in ["web3_wallet", "first_name", "last_name", "passkey"] {
+    let wallets: Vec<String> = settings
+        .web3
+        .strategies()
+        .iter()
+        .map(|s| s.as_str().into_owned())
+        .collect();
+    let mut web3 = attribute(!wallets.is_empty(), true, wallets.clone());
+    web3.verifications = wallets;
+    attributes.insert("web3_wallet".into(), web3);
+    for disabled in ["first_name", "last_name", "passkey"] {
         attributes.insert(disabled.into(), attribute(false, false, Vec::new()));
     }
     let p = &settings.password;

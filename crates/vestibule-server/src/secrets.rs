@@ -11,6 +11,7 @@ const DATA_KEY: &str = "data_key";
 
 pub struct Secrets {
     codes: hmac::Key,
+    signing_messages: hmac::Key,
     unknown_accounts: hmac::Key,
     seal_key: [u8; 32],
     totp: vestibule_crypto::Sealer,
@@ -36,6 +37,10 @@ impl Secrets {
                 hmac::HMAC_SHA256,
                 &derive(root, "vestibule one-time code hashes"),
             ),
+            signing_messages: hmac::Key::new(
+                hmac::HMAC_SHA256,
+                &derive(root, "vestibule messages for wallets to sign"),
+            ),
             unknown_accounts: hmac::Key::new(
                 hmac::HMAC_SHA256,
                 &derive(root, "vestibule unknown account identifiers"),
@@ -59,6 +64,15 @@ impl Secrets {
             .decode(stored)
             .map_err(|_| "the stored data key is not base64".to_owned())?;
         Ok(Secrets::from_data_key(&root))
+    }
+
+    /// The message a wallet signs for the verification `verification_id`: derived from it, so
+    /// nothing needs storing beyond the verification (which makes it single use), and
+    /// unpredictable without the data key. ASCII (base64url), so every wallet signs the bytes
+    /// clerk-js shows, whether it encodes the text per character or as UTF-8.
+    pub fn message_to_sign(&self, verification_id: &str) -> String {
+        let tag = hmac::sign(&self.signing_messages, verification_id.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref())
     }
 
     /// What the store keeps of a code: a keyed hash bound to its verification, so a stolen

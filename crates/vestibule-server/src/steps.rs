@@ -7,7 +7,7 @@
 
 use crate::codes::{self, deliver};
 use crate::error::ApiResult;
-use crate::guesses;
+use crate::guesses::{self, Awaited};
 use crate::limits;
 use crate::messages;
 use crate::params::Params;
@@ -17,8 +17,8 @@ use vestibule_courier::Purpose;
 use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::user::Factor;
 use vestibule_model::verification::{CodeRequest, CodeVerification};
-use vestibule_model::{ClientId, Step, Strategy, Timestamp, User, VerificationId};
-use vestibule_store::Tx;
+use vestibule_model::{ClientId, Error, Step, Strategy, Timestamp, User, VerificationId};
+use vestibule_store::{verifications, Tx};
 
 /// A flow a factor is proved in. The model decides (`begin_code`, `pending`, `proved`); the flow
 /// is written last, in the step's transaction, conditionally on what was read (`save`).
@@ -48,9 +48,22 @@ pub(crate) trait Flow {
         id: VerificationId,
     ) -> ApiResult<CodeVerification>;
 
-    /// Whether `strategy` may be attempted now, and for a sent code the stored verification a
-    /// guess must match. A locked account is refused here, before any guess is looked at.
-    fn pending(&self, state: &AppState, strategy: &Strategy) -> ApiResult<Option<VerificationId>>;
+    /// Records a message handed out for one of the account's wallets to sign; refuses a wallet
+    /// or strategy the step does not take. Flows that take no signatures keep the default.
+    fn begin_signature(
+        &mut self,
+        _state: &AppState,
+        _request: CodeRequest,
+        _message: String,
+        _id: VerificationId,
+    ) -> ApiResult<CodeVerification> {
+        Err(Error::StrategyForUserInvalid.into())
+    }
+
+    /// Whether `strategy` may be attempted now, and what a guess must match when the step waits
+    /// for something it started (a sent code, a message to sign). A locked account is refused
+    /// here, before any guess is looked at.
+    fn pending(&self, state: &AppState, strategy: &Strategy) -> ApiResult<Option<Awaited>>;
 
     /// A guess at `strategy` (the sent code `sent`, if it was one) was right: the flow moves on.
     fn proved(
@@ -78,6 +91,14 @@ pub(crate) async fn prepare<F: Flow>(
     strategy: Strategy,
 ) -> ApiResult<F::Saved> {
     let identification = codes::target(params, &strategy, &flow.offered(state))?;
+    if strategy.chain().is_some() {
+        let request = CodeRequest {
+            strategy,
+            identification,
+            redirect_url: None,
+        };
+        return hand_out(state, flow, request).await;
+    }
     let request = codes::request(
         state,
         strategy,
@@ -99,6 +120,25 @@ pub(crate) async fn send<F: Flow>(
     let outgoing = begin(state, flow, request)?;
     limits::check(state, LimitKey::MessagesToIdentification(identification)).await?;
     outgoing.send(state, flow).await
+}
+
+/// Hands out a fresh message for a wallet to sign: the flow's model accepts the wallet first,
+/// the wallet's budget (shared with codes and links) is counted, then in one transaction the
+/// verification that makes the message single use is stored and the flow written. Nothing is
+/// sent: the message, derived from the verification's id, travels in the step's verification.
+pub(crate) async fn hand_out<F: Flow>(
+    state: &AppState,
+    flow: &mut F,
+    request: CodeRequest,
+) -> ApiResult<F::Saved> {
+    let identification = request.identification.to_string();
+    let id = VerificationId::generate(state.rng.as_ref());
+    let message = state.secrets.message_to_sign(id.as_str());
+    let v = flow.begin_signature(state, request, message, id)?;
+    limits::check(state, LimitKey::MessagesToIdentification(identification)).await?;
+    let mut tx = state.store.begin().await?;
+    verifications::insert(&mut tx, &v, None, None).await?;
+    flow.save(state, tx).await
 }
 
 /// A code or link the flow's model has accepted, to deliver in the step's transaction.

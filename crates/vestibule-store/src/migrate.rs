@@ -48,6 +48,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_sign_in_tokens.sql"),
         postgres: include_str!("../migrations/postgres/0006_sign_in_tokens.sql"),
     },
+    Migration {
+        version: 7,
+        name: "web3_wallets",
+        sqlite: include_str!("../migrations/sqlite/0007_web3_wallets.sql"),
+        postgres: include_str!("../migrations/postgres/0007_web3_wallets.sql"),
+    },
 ];
 
 /// Any constant; it only has to be the same on every node.

@@ -1,21 +1,22 @@
-//! Users with their email addresses and phone numbers.
+//! Users with their email addresses, phone numbers and wallets.
 
 use crate::db::{query, query_scalar, Query, Row};
 use crate::rows::{b, flag, int, json, opt_text, opt_ts, placeholders, text, ts};
 use crate::{conflict, Connection, Result, StoreError};
 use std::collections::HashMap;
-use vestibule_model::user::{EmailAddress, PasswordDigest, PhoneNumber};
+use vestibule_model::user::{EmailAddress, PasswordDigest, PhoneNumber, Web3Wallet};
 use vestibule_model::{IdentificationId, Identifier, IdentifierKind, Timestamp, User, UserId};
 
 const USER_COLUMNS: &str =
     "id, external_id, username, first_name, last_name, primary_email_address_id, \
      primary_phone_number_id, password_hasher, password_digest, public_metadata, private_metadata, \
      unsafe_metadata, banned, locked_until, failed_verification_attempts, last_sign_in_at, \
-     last_active_at, created_at, updated_at";
+     last_active_at, created_at, updated_at, primary_web3_wallet_id";
 
 const CONFLICTS: &[(&str, &str)] = &[
     ("email_addresses", "email_address"),
     ("phone_numbers", "phone_number"),
+    ("web3_wallets", "web3_wallet"),
     ("username", "username"),
     ("external_id", "external_id"),
     ("users", "user"),
@@ -25,7 +26,7 @@ const CONFLICTS: &[(&str, &str)] = &[
 /// [`StoreError::Conflict`] naming the field (`email_address`, `phone_number`, `username`, …).
 pub async fn insert(conn: &mut Connection, user: &User) -> Result<()> {
     let sql = format!(
-        "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+        "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
     );
     bind_user(query(&sql), user)
         .execute(&mut *conn)
@@ -36,6 +37,9 @@ pub async fn insert(conn: &mut Connection, user: &User) -> Result<()> {
     }
     for p in &user.phone_numbers {
         insert_phone(conn, &user.id, p).await?;
+    }
+    for w in &user.web3_wallets {
+        insert_web3_wallet(conn, &user.id, w).await?;
     }
     Ok(())
 }
@@ -60,6 +64,7 @@ fn bind_user<'q>(q: Query<'q>, user: &'q User) -> Query<'q> {
         .bind(user.last_active_at.map(|t| t.0))
         .bind(user.created_at.0)
         .bind(user.updated_at.0)
+        .bind(user.primary_web3_wallet_id.as_ref().map(|i| i.as_str()))
 }
 
 pub async fn insert_email(conn: &mut Connection, user_id: &UserId, e: &EmailAddress) -> Result<()> {
@@ -94,6 +99,58 @@ pub async fn insert_phone(conn: &mut Connection, user_id: &UserId, p: &PhoneNumb
     .await
     .map_err(|err| conflict(err, CONFLICTS))?;
     Ok(())
+}
+
+pub async fn insert_web3_wallet(
+    conn: &mut Connection,
+    user_id: &UserId,
+    w: &Web3Wallet,
+) -> Result<()> {
+    query(
+        "INSERT INTO web3_wallets (id, user_id, web3_wallet, verified, verification_strategy, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(w.id.as_str())
+    .bind(user_id.as_str())
+    .bind(w.web3_wallet.as_str())
+    .bind(b(w.verified))
+    .bind(w.verification_strategy.as_deref())
+    .bind(w.created_at.0)
+    .execute(&mut *conn)
+    .await
+    .map_err(|err| conflict(err, CONFLICTS))?;
+    Ok(())
+}
+
+/// A wallet of `user` was proven theirs with a signature. False when it is not theirs.
+pub async fn mark_web3_wallet_verified(
+    conn: &mut Connection,
+    user_id: &UserId,
+    wallet_id: &IdentificationId,
+    strategy: &str,
+) -> Result<bool> {
+    let r = query(
+        "UPDATE web3_wallets SET verified = 1, verification_strategy = $3 WHERE id = $1 AND user_id = $2",
+    )
+    .bind(wallet_id.as_str())
+    .bind(user_id.as_str())
+    .bind(strategy)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Removes a wallet of `user`. False when it is not theirs.
+pub async fn delete_web3_wallet(
+    conn: &mut Connection,
+    user_id: &UserId,
+    wallet_id: &IdentificationId,
+) -> Result<bool> {
+    let r = query("DELETE FROM web3_wallets WHERE id = $1 AND user_id = $2")
+        .bind(wallet_id.as_str())
+        .bind(user_id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 /// Whether a phone number of `user` is kept for MFA, and whether it is the default one. Only
@@ -185,7 +242,8 @@ pub async fn update(conn: &mut Connection, user: &User) -> Result<bool> {
          primary_email_address_id = $6, primary_phone_number_id = $7, password_hasher = $8, \
          password_digest = $9, public_metadata = $10, private_metadata = $11, unsafe_metadata = $12, \
          banned = $13, locked_until = $14, failed_verification_attempts = $15, last_sign_in_at = $16, \
-         last_active_at = $17, created_at = $18, updated_at = $19 WHERE id = $1",
+         last_active_at = $17, created_at = $18, updated_at = $19, primary_web3_wallet_id = $20 \
+         WHERE id = $1",
     );
     let r = bind_user(r, user)
         .execute(&mut *conn)
@@ -196,7 +254,12 @@ pub async fn update(conn: &mut Connection, user: &User) -> Result<bool> {
 
 pub async fn delete(conn: &mut Connection, id: &UserId) -> Result<bool> {
     // Explicit child deletes: foreign-key cascades are off on SQLite connections we did not open.
-    for table in ["email_addresses", "phone_numbers", "sessions"] {
+    for table in [
+        "email_addresses",
+        "phone_numbers",
+        "web3_wallets",
+        "sessions",
+    ] {
         query(&format!("DELETE FROM {table} WHERE user_id = $1"))
             .bind(id.as_str())
             .execute(&mut *conn)
@@ -250,7 +313,7 @@ pub async fn find_id_by_identifier(
         }
         IdentifierKind::PhoneNumber => "SELECT user_id FROM phone_numbers WHERE phone_number = $1",
         IdentifierKind::Username => "SELECT id AS user_id FROM users WHERE username = $1",
-        IdentifierKind::Web3Wallet => return Ok(None),
+        IdentifierKind::Web3Wallet => "SELECT user_id FROM web3_wallets WHERE web3_wallet = $1",
     };
     let id: Option<String> = query_scalar(sql)
         .bind(identifier.value.as_str())
@@ -273,7 +336,9 @@ pub async fn find_by_identifier(
             "id = (SELECT user_id FROM phone_numbers WHERE phone_number = $1 AND verified = 1)"
         }
         IdentifierKind::Username => "username = $1",
-        IdentifierKind::Web3Wallet => return Ok(None),
+        IdentifierKind::Web3Wallet => {
+            "id = (SELECT user_id FROM web3_wallets WHERE web3_wallet = $1 AND verified = 1)"
+        }
     };
     let rows = query(&format!(
         "SELECT {USER_COLUMNS}, {} FROM users WHERE {owner}",
@@ -298,6 +363,7 @@ pub struct ListFilter {
     pub user_ids: Vec<String>,
     pub email_addresses: Vec<String>,
     pub phone_numbers: Vec<String>,
+    pub web3_wallets: Vec<String>,
     pub usernames: Vec<String>,
     pub external_ids: Vec<String>,
     /// Substring of email, phone, username, first or last name.
@@ -332,6 +398,12 @@ pub async fn list(conn: &mut Connection, filter: &ListFilter) -> Result<(Vec<Use
         &mut args,
         "u.id IN (SELECT user_id FROM phone_numbers WHERE phone_number IN ({}))",
         &filter.phone_numbers,
+    );
+    add_in(
+        &mut clauses,
+        &mut args,
+        "u.id IN (SELECT user_id FROM web3_wallets WHERE web3_wallet IN ({}))",
+        &filter.web3_wallets,
     );
     add_in(
         &mut clauses,
@@ -413,16 +485,21 @@ async fn assemble(conn: &mut Connection, rows: Vec<Row>) -> Result<Vec<User>> {
          UNION ALL \
          SELECT 'phone' AS kind, id, user_id, phone_number AS value, verified, verification_strategy, \
          reserved_for_second_factor, default_second_factor, created_at FROM phone_numbers WHERE user_id IN ({}) \
+         UNION ALL \
+         SELECT 'wallet' AS kind, id, user_id, web3_wallet AS value, verified, verification_strategy, \
+         0 AS reserved_for_second_factor, 0 AS default_second_factor, created_at FROM web3_wallets WHERE user_id IN ({}) \
          ORDER BY created_at, id",
         placeholders(1, ids.len()),
-        placeholders(ids.len() + 1, ids.len())
+        placeholders(ids.len() + 1, ids.len()),
+        placeholders(2 * ids.len() + 1, ids.len())
     );
     let mut q = query(&sql);
-    for id in ids.iter().chain(ids.iter()) {
+    for id in ids.iter().chain(ids.iter()).chain(ids.iter()) {
         q = q.bind(*id);
     }
     let mut emails: HashMap<String, Vec<EmailAddress>> = HashMap::new();
     let mut phones: HashMap<String, Vec<PhoneNumber>> = HashMap::new();
+    let mut wallets: HashMap<String, Vec<Web3Wallet>> = HashMap::new();
     for row in q.fetch_all(&mut *conn).await? {
         let owner = text(&row, "user_id")?;
         let id = IdentificationId::from_trusted(text(&row, "id")?);
@@ -430,10 +507,19 @@ async fn assemble(conn: &mut Connection, rows: Vec<Row>) -> Result<Vec<User>> {
         let verified = flag(&row, "verified")?;
         let verification_strategy = opt_text(&row, "verification_strategy")?;
         let created_at = ts(&row, "created_at")?;
-        if text(&row, "kind")? == "email" {
+        let kind = text(&row, "kind")?;
+        if kind == "email" {
             emails.entry(owner).or_default().push(EmailAddress {
                 id,
                 email_address: value,
+                verified,
+                verification_strategy,
+                created_at,
+            });
+        } else if kind == "wallet" {
+            wallets.entry(owner).or_default().push(Web3Wallet {
+                id,
+                web3_wallet: value,
                 verified,
                 verification_strategy,
                 created_at,
@@ -453,6 +539,7 @@ async fn assemble(conn: &mut Connection, rows: Vec<Row>) -> Result<Vec<User>> {
     for u in &mut users {
         u.email_addresses = emails.remove(u.id.as_str()).unwrap_or_default();
         u.phone_numbers = phones.remove(u.id.as_str()).unwrap_or_default();
+        u.web3_wallets = wallets.remove(u.id.as_str()).unwrap_or_default();
     }
     Ok(users)
 }
@@ -489,6 +576,9 @@ fn user_from_row(row: &Row) -> Result<User> {
         primary_email_address_id: opt_text(row, "primary_email_address_id")?
             .map(IdentificationId::from_trusted),
         primary_phone_number_id: opt_text(row, "primary_phone_number_id")?
+            .map(IdentificationId::from_trusted),
+        web3_wallets: Vec::new(),
+        primary_web3_wallet_id: opt_text(row, "primary_web3_wallet_id")?
             .map(IdentificationId::from_trusted),
         password,
         public_metadata: json(row, "public_metadata")?,

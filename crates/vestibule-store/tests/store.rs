@@ -1,7 +1,7 @@
 //! The store suite: every test runs on SQLite and, when configured, on PostgreSQL.
 
 use std::future::Future;
-use vestibule_model::user::{EmailAddress, PasswordDigest, PhoneNumber};
+use vestibule_model::user::{EmailAddress, PasswordDigest, PhoneNumber, Web3Wallet};
 use vestibule_model::*;
 use vestibule_store::testing::{backends, fresh, Backend, TestStore};
 use vestibule_store::{clients, instance, keys, sessions, sign_ins, users, StoreError};
@@ -35,6 +35,7 @@ fn t(ms: i64) -> Timestamp {
 fn user(n: u32) -> User {
     let email_id = IdentificationId::from_trusted(format!("idn_e{n}"));
     let phone_id = IdentificationId::from_trusted(format!("idn_p{n}"));
+    let wallet_id = IdentificationId::from_trusted(format!("idn_w{n}"));
     User {
         id: UserId::from_trusted(format!("user_{n}")),
         external_id: Some(format!("ext-{n}")),
@@ -59,6 +60,14 @@ fn user(n: u32) -> User {
         }],
         primary_email_address_id: Some(email_id),
         primary_phone_number_id: Some(phone_id),
+        web3_wallets: vec![Web3Wallet {
+            id: wallet_id.clone(),
+            web3_wallet: format!("0x{n:040x}"),
+            verified: true,
+            verification_strategy: Some("admin".into()),
+            created_at: t(i64::from(n)),
+        }],
+        primary_web3_wallet_id: Some(wallet_id),
         password: Some(PasswordDigest {
             hasher: "argon2id".into(),
             digest: format!("$argon2id$v=19$m=19456,t=2,p=1$salt{n}$hash"),
@@ -103,7 +112,8 @@ async fn users_round_trip_and_lookup_by_each_identifier() {
             .expect("get")
             .expect("found");
         assert_eq!(got, u);
-        for typed in ["USER1@example.com", "+15550000001", "User1"] {
+        let wallet = "0x0000000000000000000000000000000000000001";
+        for typed in ["USER1@example.com", "+15550000001", "User1", wallet] {
             let ident = Identifier::classify(typed).expect("valid");
             let found = users::find_by_identifier(&mut c, &ident)
                 .await
@@ -132,10 +142,13 @@ async fn duplicate_identifiers_are_conflicts_naming_the_field() {
         same_username.username = Some("user1".into());
         let mut same_phone = user(4);
         same_phone.phone_numbers[0].phone_number = "+15550000001".into();
+        let mut same_wallet = user(5);
+        same_wallet.web3_wallets[0].web3_wallet = user(1).web3_wallets[0].web3_wallet.clone();
         for (candidate, field) in [
             (same_email, "email_address"),
             (same_username, "username"),
             (same_phone, "phone_number"),
+            (same_wallet, "web3_wallet"),
         ] {
             let mut tx = ts.store.begin().await.expect("begin");
             let err = users::insert(&mut tx, &candidate)
@@ -632,7 +645,7 @@ async fn migrations_are_idempotent() {
             .expect("reopen");
         let mut c = again.read().await.expect("read");
         let count: i64 = migrations_count(&mut c).await;
-        assert_eq!(count, 6, "every migration recorded once");
+        assert_eq!(count, 7, "every migration recorded once");
     })
     .await;
 }
@@ -692,7 +705,7 @@ async fn more_tasks_than_connections_all_get_one() {
             })
             .collect();
         for t in tasks {
-            assert_eq!(t.await.expect("task"), 6);
+            assert_eq!(t.await.expect("task"), 7);
         }
     })
     .await;

@@ -225,7 +225,7 @@ pub struct User {
     #[serde(default, deserialize_with = "null_as_default")]
     pub phone_numbers: Vec<PhoneNumber>,
     #[serde(default, deserialize_with = "null_as_default")]
-    pub web3_wallets: Vec<Value>,
+    pub web3_wallets: Vec<Web3Wallet>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub external_accounts: Vec<Value>,
     #[serde(default, deserialize_with = "null_as_default")]
@@ -301,6 +301,16 @@ pub struct PhoneNumber {
     pub linked_to: Vec<IdentificationLink>,
     #[serde(default)]
     pub backup_codes: Option<Vec<String>>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Web3Wallet {
+    pub object: String,
+    pub id: String,
+    pub web3_wallet: String,
+    pub verification: Option<Verification>,
     pub created_at: i64,
     pub updated_at: i64,
 }

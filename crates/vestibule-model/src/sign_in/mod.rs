@@ -20,7 +20,7 @@ mod tests;
 
 use crate::clock::Timestamp;
 use crate::error::Error;
-use crate::identifier::Identifier;
+use crate::identifier::{Identifier, IdentifierKind};
 use crate::ids::{ClientId, IdentificationId, SessionId, SignInId, UserId, VerificationId};
 use crate::session::{Session, SessionStatus};
 use crate::settings::Settings;
@@ -92,6 +92,9 @@ pub struct Verification {
     pub identification_id: Option<IdentificationId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<Timestamp>,
+    /// Wallet signatures: the text handed out to sign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 impl Verification {
@@ -104,6 +107,7 @@ impl Verification {
             verification_id: None,
             identification_id: None,
             created_at: None,
+            message: None,
         }
     }
 }
@@ -165,18 +169,26 @@ pub struct Signing {
 pub enum PendingStep {
     /// A code or link the server sent; the stored verification counts the guesses.
     Sent(SentCode),
+    /// A message handed out for a wallet to sign, once, before it expires; the stored
+    /// verification (its identification the wallet) counts the attempts.
+    Signature { sent: SentCode, message: String },
 }
 
 impl PendingStep {
-    fn sent(&self) -> &SentCode {
+    /// The stored verification this step waits on, whatever proves it.
+    pub fn sent(&self) -> &SentCode {
         match self {
-            PendingStep::Sent(s) => s,
+            PendingStep::Sent(s) | PendingStep::Signature { sent: s, .. } => s,
         }
     }
 
     fn view(&self) -> Verification {
         match self {
             PendingStep::Sent(s) => s.view(),
+            PendingStep::Signature { sent, message } => Verification {
+                message: Some(message.clone()),
+                ..sent.view()
+            },
         }
     }
 }
@@ -225,6 +237,7 @@ impl ProvenFactor {
             verification_id: self.sent.as_ref().map(|s| s.verification_id.clone()),
             identification_id: self.sent.as_ref().and_then(|s| s.identification_id.clone()),
             created_at: self.sent.as_ref().and_then(|s| s.created_at),
+            message: None,
         }
     }
 }
@@ -535,12 +548,16 @@ impl SignIn {
         if self.status() != SignInStatus::NeedsIdentifier {
             return Err(Error::client_state("the identifier is already set"));
         }
-        if !settings.identifiers.allows(identifier.kind) {
+        if !settings.allows_identifier(identifier.kind) {
             return Err(Error::IdentifierNotFound);
         }
+        // A wallet address is public and its owner proves it by signing, so hiding whether it has
+        // an account protects nothing; and clerk-js signs up when it has none.
+        let protect = settings.sign_in.enumeration_protection
+            && identifier.kind != IdentifierKind::Web3Wallet;
         let account = match user {
             Some(user) => Account::Known(user.id.clone()),
-            None if settings.sign_in.enumeration_protection => Account::Unknown,
+            None if protect => Account::Unknown,
             None => return Err(Error::IdentifierNotFound),
         };
         self.state = SignInState::NeedsFirstFactor {
@@ -870,10 +887,10 @@ impl SignIn {
         id: VerificationId,
     ) -> Result<CodeVerification, Error> {
         let (who, _) = self.awaiting_first_factor(now)?;
-        if !request.strategy.needs_preparation() {
+        if request.strategy.channel().is_none() {
             return Err(Error::param_value_invalid(
                 "strategy",
-                format!("{} needs no preparation", request.strategy.as_str()),
+                format!("{} sends nothing", request.strategy.as_str()),
             ));
         }
         match (&who.account, user) {
@@ -891,24 +908,71 @@ impl SignIn {
         self.start_delivery(Slot::FirstFactor, request, settings, now, id)
     }
 
-    /// The stored verification a code attempt for `strategy` is checked against. A locked account
-    /// is refused before any guess is looked at.
+    /// Hands out `message` for the wallet `request.identification` to sign with
+    /// `request.strategy`: returns the verification to store, which counts the attempts and
+    /// makes the message single use; this sign-in now waits for the signature.
+    pub fn prepare_signature(
+        &mut self,
+        request: CodeRequest,
+        message: String,
+        user: &User,
+        settings: &Settings,
+        now: Timestamp,
+        id: VerificationId,
+    ) -> Result<CodeVerification, Error> {
+        self.first_factor_account(user, now)?;
+        if request.strategy.chain().is_none() {
+            return Err(Error::param_value_invalid(
+                "strategy",
+                format!("{} is not a wallet signature", request.strategy.as_str()),
+            ));
+        }
+        if user
+            .factor(settings, &request.strategy, Some(&request.identification))
+            .is_none()
+        {
+            return Err(Error::StrategyForUserInvalid);
+        }
+        refuse_locked(user, now)?;
+        let user_id = Some(user.id.clone());
+        let SignInState::NeedsFirstFactor { pending, .. } = &mut self.state else {
+            return Err(Error::internal("no first factor to sign for"));
+        };
+        let (verification, sent) = start_code(
+            NewCode {
+                id,
+                owner: VerificationOwner::SignIn(self.id.clone()),
+                user_id,
+                slot: Slot::FirstFactor,
+                request,
+            },
+            None,
+            settings,
+            now,
+        )?;
+        *pending = Some(PendingStep::Signature { sent, message });
+        self.updated_at = now;
+        Ok(verification)
+    }
+
+    /// What a first-factor attempt for `strategy` is checked against: the code or link sent, or
+    /// the message handed out to sign. A locked account is refused before any guess is looked
+    /// at.
     pub fn check_code_attempt(
         &self,
         strategy: &Strategy,
         user: Option<&User>,
         now: Timestamp,
-    ) -> Result<VerificationId, Error> {
+    ) -> Result<PendingStep, Error> {
         let (_, pending) = self.awaiting_first_factor(now)?;
-        let id = pending
-            .map(PendingStep::sent)
-            .filter(|s| &s.strategy == strategy)
-            .map(|s| s.verification_id.clone())
+        let pending = pending
+            .filter(|p| &p.sent().strategy == strategy)
+            .cloned()
             .ok_or(Error::VerificationMissing)?;
         if let Some(u) = user {
             refuse_locked(u, now)?;
         }
-        Ok(id)
+        Ok(pending)
     }
 
     /// The code or link was right. A password-reset code leads to `needs_new_password`; the

@@ -74,7 +74,15 @@ impl From<SignIn> for StoredSignIn {
 }
 
 fn pending(v: Option<&Verification>) -> Option<PendingStep> {
-    v.and_then(SentCode::from_view).map(PendingStep::Sent)
+    let v = v?;
+    let sent = SentCode::from_view(v)?;
+    Some(match &v.message {
+        Some(message) => PendingStep::Signature {
+            sent,
+            message: message.clone(),
+        },
+        None => PendingStep::Sent(sent),
+    })
 }
 
 fn proven(v: Option<&Verification>, at: Option<Timestamp>) -> Result<ProvenFactor, String> {

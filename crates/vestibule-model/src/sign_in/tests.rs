@@ -290,7 +290,8 @@ fn email_code_flow_with_cooldown_and_verification() {
         .expect("resend after the cooldown");
 
     assert_eq!(
-        si.check_code_attempt(&Strategy::EmailCode, Some(&user), clock.now()),
+        si.check_code_attempt(&Strategy::EmailCode, Some(&user), clock.now())
+            .map(|p| p.sent().verification_id.clone()),
         Ok(v2.id.clone())
     );
     assert_eq!(
@@ -767,4 +768,83 @@ fn a_ticket_identifies_its_account_and_still_asks_for_a_second_factor() {
     si.identify_account(&nameless, clock.now())
         .expect("known by its username");
     assert_eq!(si.identifier().map(|i| i.value.as_str()), Some("bob"));
+}
+
+#[test]
+fn a_wallet_signs_the_message_handed_out_once_and_the_record_keeps_it() {
+    let clock = TestClock::new(Timestamp(1_700_000_000_000));
+    let mut settings = Settings::default();
+    settings.web3.metamask = true;
+    let mut user = user_with_password();
+    let wallet_id = IdentificationId::from_trusted("idn_wallet1".into());
+    let address = "0x52908400098527886e0f7030069857d2e4169ee7";
+    user.web3_wallets.push(crate::user::Web3Wallet {
+        id: wallet_id.clone(),
+        web3_wallet: address.into(),
+        verified: true,
+        verification_strategy: Some("admin".into()),
+        created_at: clock.now(),
+    });
+    let typed = Identifier::classify(address).expect("wallet");
+    let mut si = start(&clock, &settings);
+    si.identify(typed.clone(), Some(&user), &settings, clock.now())
+        .expect("identify");
+    let listed = user.first_factors(&settings, Some(&typed));
+    let wallet_factor = listed
+        .iter()
+        .find(|f| f.strategy == Strategy::Web3MetamaskSignature)
+        .expect("the wallet is a factor");
+    assert_eq!(wallet_factor.web3_wallet_id.as_ref(), Some(&wallet_id));
+    let request = |strategy: Strategy| CodeRequest {
+        strategy,
+        identification: wallet_id.clone(),
+        redirect_url: None,
+    };
+    let id = VerificationId::from_trusted("ver_w1".into());
+    // A wallet strategy switched off is no factor, and a code path cannot start a signature.
+    assert_eq!(
+        si.prepare_signature(
+            request(Strategy::Web3OkxWalletSignature),
+            "m".into(),
+            &user,
+            &settings,
+            clock.now(),
+            id.clone()
+        ),
+        Err(Error::StrategyForUserInvalid)
+    );
+    assert!(si
+        .prepare_first_factor(
+            request(Strategy::Web3MetamaskSignature),
+            Some(&user),
+            &settings,
+            clock.now(),
+            id.clone()
+        )
+        .is_err());
+    let v = si
+        .prepare_signature(
+            request(Strategy::Web3MetamaskSignature),
+            "sign me".into(),
+            &user,
+            &settings,
+            clock.now(),
+            id.clone(),
+        )
+        .expect("prepared");
+    assert_eq!(v.identification_id.as_ref(), Some(&wallet_id));
+    let shown = si.first_factor_verification().expect("in flight");
+    assert_eq!(shown.message.as_deref(), Some("sign me"));
+    // The stored record round-trips the message to sign.
+    let stored = serde_json::to_string(&si).expect("store");
+    let back: SignIn = serde_json::from_str(&stored).expect("read back");
+    assert_eq!(back, si);
+    let pending = si
+        .check_code_attempt(&Strategy::Web3MetamaskSignature, Some(&user), clock.now())
+        .expect("awaited");
+    assert!(matches!(pending, PendingStep::Signature { ref message, .. } if message == "sign me"));
+    let progress = si
+        .code_verified(&v, &user, &settings, clock.now())
+        .expect("signed");
+    assert!(matches!(progress, Progress::ReadyForSession(_)));
 }

@@ -10,8 +10,8 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::Value;
 use vestibule_crypto::PasswordHasher;
-use vestibule_model::identifier::{normalize_email, normalize_phone};
-use vestibule_model::user::{EmailAddress, PasswordDigest, PhoneNumber};
+use vestibule_model::identifier::{normalize_email, normalize_phone, normalize_wallet};
+use vestibule_model::user::{EmailAddress, PasswordDigest, PhoneNumber, Web3Wallet};
 use vestibule_model::{Error, IdentificationId, SessionStatus, Timestamp, User, UserId};
 use vestibule_store::{sessions, users};
 use vestibule_wire as wire;
@@ -91,6 +91,36 @@ fn phones(params: &Params) -> ApiResult<Vec<String>> {
     distinct("phone_number", list)
 }
 
+fn wallets(params: &Params) -> ApiResult<Vec<String>> {
+    let list = params
+        .strings("web3_wallet")?
+        .iter()
+        .map(|w| {
+            normalize_wallet(w).ok_or_else(|| {
+                ApiError(Error::param_format_invalid(
+                    "web3_wallet",
+                    "must be an Ethereum address (0x and 40 hex digits) or a Solana address",
+                ))
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    distinct("web3_wallet", list)
+}
+
+/// Wallets an operator vouches for: verified, as their email addresses are.
+fn new_wallets(state: &AppState, addresses: Vec<String>, now: Timestamp) -> Vec<Web3Wallet> {
+    addresses
+        .into_iter()
+        .map(|web3_wallet| Web3Wallet {
+            id: IdentificationId::generate(state.rng.as_ref()),
+            web3_wallet,
+            verified: true,
+            verification_strategy: Some("admin".into()),
+            created_at: now,
+        })
+        .collect()
+}
+
 /// A new password, checked against the policy unless the operator skips the checks.
 fn new_password<'a>(state: &AppState, params: &'a Params) -> ApiResult<Option<&'a str>> {
     let Some(pw) = params.non_empty("password")? else {
@@ -156,6 +186,7 @@ const CREATE_PARAMS: &[&str] = &[
     "external_id",
     "email_address",
     "phone_number",
+    "web3_wallet",
     "username",
     "password",
     "password_digest",
@@ -224,8 +255,9 @@ pub async fn create(State(state): State<AppState>, params: Params) -> UserRespon
     params.only(CREATE_PARAMS)?;
     let emails = emails(&params)?;
     let phones = phones(&params)?;
+    let wallets = wallets(&params)?;
     let username = params.non_empty("username")?.map(username).transpose()?;
-    if emails.is_empty() && phones.is_empty() && username.is_none() {
+    if emails.is_empty() && phones.is_empty() && wallets.is_empty() && username.is_none() {
         return Err(Error::param_missing("email_address").into());
     }
     let first_name = text_field(&params, "first_name")?.flatten();
@@ -266,6 +298,7 @@ pub async fn create(State(state): State<AppState>, params: Params) -> UserRespon
             created_at: now,
         })
         .collect();
+    let web3_wallets = new_wallets(&state, wallets, now);
     let user = User {
         id: UserId::generate(rng),
         external_id,
@@ -274,8 +307,10 @@ pub async fn create(State(state): State<AppState>, params: Params) -> UserRespon
         last_name,
         primary_email_address_id: email_addresses.first().map(|e| e.id.clone()),
         primary_phone_number_id: phone_numbers.first().map(|p| p.id.clone()),
+        primary_web3_wallet_id: web3_wallets.first().map(|w| w.id.clone()),
         email_addresses,
         phone_numbers,
+        web3_wallets,
         password,
         public_metadata: Value::Object(public_metadata),
         private_metadata: Value::Object(private_metadata),
@@ -311,6 +346,7 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> UserR
 const FILTER_PARAMS: &[&str] = &[
     "email_address",
     "phone_number",
+    "web3_wallet",
     "username",
     "user_id",
     "external_id",
@@ -332,6 +368,11 @@ fn filter(params: &Params) -> ApiResult<users::ListFilter> {
         user_ids: params.strings("user_id")?,
         email_addresses: lower(params.strings("email_address")?),
         phone_numbers: phones,
+        web3_wallets: params
+            .strings("web3_wallet")?
+            .into_iter()
+            .map(|w| normalize_wallet(&w).unwrap_or(w))
+            .collect(),
         usernames: lower(params.strings("username")?),
         external_ids: params.strings("external_id")?,
         query: params.non_empty("query")?.map(str::to_owned),
@@ -400,6 +441,8 @@ const UPDATE_PARAMS: &[&str] = &[
     "sign_out_of_other_sessions",
     "primary_email_address_id",
     "primary_phone_number_id",
+    "primary_web3_wallet_id",
+    "web3_wallet",
     "public_metadata",
     "private_metadata",
     "unsafe_metadata",
@@ -448,6 +491,25 @@ pub async fn update(
             )
         })?);
     }
+    // Wallets named here are added (those the user has already are kept as they are).
+    let added: Vec<String> = wallets(&params)?
+        .into_iter()
+        .filter(|a| !u.web3_wallets.iter().any(|w| &w.web3_wallet == a))
+        .collect();
+    let added = new_wallets(&state, added, state.now());
+    u.web3_wallets.extend(added.iter().cloned());
+    if u.primary_web3_wallet_id.is_none() {
+        u.primary_web3_wallet_id = added.first().map(|w| w.id.clone());
+    }
+    if let Some(wid) = params.non_empty("primary_web3_wallet_id")? {
+        let found = u.web3_wallets.iter().find(|w| w.id.as_str() == wid);
+        u.primary_web3_wallet_id = Some(found.map(|w| w.id.clone()).ok_or_else(|| {
+            Error::param_value_invalid(
+                "primary_web3_wallet_id",
+                "is not one of this user's wallets",
+            )
+        })?);
+    }
     for (name, slot) in [
         ("public_metadata", &mut u.public_metadata),
         ("private_metadata", &mut u.private_metadata),
@@ -473,6 +535,9 @@ pub async fn update(
     let now = state.now();
     u.updated_at = now;
     let mut tx = state.store.begin().await?;
+    for w in &added {
+        users::insert_web3_wallet(&mut tx, &u.id, w).await?;
+    }
     if !users::update(&mut tx, &u).await? {
         return Err(Error::not_found_id("user", id).into());
     }

@@ -55,6 +55,20 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/v1/me/phone_numbers/{id}/attempt_verification",
             post(me::phones::attempt_verification),
         )
+        .route("/v1/me/web3_wallets", post(me::wallets::create))
+        .route("/v1/me/web3_wallets/", post(me::wallets::create))
+        .route(
+            "/v1/me/web3_wallets/{id}",
+            axum::routing::delete(me::wallets::delete),
+        )
+        .route(
+            "/v1/me/web3_wallets/{id}/prepare_verification",
+            post(me::wallets::prepare_verification),
+        )
+        .route(
+            "/v1/me/web3_wallets/{id}/attempt_verification",
+            post(me::wallets::attempt_verification),
+        )
         .route("/v1/client/sign_ins", post(sign_ins::create))
         .route("/v1/client/sign_ins/{id}", get(sign_ins::get))
         .route(

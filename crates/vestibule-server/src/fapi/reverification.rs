@@ -10,6 +10,7 @@ use super::client::reload;
 use super::sessions::{load, signed_in, user_of};
 use crate::error::{ApiError, ApiResult};
 use crate::guesses;
+use crate::guesses::Awaited;
 use crate::identity::ClientIdentity;
 use crate::limits::{self, ClientIp};
 use crate::params::Params;
@@ -230,14 +231,15 @@ impl Flow for Reverifying {
             .prepare(slot, request, &self.user, &state.settings, now, id)?)
     }
 
-    fn pending(&self, state: &AppState, strategy: &Strategy) -> ApiResult<Option<VerificationId>> {
-        Ok(self.sv.check_attempt(
+    fn pending(&self, state: &AppState, strategy: &Strategy) -> ApiResult<Option<Awaited>> {
+        let sent = self.sv.check_attempt(
             self.slot,
             strategy,
             &self.user,
             &state.settings,
             state.now(),
-        )?)
+        )?;
+        Ok(sent.map(Awaited::Code))
     }
 
     fn proved(

@@ -17,20 +17,23 @@ mod password;
 mod sent_code;
 mod ticket;
 mod totp;
+mod web3;
 
 pub(crate) use backup_code::backup_code;
 pub(crate) use password::password;
 pub(crate) use sent_code::code;
 pub(crate) use ticket::{ticket, ticket_token};
 pub(crate) use totp::totp;
+pub(crate) use web3::signature;
 
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
 use crate::state::AppState;
+use vestibule_model::sign_in::PendingStep;
 use vestibule_model::verification::CodeVerification;
 use vestibule_model::{
-    ClientId, Error, Proof, SignInTokenId, Strategy, TicketRefusal, Timestamp, User, UserId,
-    VerificationId,
+    ClientId, Error, IdentificationId, Proof, SignInTokenId, Strategy, TicketRefusal, Timestamp,
+    User, UserId, VerificationId,
 };
 use vestibule_store::users::Attempt;
 use vestibule_store::{second_factors, sign_in_tokens, users, verifications, Connection};
@@ -235,6 +238,29 @@ pub(crate) fn guess<'p>(params: &'p Params, strategy: &Strategy) -> ApiResult<&'
     }
 }
 
+/// What a step waits for, when it waits for something it started: a code or link it sent, or a
+/// message it handed out for a wallet to sign.
+#[derive(Debug, Clone)]
+pub(crate) enum Awaited {
+    Code(VerificationId),
+    Signature {
+        verification: VerificationId,
+        wallet: IdentificationId,
+    },
+}
+
+impl From<PendingStep> for Awaited {
+    fn from(p: PendingStep) -> Awaited {
+        match p {
+            PendingStep::Sent(s) => Awaited::Code(s.verification_id),
+            PendingStep::Signature { sent, .. } => Awaited::Signature {
+                verification: sent.verification_id,
+                wallet: sent.identification_id,
+            },
+        }
+    }
+}
+
 /// What a judged guess proved: the proof to settle and, for a sent code, its stored verification.
 #[derive(Debug)]
 pub(crate) struct Judged {
@@ -243,25 +269,34 @@ pub(crate) struct Judged {
 }
 
 /// Judges a guess at `strategy` for whichever flow asks (a sign-in step, a reverification):
-/// against the sent code `pending` when the step waits for one, else against the account's
-/// password, authenticator app or backup codes. Wrong guesses answer Clerk's codes
-/// (`form_password_incorrect`, `form_code_incorrect`); a factor the account lacks,
-/// `strategy_for_user_invalid`.
+/// against what the step `pending` waits for (a sent code, a message to sign) when it waits for
+/// something, else against the account's password, authenticator app or backup codes. Wrong
+/// guesses answer Clerk's codes (`form_password_incorrect`, `form_code_incorrect`); a factor
+/// the account lacks, `strategy_for_user_invalid`.
 pub(crate) async fn judge(
     state: &AppState,
     strategy: &Strategy,
-    pending: Option<&VerificationId>,
+    pending: Option<&Awaited>,
     user: Option<&User>,
     guess: &str,
 ) -> ApiResult<Judged> {
-    if let Some(vid) = pending {
-        let (sent, proven) = code(state, vid, guess, user).await?;
-        return Ok(Judged {
-            proven,
-            sent: Some(sent),
-        });
-    }
     let lacking = || ApiError::from(Error::StrategyForUserInvalid);
+    let judged = |(sent, proven)| Judged {
+        proven,
+        sent: Some(sent),
+    };
+    match pending {
+        Some(Awaited::Code(vid)) => return Ok(judged(code(state, vid, guess, user).await?)),
+        Some(Awaited::Signature {
+            verification,
+            wallet,
+        }) => {
+            let user = user.ok_or_else(lacking)?;
+            let signed = signature(state, strategy, verification, wallet, user, guess).await?;
+            return Ok(judged(signed));
+        }
+        None => {}
+    }
     let proven = match strategy {
         Strategy::Password => password(state, user, guess)
             .await?

@@ -15,3 +15,4 @@ mod second_factors;
 mod sessions;
 mod sign_in;
 mod tickets;
+mod web3;

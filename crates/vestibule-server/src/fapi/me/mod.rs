@@ -3,6 +3,7 @@
 
 pub mod mfa;
 pub mod phones;
+pub mod wallets;
 
 use super::view;
 use crate::error::{ApiError, ApiResult};

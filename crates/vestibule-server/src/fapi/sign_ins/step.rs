@@ -4,6 +4,7 @@
 
 use super::{complete, factors, offered, respond, ClientWrite, Completion, Loaded, SignInResponse};
 use crate::error::ApiResult;
+use crate::guesses::Awaited;
 use crate::identity::ClientIdentity;
 use crate::state::AppState;
 use crate::steps::Flow;
@@ -140,24 +141,41 @@ impl Flow for SignInStep<'_> {
             .prepare_first_factor(request, self.user.as_ref(), settings, now, id)?)
     }
 
-    fn pending(&self, state: &AppState, strategy: &Strategy) -> ApiResult<Option<VerificationId>> {
+    fn begin_signature(
+        &mut self,
+        state: &AppState,
+        request: CodeRequest,
+        message: String,
+        id: VerificationId,
+    ) -> ApiResult<CodeVerification> {
+        if self.slot == Slot::SecondFactor {
+            return Err(Error::StrategyForUserInvalid.into());
+        }
+        let user = self.signing()?.clone();
+        let (settings, now) = (&state.settings, state.now());
+        Ok(self
+            .si
+            .prepare_signature(request, message, &user, settings, now, id)?)
+    }
+
+    fn pending(&self, state: &AppState, strategy: &Strategy) -> ApiResult<Option<Awaited>> {
         let (settings, now) = (&state.settings, state.now());
         if self.slot == Slot::SecondFactor {
             let user = self.signing()?;
-            return Ok(self
+            let sent = self
                 .si
-                .check_second_factor_attempt(strategy, user, settings, now)?);
+                .check_second_factor_attempt(strategy, user, settings, now)?;
+            return Ok(sent.map(Awaited::Code));
         }
         // A proof that names its account is presented when the sign-in is created, not later.
         if strategy.names_account() && matches!(self.write, Write::Update { .. }) {
             return Err(Error::StrategyForUserInvalid.into());
         }
         if strategy.needs_preparation() {
-            return Ok(Some(self.si.check_code_attempt(
-                strategy,
-                self.user.as_ref(),
-                now,
-            )?));
+            let pending = self
+                .si
+                .check_code_attempt(strategy, self.user.as_ref(), now)?;
+            return Ok(Some(pending.into()));
         }
         match &self.user {
             Some(u) => {
