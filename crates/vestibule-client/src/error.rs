@@ -26,6 +26,10 @@ pub enum ClerkError {
     /// The SDK was set up wrongly: a bad URL or publishable key.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A wallet sign-in could not go on: the signing function failed, or the sign-in offered no
+    /// factor for the wallet.
+    #[error("wallet: {0}")]
+    Wallet(Box<dyn std::error::Error + Send + Sync>),
 }
 
 fn describe_api(status: u16, errors: &[ApiError]) -> String {

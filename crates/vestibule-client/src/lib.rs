@@ -45,6 +45,7 @@ mod sign_in;
 mod strategy;
 mod token_store;
 mod transport;
+mod web3;
 
 pub use clerk::{Clerk, ClerkBuilder, GetTokenOptions};
 pub use error::ClerkError;
@@ -57,3 +58,4 @@ pub use sign_in::{
 pub use strategy::{Strategy, Web3Wallet};
 pub use token_store::{MemoryTokenStore, TokenStore};
 pub use vestibule_wire as wire;
+pub use web3::{SignatureRequest, SignerError};

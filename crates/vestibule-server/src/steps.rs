@@ -123,19 +123,21 @@ pub(crate) async fn send<F: Flow>(
 }
 
 /// Hands out a fresh message for a wallet to sign: the flow's model accepts the wallet first,
-/// the wallet's budget (shared with codes and links) is counted, then in one transaction the
-/// verification that makes the message single use is stored and the flow written. Nothing is
-/// sent: the message, derived from the verification's id, travels in the step's verification.
+/// the hand-out is counted as an attempt against the account (nothing is sent, so no message
+/// budget is spent), then in one transaction the verification that makes the message single
+/// use is stored and the flow written. The message, derived from the verification's id, travels
+/// in the step's verification.
 pub(crate) async fn hand_out<F: Flow>(
     state: &AppState,
     flow: &mut F,
     request: CodeRequest,
 ) -> ApiResult<F::Saved> {
-    let identification = request.identification.to_string();
     let id = VerificationId::generate(state.rng.as_ref());
     let message = state.secrets.message_to_sign(id.as_str());
     let v = flow.begin_signature(state, request, message, id)?;
-    limits::check(state, LimitKey::MessagesToIdentification(identification)).await?;
+    if let Some(user) = flow.account() {
+        limits::check(state, LimitKey::AttemptByUser(user.id.to_string())).await?;
+    }
     let mut tx = state.store.begin().await?;
     verifications::insert(&mut tx, &v, None, None).await?;
     flow.save(state, tx).await

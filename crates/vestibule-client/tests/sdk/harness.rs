@@ -159,6 +159,22 @@ impl TestServer {
         body
     }
 
+    /// Creates a user with these wallet addresses (and no password) through the Backend API.
+    pub async fn wallet_user(&self, wallets: &[String]) -> Value {
+        let res = self
+            .http
+            .post(format!("{}/v1/users", self.server_url))
+            .bearer_auth(SECRET_KEY)
+            .json(&json!({ "web3_wallet": wallets, "skip_password_requirement": true }))
+            .send()
+            .await
+            .expect("create user");
+        let status = res.status();
+        let body: Value = res.json().await.expect("user json");
+        assert_eq!(status, 200, "create user: {body}");
+        body
+    }
+
     /// A ticket for `user_id` from the Backend API (`POST /v1/sign_in_tokens`).
     pub async fn sign_in_ticket(&self, user_id: &str) -> String {
         let res = self

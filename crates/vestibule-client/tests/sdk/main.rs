@@ -5,3 +5,4 @@ mod harness;
 mod sessions;
 mod sign_in;
 mod traffic;
+mod web3;

@@ -130,14 +130,7 @@ pub async fn prepare_verification(
                 format!("{raw} is not a wallet strategy this instance takes for this address"),
             )
         })?;
-    limits::check_all(
-        &state,
-        [
-            LimitKey::MessagesToIdentification(wallet.web3_wallet.clone()),
-            LimitKey::AttemptByUser(user.id.to_string()),
-        ],
-    )
-    .await?;
+    limits::check(&state, LimitKey::AttemptByUser(user.id.to_string())).await?;
     let (v, _) = start_code(
         NewCode {
             id: VerificationId::generate(state.rng.as_ref()),
