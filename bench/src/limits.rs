@@ -154,7 +154,7 @@ impl RsaProbe {
 /// Operations per second with `threads` threads each doing `each` operations at once. Each
 /// thread warms up with one operation first (its allocator arena, its caches); the clock runs
 /// between two barriers, so thread start-up is not counted.
-fn parallel(threads: usize, each: usize, work: impl Fn() + Sync) -> f64 {
+pub(crate) fn parallel(threads: usize, each: usize, work: impl Fn() + Sync) -> f64 {
     let ready = Barrier::new(threads + 1);
     let done = Barrier::new(threads + 1);
     std::thread::scope(|s| {

@@ -12,6 +12,7 @@ mod limits;
 mod scenarios;
 mod server;
 mod stats;
+mod web3;
 
 use clap::{Parser, ValueEnum};
 use rand::distributions::Alphanumeric;
@@ -28,6 +29,7 @@ enum Scenario {
     Password,
     Tokens,
     EmailCode,
+    Web3,
     Rss,
     All,
 }
@@ -59,6 +61,10 @@ struct Args {
     /// (at least one per worker).
     #[arg(long, default_value_t = 2000)]
     code_users: usize,
+    /// Users with one Ethereum wallet each, created through the Backend API for the web3
+    /// scenario (at least one per worker).
+    #[arg(long, default_value_t = 1000)]
+    wallet_users: usize,
     /// Run the server on PostgreSQL (postgres://user:pass@host/db) instead of a fresh SQLite file.
     #[arg(long)]
     postgres: Option<String>,
@@ -78,6 +84,8 @@ const PASSWORD_TARGET: f64 = 0.85;
 const TOKENS_TARGET: f64 = 0.7;
 const TOKENS_P99_TARGET_MS: f64 = 25.0;
 const EMAIL_CODE_TARGET: f64 = 300.0;
+const WEB3_TARGET: f64 = 500.0;
+const WEB3_P99_TARGET_MS: f64 = 60.0;
 const RSS_TARGET_MIB: f64 = 40.0;
 /// Other processes using more than this many cores make the machine too noisy to trust a ratio.
 const NOISE_CORES: f64 = 0.1;
@@ -125,6 +133,7 @@ struct Results {
     rss_detail: String,
     password: Option<Run>,
     email_code: Option<Run>,
+    web3: Option<Run>,
     tokens: Option<Run>,
 }
 
@@ -191,6 +200,7 @@ async fn bench(
         rss_detail: String::new(),
         password: None,
         email_code: None,
+        web3: None,
         tokens: None,
     };
 
@@ -232,6 +242,7 @@ async fn bench(
 
     let password_load = wants(Scenario::Password) || wants(Scenario::Tokens);
     let code_load = wants(Scenario::EmailCode);
+    let wallet_load = wants(Scenario::Web3);
     let warmup = Duration::from_secs(args.warmup);
     let duration = Duration::from_secs(args.duration.max(1));
     let mut password_users = None;
@@ -268,6 +279,26 @@ async fn bench(
         code_users = Some(Arc::new(email_code::users(&emails)?));
     }
 
+    let mut wallet_users = None;
+    if wallet_load {
+        let t = Instant::now();
+        let users = web3::users(args.wallet_users.max(code_concurrency));
+        scenarios::create_users_from(
+            server.addr,
+            &server.secret_key,
+            web3::user_bodies(&users),
+            8,
+        )
+        .await?;
+        println!();
+        println!(
+            "setup: {} users with an Ethereum wallet created through BAPI POST /v1/users in {:.1} s",
+            users.len(),
+            t.elapsed().as_secs_f64()
+        );
+        wallet_users = Some(Arc::new(users));
+    }
+
     if let (true, Some(users)) = (wants(Scenario::Password), &password_users) {
         let c = args.concurrency.unwrap_or(16).max(1);
         let run = scenarios::password(
@@ -300,6 +331,20 @@ async fn bench(
         print_email_code(&run, users.len(), store);
         results.email_code = Some(run);
     }
+    if let Some(users) = &wallet_users {
+        let run = web3::run(
+            server.addr,
+            server.pid,
+            args.postgres.is_some(),
+            Arc::clone(users),
+            code_concurrency,
+            warmup,
+            duration,
+        )
+        .await?;
+        print_web3(&run, users.len(), store);
+        results.web3 = Some(run);
+    }
     if let (true, Some(users)) = (wants(Scenario::Tokens), &password_users) {
         let c = args.concurrency.unwrap_or(64).max(1);
         let run = scenarios::tokens(
@@ -316,7 +361,7 @@ async fn bench(
         print_tokens(&run);
         results.tokens = Some(run);
     }
-    if password_load || code_load {
+    if password_load || code_load || wallet_load {
         results.rss_after_load_kib = server.status_kib("VmRSS");
         println!();
         println!(
@@ -522,6 +567,63 @@ fn pct(part: f64, whole: f64) -> f64 {
     } else {
         0.0
     }
+}
+
+fn print_web3(run: &Run, users: usize, store: &str) {
+    println!();
+    println!(
+        "== web3 sign-in: create(identifier=<address>) → prepare_first_factor → personal_sign (in the bench) → attempt_first_factor → tokens, new native client per flow (concurrency {}, {users} users, {store}) ==",
+        run.concurrency
+    );
+    print_common(run, "flows");
+    for (name, s) in web3::STEPS.iter().zip(&run.outcome.steps) {
+        println!(
+            "    {name:<20} p50 {:.2} ms   p99 {:.2} ms   mean {:.2} ms",
+            s.percentile_ms(50.0),
+            s.percentile_ms(99.0),
+            s.mean_ms()
+        );
+    }
+    let p99 = run.outcome.latency.percentile_ms(99.0);
+    println!(
+        "  target                 ≥ {WEB3_TARGET} flows/s with p99 < {WEB3_P99_TARGET_MS} ms: {}",
+        if run.throughput() >= WEB3_TARGET && p99 < WEB3_P99_TARGET_MS {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+    let b = &run.bound;
+    println!(
+        "  EIP-191 verify         median {:.4} ms before, {:.4} ms after; cost = p{} of {} samples = {:.4} ms (single thread, in-process: k256 recovery + Keccak-256)",
+        ms(b.median_before),
+        ms(b.median_after),
+        limits::COST_PERCENTILE,
+        b.samples,
+        ms(b.cost)
+    );
+    println!(
+        "  verification ceiling   {} cores / {:.4} ms = {:.0} flows/s if verifying were all the work (all cores at once, measured: {:.0}/s); reached {:.3}",
+        b.cores,
+        ms(b.cost),
+        b.per_second(),
+        b.parallel_rate,
+        run.ratio()
+    );
+    print_cpu(run, "flow");
+    let total = run.server_cpu_per_op() * 1000.0;
+    let verify = ms(b.op_cost());
+    println!(
+        "  server CPU per flow    {total:.3} ms{} = signature verification {verify:.3} ms ({:.0} %) + the rest {:.3} ms ({:.0} %: HTTP, JSON, four requests' handlers, the store, RS256 signing of two tokens)",
+        if run.usage.database > 0.0 {
+            " (server + postgres)"
+        } else {
+            ""
+        },
+        pct(verify, total),
+        (total - verify).max(0.0),
+        pct((total - verify).max(0.0), total)
+    );
 }
 
 fn print_email_code(run: &Run, users: usize, store: &str) {
@@ -735,6 +837,49 @@ fn print_summary(r: &Results) {
             String::new(),
         ]);
     }
+    if let Some(run) = &r.web3 {
+        let o = &run.outcome;
+        let p99 = o.latency.percentile_ms(99.0);
+        let verify = ms(run.bound.op_cost());
+        let total = run.server_cpu_per_op() * 1000.0;
+        rows.push([
+            "web3 sign-in".into(),
+            "throughput".into(),
+            format!("{:.1} flows/s", run.throughput()),
+            format!(
+                "{:.0}/s = {}/{:.3} ms EIP-191 verify alone",
+                run.bound.per_second(),
+                run.bound.cores,
+                verify
+            ),
+            format!("≥ {WEB3_TARGET} flows/s"),
+            yes_no(run.throughput() >= WEB3_TARGET),
+        ]);
+        rows.push([
+            String::new(),
+            "p50 / p99 flow".into(),
+            format!("{:.1} / {:.1} ms", o.latency.percentile_ms(50.0), p99),
+            String::new(),
+            format!("p99 < {WEB3_P99_TARGET_MS} ms"),
+            yes_no(o.completed > 0 && p99 < WEB3_P99_TARGET_MS),
+        ]);
+        rows.push([
+            String::new(),
+            "server CPU/flow".into(),
+            format!("{total:.2} ms"),
+            format!("verify {verify:.3} · rest {:.2}", (total - verify).max(0.0)),
+            String::new(),
+            String::new(),
+        ]);
+        rows.push([
+            String::new(),
+            "errors".into(),
+            o.errors.total().to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+    }
     if let Some(run) = &r.tokens {
         let o = &run.outcome;
         let p99 = o.latency.percentile_ms(99.0);
@@ -805,6 +950,7 @@ fn print_summary(r: &Results) {
     for (name, run) in [
         ("password", &r.password),
         ("email-code", &r.email_code),
+        ("web3", &r.web3),
         ("tokens", &r.tokens),
     ] {
         if let Some(run) = run {

@@ -50,26 +50,35 @@ pub async fn create_users(
     password: Option<&str>,
     parallel: usize,
 ) -> Result<(), String> {
+    let bodies = emails
+        .iter()
+        .map(|e| {
+            match password {
+                Some(pw) => serde_json::json!({ "email_address": [e], "password": pw }),
+                None => serde_json::json!({
+                    "email_address": [e],
+                    "skip_password_requirement": true,
+                }),
+            }
+            .to_string()
+        })
+        .collect();
+    create_users_from(addr, secret_key, bodies, parallel).await
+}
+
+/// Creates one user per JSON body through `POST /v1/users`, `parallel` at a time.
+pub async fn create_users_from(
+    addr: SocketAddr,
+    secret_key: &str,
+    bodies: Vec<String>,
+    parallel: usize,
+) -> Result<(), String> {
     let auth = HeaderValue::from_str(&format!("Bearer {secret_key}"))
         .map_err(|e| format!("secret key header: {e}"))?;
     let uri = Uri::from_static("/v1/users");
-    let n = emails.len();
+    let n = bodies.len();
     let parallel = parallel.clamp(1, n.max(1));
-    let bodies: Arc<Vec<String>> = Arc::new(
-        emails
-            .iter()
-            .map(|e| {
-                match password {
-                    Some(pw) => serde_json::json!({ "email_address": [e], "password": pw }),
-                    None => serde_json::json!({
-                        "email_address": [e],
-                        "skip_password_requirement": true,
-                    }),
-                }
-                .to_string()
-            })
-            .collect(),
-    );
+    let bodies: Arc<Vec<String>> = Arc::new(bodies);
     let mut handles = Vec::with_capacity(parallel);
     for w in 0..parallel {
         let (auth, uri, bodies) = (auth.clone(), uri.clone(), Arc::clone(&bodies));

@@ -77,6 +77,10 @@ resend_cooldown_seconds = 0
 # into an email-code flow.
 [settings.sign_in]
 client_trust = false
+
+# The web3 scenario signs in with MetaMask-style personal_sign.
+[settings.web3]
+metamask = true
 ";
 
 /// Writes [`CONFIG`] to `dir/bench.toml`.
