@@ -56,6 +56,9 @@ pub enum Error {
     /// A sign-in token presented as a ticket that cannot be used, and why.
     #[error("ticket refused: {0:?}")]
     TicketRefused(TicketRefusal),
+    /// An identity provider vouched for someone no account here belongs to.
+    #[error("no account for this external account")]
+    ExternalAccountNotFound,
 
     // --- state
     #[error("{what} not found")]
@@ -293,6 +296,7 @@ impl Error {
             Error::VerificationFailed => "verification_failed",
             Error::VerificationAlreadyVerified => "verification_already_verified",
             Error::TicketRefused(why) => why.code(),
+            Error::ExternalAccountNotFound => "external_account_not_found",
             Error::VerificationMissing => "verification_missing",
             Error::ResourceNotFound { .. } => "resource_not_found",
             Error::ResourceForbidden { .. } => "resource_forbidden",
@@ -358,6 +362,7 @@ impl Error {
             | Error::ParamUnknown { .. }
             | Error::ParamValueInvalid { .. }
             | Error::IdentifierNotFound
+            | Error::ExternalAccountNotFound
             | Error::IdentifierExists { .. }
             | Error::PasswordIncorrect
             | Error::PasswordTooShort { .. }
@@ -408,6 +413,7 @@ impl Error {
             Error::VerificationAlreadyVerified => "already verified".into(),
             Error::VerificationMissing => "is missing".into(),
             Error::TicketRefused(why) => why.message().into(),
+            Error::ExternalAccountNotFound => "Couldn't find your account.".into(),
             Error::ResourceNotFound { .. } => "not found".into(),
             Error::ResourceForbidden { .. } => "forbidden".into(),
             Error::ClientStateInvalid { .. } => "Invalid action".into(),
@@ -460,6 +466,9 @@ impl Error {
             Error::VerificationAlreadyVerified => "This verification has already been verified.".into(),
             Error::VerificationMissing => "This strategy requires verification preparation before attempting to validate it.".into(),
             Error::TicketRefused(why) => why.long_message().into(),
+            Error::ExternalAccountNotFound => {
+                "No account here belongs to this external account or its verified email address.".into()
+            }
             Error::ResourceNotFound { what, id: Some(id) } => format!("No {what} was found with id {id}"),
             Error::ResourceNotFound { what, id: None } => format!("No {what} was found."),
             Error::ResourceForbidden { reason } => reason.clone(),

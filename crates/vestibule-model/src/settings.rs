@@ -40,6 +40,7 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     pub mfa: MfaSettings,
     pub web3: Web3Settings,
+    pub google_one_tap: GoogleOneTapSettings,
 }
 
 impl Default for Settings {
@@ -58,6 +59,7 @@ impl Default for Settings {
             rate_limits: RateLimitSettings::default(),
             mfa: MfaSettings::default(),
             web3: Web3Settings::default(),
+            google_one_tap: GoogleOneTapSettings::default(),
         }
     }
 }
@@ -334,6 +336,33 @@ impl Web3Settings {
 
     pub fn any(&self) -> bool {
         !self.strategies().is_empty()
+    }
+}
+
+/// Google One Tap: signing in with the ID token Google's One Tap prompt hands the page, verified
+/// against Google's published keys. Off until a client id is set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GoogleOneTapSettings {
+    /// The application's Google OAuth client id (`….apps.googleusercontent.com`): the audience
+    /// every token must name, and what the environment tells clerk-js to prompt with.
+    pub client_id: Option<String>,
+    /// Where Google publishes the keys its ID tokens are signed with.
+    pub jwks_url: String,
+    /// The issuers Google's ID tokens carry.
+    pub issuers: Vec<String>,
+}
+
+impl Default for GoogleOneTapSettings {
+    fn default() -> Self {
+        GoogleOneTapSettings {
+            client_id: None,
+            jwks_url: "https://www.googleapis.com/oauth2/v3/certs".into(),
+            issuers: vec![
+                "https://accounts.google.com".into(),
+                "accounts.google.com".into(),
+            ],
+        }
     }
 }
 

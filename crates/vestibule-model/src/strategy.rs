@@ -125,6 +125,9 @@ pub enum Proof {
     Ticket,
     /// A wallet's signature over a single-use message this server handed out.
     Signature(Chain),
+    /// An ID token an identity provider signed (Google One Tap); presented once, at `create`,
+    /// its verified email address names the account.
+    IdToken,
     /// A strategy Clerk defines that this server does not verify.
     Unsupported,
 }
@@ -251,11 +254,10 @@ impl Strategy {
             | Strategy::Web3OkxWalletSignature
             | Strategy::Web3BaseSignature => Proof::Signature(Chain::Ethereum),
             Strategy::Web3SolanaSignature => Proof::Signature(Chain::Solana),
-            Strategy::Passkey
-            | Strategy::OAuth(_)
-            | Strategy::EnterpriseSso
-            | Strategy::Saml
-            | Strategy::GoogleOneTap => Proof::Unsupported,
+            Strategy::Passkey | Strategy::OAuth(_) | Strategy::EnterpriseSso | Strategy::Saml => {
+                Proof::Unsupported
+            }
+            Strategy::GoogleOneTap => Proof::IdToken,
             Strategy::Ticket => Proof::Ticket,
         }
     }
@@ -271,7 +273,7 @@ impl Strategy {
     /// Whether proving it names the account (a ticket), so it is presented when the sign-in is
     /// created and never listed among an account's factors.
     pub fn names_account(&self) -> bool {
-        self.proof() == Proof::Ticket
+        matches!(self.proof(), Proof::Ticket | Proof::IdToken)
     }
 
     /// Whether a prepare call must start something (send a code or link, hand out a message to
@@ -325,6 +327,7 @@ impl Strategy {
                     | Proof::SentCode(_)
                     | Proof::SentLink(_)
                     | Proof::Ticket
+                    | Proof::IdToken
                     | Proof::Signature(_)
             ),
             (
@@ -361,6 +364,9 @@ impl Strategy {
                 }
                 // Issued by the operator's backend with the secret key: nothing to switch on.
                 Strategy::Ticket => step == Step::FirstFactor,
+                Strategy::GoogleOneTap => {
+                    step == Step::FirstFactor && settings.google_one_tap.client_id.is_some()
+                }
                 w if w.chain().is_some() => settings.web3.enabled(w),
                 _ => false,
             },
@@ -379,6 +385,7 @@ impl Strategy {
             Proof::Password => Some("password"),
             Proof::SentCode(_) | Proof::Totp | Proof::BackupCode => Some("code"),
             Proof::Ticket => Some("ticket"),
+            Proof::IdToken => Some("token"),
             Proof::Signature(_) => Some("signature"),
             Proof::SentLink(_) | Proof::Unsupported => None,
         }
@@ -473,10 +480,26 @@ mod tests {
         assert_eq!(steps("reset_password_email_code"), [FirstFactor]);
         assert_eq!(steps("reset_password_phone_code"), [FirstFactor]);
         assert_eq!(steps("ticket"), [FirstFactor]);
+        assert_eq!(steps("google_one_tap"), [FirstFactor]);
         assert_eq!(steps("passkey"), []);
         for w in Strategy::WEB3 {
             assert_eq!(steps(&w.as_str()), [FirstFactor], "{w:?}");
         }
+    }
+
+    #[test]
+    fn google_one_tap_names_its_account_once_a_client_id_is_set() {
+        let mut settings = Settings::default();
+        let s = Strategy::GoogleOneTap;
+        assert!(s.names_account());
+        assert_eq!(s.guess_param(), Some("token"));
+        assert!(
+            !s.enabled(&settings, Step::FirstFactor),
+            "off without a client id"
+        );
+        settings.google_one_tap.client_id = Some("app.apps.googleusercontent.com".into());
+        assert!(s.enabled(&settings, Step::FirstFactor));
+        assert!(!s.enabled(&settings, Step::ReverifyFirstFactor));
     }
 
     #[test]
@@ -505,7 +528,7 @@ mod tests {
         assert_eq!(Strategy::Ticket.guess_param(), Some("ticket"));
         assert!(all()
             .iter()
-            .filter(|s| **s != Strategy::Ticket)
+            .filter(|s| **s != Strategy::Ticket && **s != Strategy::GoogleOneTap)
             .all(|s| !s.names_account()));
     }
 

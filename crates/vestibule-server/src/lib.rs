@@ -16,6 +16,7 @@ pub mod mfa;
 pub mod params;
 pub mod passwords;
 pub mod present;
+pub mod provider_keys;
 pub mod secrets;
 pub mod state;
 pub(crate) mod steps;
@@ -181,6 +182,7 @@ pub async fn sweep(state: &AppState) -> Result<(), vestibule_store::StoreError> 
     vestibule_store::session_verifications::delete_expired(&mut tx, now.plus_seconds(-24 * 3600))
         .await?;
     vestibule_store::rate_limits::delete_stale(&mut tx, now.plus_seconds(-3600)).await?;
+    vestibule_store::id_tokens::delete_expired(&mut tx, now).await?;
     vestibule_store::keys::delete_retired_before(
         &mut tx,
         now.plus_seconds(-keys::RETIRED_KEY_DELETED_AFTER_SECONDS),

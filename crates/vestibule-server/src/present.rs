@@ -450,6 +450,7 @@ pub fn environment(settings: &Settings, instance: &Instance) -> wire::Environmen
             captcha_public_key_invisible: None,
             captcha_oauth_bypass: Vec::new(),
             captcha_heartbeat: false,
+            google_one_tap_client_id: settings.google_one_tap.client_id.clone(),
             home_url: "/".into(),
             sign_in_url: "/sign-in".into(),
             sign_up_url: "/sign-up".into(),

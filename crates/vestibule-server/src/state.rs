@@ -4,6 +4,7 @@ use crate::config::Config;
 use crate::instance::{generate_secret_key, Instance};
 use crate::keys::KeyRing;
 use crate::passwords::Passwords;
+use crate::provider_keys::ProviderKeys;
 use crate::secrets::Secrets;
 use crate::tokens::Minter;
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub struct Inner {
     pub courier: Courier,
     pub templates: Templates,
     pub trusted_proxy_header: Option<String>,
+    /// Google's ID-token keys, for One Tap.
+    pub google_keys: ProviderKeys,
     pub clock: Arc<dyn Clock>,
     pub rng: Arc<dyn Rng>,
 }
@@ -119,6 +122,7 @@ impl AppState {
             courier,
             templates,
             trusted_proxy_header: config.trusted_proxy_header.clone(),
+            google_keys: ProviderKeys::new(&config.settings.google_one_tap.jwks_url),
             clock: deps.clock,
             rng: deps.rng,
         })))

@@ -12,6 +12,7 @@
 
 pub mod clients;
 pub mod db;
+pub mod id_tokens;
 pub mod instance;
 pub mod keys;
 mod local_pool;

@@ -54,6 +54,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_web3_wallets.sql"),
         postgres: include_str!("../migrations/postgres/0007_web3_wallets.sql"),
     },
+    Migration {
+        version: 8,
+        name: "used_id_tokens",
+        sqlite: include_str!("../migrations/sqlite/0008_used_id_tokens.sql"),
+        postgres: include_str!("../migrations/postgres/0008_used_id_tokens.sql"),
+    },
 ];
 
 /// Any constant; it only has to be the same on every node.

@@ -645,7 +645,7 @@ async fn migrations_are_idempotent() {
             .expect("reopen");
         let mut c = again.read().await.expect("read");
         let count: i64 = migrations_count(&mut c).await;
-        assert_eq!(count, 7, "every migration recorded once");
+        assert_eq!(count, 8, "every migration recorded once");
     })
     .await;
 }
@@ -705,7 +705,7 @@ async fn more_tasks_than_connections_all_get_one() {
             })
             .collect();
         for t in tasks {
-            assert_eq!(t.await.expect("task"), 7);
+            assert_eq!(t.await.expect("task"), 8);
         }
     })
     .await;
@@ -1391,6 +1391,31 @@ async fn a_sign_in_token_is_accepted_once_while_pending_and_unexpired() {
         assert!(!sign_in_tokens::accept(&mut c, &r.id, t(4_000))
             .await
             .expect("revoked"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_id_token_is_used_once_and_forgotten_after_it_expires() {
+    on_every_backend(|ts| async move {
+        use vestibule_store::id_tokens;
+        let mut tx = ts.store.begin().await.expect("begin");
+        assert!(id_tokens::use_once(&mut tx, "h1", t(1000))
+            .await
+            .expect("use"));
+        assert!(!id_tokens::use_once(&mut tx, "h1", t(1000))
+            .await
+            .expect("again"));
+        assert!(id_tokens::use_once(&mut tx, "h2", t(5000))
+            .await
+            .expect("another"));
+        assert_eq!(
+            id_tokens::delete_expired(&mut tx, t(2000))
+                .await
+                .expect("prune"),
+            1
+        );
+        tx.commit().await.expect("commit");
     })
     .await;
 }

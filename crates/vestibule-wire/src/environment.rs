@@ -47,6 +47,9 @@ pub struct DisplayConfig {
     pub captcha_public_key_invisible: Option<String>,
     pub captcha_oauth_bypass: Vec<String>,
     pub captcha_heartbeat: bool,
+    /// The Google OAuth client id `<GoogleOneTap/>` prompts with; `null` when One Tap is off.
+    #[serde(default)]
+    pub google_one_tap_client_id: Option<String>,
     pub home_url: String,
     pub sign_in_url: String,
     pub sign_up_url: String,

@@ -13,6 +13,7 @@
 //! one succeeds, and a step that does not take effect leaves its guess counted.
 
 mod backup_code;
+mod google;
 mod password;
 mod sent_code;
 mod ticket;
@@ -20,6 +21,7 @@ mod totp;
 mod web3;
 
 pub(crate) use backup_code::backup_code;
+pub(crate) use google::{google_identity, google_one_tap};
 pub(crate) use password::password;
 pub(crate) use sent_code::code;
 pub(crate) use ticket::{ticket, ticket_token};
@@ -36,7 +38,9 @@ use vestibule_model::{
     User, UserId, VerificationId,
 };
 use vestibule_store::users::Attempt;
-use vestibule_store::{second_factors, sign_in_tokens, users, verifications, Connection};
+use vestibule_store::{
+    id_tokens, second_factors, sign_in_tokens, users, verifications, Connection,
+};
 
 /// An attempt taken against an account's lockout, for one guess.
 #[derive(Debug)]
@@ -151,6 +155,7 @@ pub(super) enum Claim {
     BackupCode { hash: String },
     Code { id: VerificationId },
     Ticket { id: SignInTokenId },
+    IdToken { hash: String, expire_at: Timestamp },
 }
 
 impl Proven {
@@ -191,6 +196,12 @@ impl Proven {
                     return Err(why
                         .unwrap_or(Error::TicketRefused(TicketRefusal::AlreadyUsed))
                         .into());
+                }
+                true
+            }
+            Claim::IdToken { hash, expire_at } => {
+                if !id_tokens::use_once(tx, hash, *expire_at).await? {
+                    return Err(Error::param_value_invalid("token", "has already been used").into());
                 }
                 true
             }
@@ -310,6 +321,7 @@ pub(crate) async fn judge(
             .ok_or_else(lacking)?
             .or(Error::CodeIncorrect)?,
         Strategy::Ticket => ticket(state, user, guess).await?,
+        Strategy::GoogleOneTap => google_one_tap(state, user, guess).await?,
         _ => return Err(Error::VerificationMissing.into()),
     };
     Ok(Judged { proven, sent: None })

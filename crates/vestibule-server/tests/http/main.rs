@@ -8,6 +8,7 @@ mod client_identity;
 mod codes;
 mod errors;
 mod multi_node;
+mod one_tap;
 mod previous_release;
 mod protection;
 mod reverification;

@@ -319,7 +319,7 @@ fn identification_for(
 struct Asked<'p> {
     ident: Option<Identifier>,
     /// A secret presented with the request, attempted in the same step: a password (with its
-    /// identifier) or a ticket (which names its account).
+    /// identifier), or a proof that names its account (a ticket, a Google ID token).
     secret: Option<(Strategy, &'p str)>,
     /// A code or link strategy, prepared in the same step.
     delivered: Option<Strategy>,
@@ -331,8 +331,7 @@ impl<'p> Asked<'p> {
         let strategy = parse_strategy(state, params)?;
         let identifier = params.non_empty("identifier")?;
         let password = params.non_empty("password")?;
-        let ticket = params.non_empty("ticket")?;
-        let named = strategy.as_ref().is_some_and(Strategy::names_account);
+        let named = strategy.clone().filter(Strategy::names_account);
         let only_with = |param: &str, strategy: &str| {
             Err(Error::param_value_invalid(
                 param,
@@ -343,20 +342,31 @@ impl<'p> Asked<'p> {
         if password.is_some() && strategy.as_ref().is_some_and(|s| s != &Strategy::Password) {
             return only_with("password", "password");
         }
-        if ticket.is_some() && !named {
-            return only_with("ticket", "ticket");
+        for owner in [Strategy::Ticket, Strategy::GoogleOneTap] {
+            let param = owner.guess_param().unwrap_or_default();
+            if params.non_empty(param)?.is_some() && named.as_ref() != Some(&owner) {
+                return only_with(param, &owner.as_str());
+            }
         }
-        if named && identifier.is_some() {
+        if let (Some(s), Some(_)) = (&named, identifier) {
             return Err(Error::param_value_invalid(
                 "identifier",
-                "is not used with the ticket strategy, whose ticket names the account",
+                format!(
+                    "is not used with the {} strategy, which names the account itself",
+                    s.as_str()
+                ),
             )
             .into());
         }
-        let secret = match (password, ticket) {
+        let secret = match (password, named) {
             (Some(pw), _) => Some((Strategy::Password, pw)),
-            (None, Some(t)) => Some((Strategy::Ticket, t)),
-            (None, None) if named => return Err(Error::param_missing("ticket").into()),
+            (None, Some(s)) => {
+                let param = s.guess_param().unwrap_or_default();
+                let proof = params
+                    .non_empty(param)?
+                    .ok_or_else(|| Error::param_missing(param))?;
+                Some((s, proof))
+            }
             (None, None) => None,
         };
         let delivered = strategy.filter(Strategy::needs_preparation);
@@ -371,12 +381,21 @@ impl<'p> Asked<'p> {
         })
     }
 
-    fn ticket(&self) -> Option<&'p str> {
-        match self.secret {
-            Some((Strategy::Ticket, t)) => Some(t),
+    /// The proof presented that names its account, if one was.
+    fn naming(&self) -> Option<(&Strategy, &'p str)> {
+        match &self.secret {
+            Some((s, proof)) if s.names_account() => Some((s, proof)),
             _ => None,
         }
     }
+}
+
+/// Whose account a proof presented at `create` names.
+enum Owner {
+    /// A ticket's account.
+    Id(vestibule_model::UserId),
+    /// The account with this verified email address (a Google ID token's).
+    Email(Identifier),
 }
 
 /// What `create` reads before it decides anything.
@@ -394,8 +413,9 @@ struct Admitted {
 }
 
 /// Reads everything `create` needs and counts every limit the request is subject to in one
-/// write, before anything is decided or any password is hashed. A ticket is judged by looking
-/// it up, so its request is counted first.
+/// write, before anything is decided or any password is hashed. A proof that names its account
+/// (a ticket, a Google ID token) is checked to find that account, so its request is counted
+/// first.
 async fn admit(
     state: &AppState,
     identity: &ClientIdentity,
@@ -403,8 +423,8 @@ async fn admit(
     asked: &Asked<'_>,
     now: Timestamp,
 ) -> ApiResult<Admitted> {
-    let ticket_owner = match asked.ticket() {
-        Some(ticket) => {
+    let owner = match asked.naming() {
+        Some((strategy, proof)) => {
             limits::check_all(
                 state,
                 [
@@ -413,7 +433,12 @@ async fn admit(
                 ],
             )
             .await?;
-            Some(guesses::ticket_token(state, ticket).await?.user_id)
+            Some(match strategy {
+                Strategy::GoogleOneTap => {
+                    Owner::Email(guesses::google_identity(state, proof).await?.email)
+                }
+                _ => Owner::Id(guesses::ticket_token(state, proof).await?.user_id),
+            })
         }
         None => None,
     };
@@ -423,12 +448,17 @@ async fn admit(
         Some(c) => signed_in(state, sessions::for_client(&mut conn, &c.id).await?, now),
         None => Vec::new(),
     };
-    let found = match (&asked.ident, &ticket_owner) {
+    let found = match (&asked.ident, &owner) {
         (Some(i), _) => users::find_by_identifier(&mut conn, i).await?,
-        (None, Some(id)) => Some(
+        (None, Some(Owner::Id(id))) => Some(
             users::get(&mut conn, id)
                 .await?
                 .ok_or(Error::TicketRefused(TicketRefusal::Invalid))?,
+        ),
+        (None, Some(Owner::Email(email))) => Some(
+            users::find_by_identifier(&mut conn, email)
+                .await?
+                .ok_or(Error::ExternalAccountNotFound)?,
         ),
         (None, None) => None,
     };
@@ -437,7 +467,7 @@ async fn admit(
         _ => false,
     };
     drop(conn);
-    if ticket_owner.is_some() {
+    if owner.is_some() {
         return Ok(Admitted {
             existing,
             holding,
@@ -535,7 +565,7 @@ pub async fn create(
         progress: Progress::NeedsMore,
     };
 
-    // `create` with a password or a ticket attempts it, and with a code or link strategy
+    // `create` with a password, a ticket or an ID token attempts it, and with a code or link strategy
     // prepares it, in the same step; the limits were all counted by `admit`.
     let sessions = match (asked.secret, asked.delivered, message_to) {
         (Some((strategy, secret)), _, _) => {
