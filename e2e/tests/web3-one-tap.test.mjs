@@ -1,7 +1,12 @@
-// Web3 wallet sign-in through clerk-js's signIn.authenticateWithWeb3 in Node, with real signers:
-// viem's personal_sign for the four Ethereum wallets, tweetnacl's ed25519 for Solana.
+// Sign-in without a shared secret, through clerk-js in Node: Web3 wallets with
+// signIn.authenticateWithWeb3 and real signers (viem's personal_sign for the four Ethereum
+// wallets, tweetnacl's ed25519 for Solana), and Google One Tap with
+// clerk.authenticateWithGoogleOneTap and ID tokens signed by a test key that a local JWKS
+// endpoint publishes, as Google's does.
 
 import assert from 'node:assert/strict';
+import { createSign, generateKeyPairSync } from 'node:crypto';
+import { createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { verifyToken } from '@clerk/backend';
 import bs58 from 'bs58';
@@ -12,10 +17,51 @@ import { backendClient, loadNativeClerk, rejectsWithClerkError, signOutInNode } 
 
 let server;
 let bapi;
+let google;
+
+const GOOGLE_CLIENT_ID = 'vestibule-e2e.apps.googleusercontent.com';
+
+/** Google's key endpoint, stood in for: one RSA key, published as a JWKS on a loopback port. */
+async function startGoogle() {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'e2e-google-1', alg: 'RS256', use: 'sig' };
+  const http = createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ keys: [jwk] }));
+  });
+  await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  return {
+    url: `http://127.0.0.1:${http.address().port}/oauth2/v3/certs`,
+    /** An ID token as Google's One Tap hands the page one. */
+    token(email, changes = {}) {
+      const now = Math.floor(Date.now() / 1000);
+      const header = b64({ alg: 'RS256', kid: jwk.kid, typ: 'JWT' });
+      const payload = b64({
+        iss: 'https://accounts.google.com',
+        aud: GOOGLE_CLIENT_ID,
+        sub: String(now),
+        email,
+        email_verified: true,
+        iat: now,
+        exp: now + 3600,
+        ...changes,
+      });
+      const signature = createSign('RSA-SHA256').update(`${header}.${payload}`).sign(privateKey).toString('base64url');
+      return `${header}.${payload}.${signature}`;
+    },
+    close: () => new Promise((resolve) => http.close(resolve)),
+  };
+}
 
 before(async () => {
+  google = await startGoogle();
   server = await startServer({
     config: `
+[settings.google_one_tap]
+client_id = "${GOOGLE_CLIENT_ID}"
+jwks_url = "${google.url}"
+
 [settings.web3]
 metamask = true
 coinbase_wallet = true
@@ -29,6 +75,7 @@ solana = true
 
 after(async () => {
   await server?.stop();
+  await google?.close();
 });
 
 const it = (name, fn) => test(name, withServerLog(() => server, fn));
@@ -155,6 +202,39 @@ describe('Web3 wallets: authenticateWithWeb3 with real signers', () => {
       clerk.client.signIn.create({ identifier: ethWallet().address }),
       { status: 422, code: 'form_identifier_not_found' },
       'a wallet no account has',
+    );
+  });
+});
+
+describe('Google One Tap: authenticateWithGoogleOneTap', () => {
+  it('an ID token for a verified email signs its account in once; a token for another app is refused', async () => {
+    const email = `one-tap-${Date.now()}@example.com`;
+    const user = await bapi.users.createUser({ emailAddress: [email], skipPasswordRequirement: true });
+    const { clerk } = await loadNativeClerk(server);
+    const env = clerk.__internal_environment ?? clerk.environment;
+    assert.equal(env?.displayConfig?.googleOneTapClientId, GOOGLE_CLIENT_ID);
+    const token = google.token(email);
+    const si = await clerk.authenticateWithGoogleOneTap({ token });
+    assert.equal(si.status, 'complete', `One Tap sign-in status: ${si.status}`);
+    assert.equal(si.firstFactorVerification?.strategy, 'google_one_tap');
+    await clerk.setActive({ session: si.createdSessionId });
+    assert.equal(clerk.user?.id, user.id);
+    const claims = await verifyToken(await clerk.session.getToken(), {
+      secretKey: server.secretKey,
+      apiUrl: server.apiUrl,
+    });
+    assert.equal(claims.sub, user.id);
+    await signOutInNode(clerk);
+
+    await rejectsWithClerkError(
+      clerk.authenticateWithGoogleOneTap({ token }),
+      { status: 422, code: 'form_param_value_invalid', paramName: 'token' },
+      'the same ID token again',
+    );
+    await rejectsWithClerkError(
+      clerk.authenticateWithGoogleOneTap({ token: google.token(email, { aud: 'another-app.apps.googleusercontent.com' }) }),
+      { status: 422, code: 'form_param_value_invalid', paramName: 'token' },
+      'an ID token for another application',
     );
   });
 });
