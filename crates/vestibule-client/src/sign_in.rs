@@ -141,6 +141,15 @@ impl SignInCreateParams {
         }
     }
 
+    /// The ID token Google's One Tap prompt handed the app (`credential`).
+    pub fn google_one_tap(token: impl Into<String>) -> Self {
+        SignInCreateParams {
+            strategy: Some(Strategy::GoogleOneTap),
+            token: Some(token.into()),
+            ..Default::default()
+        }
+    }
+
     /// OAuth with `provider` (`google`, `github`, …).
     pub fn oauth(
         provider: impl Into<String>,

@@ -1,5 +1,5 @@
-//! Wallet sign-in through the SDK's `authenticate_with_*` helpers, with real signers: k256 for
-//! `personal_sign`, ring for Solana's ed25519.
+//! Sign-in without a shared secret: wallets through the SDK's `authenticate_with_*` helpers,
+//! with real signers (k256 for `personal_sign`, ring for Solana's ed25519), and Google One Tap.
 
 use crate::harness::*;
 use base64::Engine as _;
@@ -130,4 +130,65 @@ async fn each_wallet_helper_signs_in() {
         .await
         .expect_err("nobody's wallet");
     assert_eq!(err.code(), Some("form_identifier_not_found"));
+}
+
+/// One Tap through `SignInCreateParams::google_one_tap`, with ID tokens signed by a key a local
+/// JWKS endpoint publishes.
+#[tokio::test]
+async fn a_google_one_tap_token_signs_in_once() {
+    let key = vestibule_crypto::SigningKey::generate("google-sdk-1".into()).expect("key");
+    let jwks = serde_json::json!({ "keys": [key.public_jwk()] });
+    let app = axum::Router::new().route(
+        "/certs",
+        axum::routing::get(move || {
+            let jwks = jwks.clone();
+            async move { axum::Json(jwks) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let jwks_url = format!("http://{}/certs", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client_id = "sdk-test.apps.googleusercontent.com";
+    let server = TestServer::start_with(|c| {
+        c.settings.google_one_tap.client_id = Some(client_id.into());
+        c.settings.google_one_tap.jwks_url = jwks_url;
+    })
+    .await;
+    let user = server.user("tap@example.com").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs() as i64;
+    let token = key
+        .sign_jwt(&serde_json::json!({
+            "iss": "https://accounts.google.com", "aud": client_id, "sub": "1",
+            "email": "tap@example.com", "email_verified": true, "iat": now, "exp": now + 600,
+        }))
+        .expect("sign");
+
+    let clerk = server.clerk();
+    clerk.load().await.expect("load");
+    let si = clerk
+        .sign_in()
+        .create(vestibule_client::SignInCreateParams::google_one_tap(&token))
+        .await
+        .expect("one tap");
+    assert_eq!(si.status, SignInStatus::Complete);
+    clerk
+        .set_active(&si.created_session_id.clone().expect("session"))
+        .await
+        .expect("set_active");
+    let jwt = clerk.get_token().await.expect("token").expect("a token");
+    assert_eq!(claims(&jwt)["sub"], user["id"]);
+
+    let again = server
+        .clerk()
+        .sign_in()
+        .create(vestibule_client::SignInCreateParams::google_one_tap(&token))
+        .await
+        .expect_err("used once");
+    assert_eq!(again.code(), Some("form_param_value_invalid"));
+    assert_eq!(again.errors()[0].param_name(), Some("token"));
 }
