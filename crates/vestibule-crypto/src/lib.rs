@@ -7,6 +7,7 @@
 //! - [`token`]: opaque random bearer tokens and the hashes the store keeps of them.
 //! - [`web3`]: wallet signatures: EIP-191 `personal_sign` with secp256k1 key recovery, and
 //!   Solana's ed25519.
+//! - [`passkey`]: WebAuthn ceremonies for passkeys (`webauthn_rp`).
 //! - [`seal`]: AES-256-GCM for secrets kept at rest that must be read back (outgoing messages).
 //!
 //! Nothing here does IO beyond reading the OS random generator for key generation; randomness for salts and
@@ -16,6 +17,7 @@
 
 pub mod jwt;
 pub mod otp;
+pub mod passkey;
 pub mod password;
 pub mod pool;
 pub mod seal;

@@ -13,7 +13,8 @@ use crate::sign_in::{Strategy, Verification};
 use crate::strategy::Step;
 use crate::user::{Factor, LockState, User};
 use crate::verification::{
-    start_code, CodeRequest, CodeVerification, NewCode, SentCode, Slot, VerificationOwner,
+    start_challenge, start_code, CodeRequest, CodeVerification, NewChallenge, NewCode, SentCode,
+    Slot, VerificationOwner,
 };
 use serde::{Deserialize, Serialize};
 
@@ -219,6 +220,41 @@ impl SessionVerification {
         )?;
         let view = sent.view();
         *self.step_mut(slot) = Some(view);
+        self.updated_at = now;
+        Ok(code)
+    }
+
+    /// Hands out a passkey challenge (`nonce`: the request options) for `slot`: the verification
+    /// to store with the ceremony.
+    pub fn prepare_passkey(
+        &mut self,
+        slot: Slot,
+        challenge: (VerificationId, String),
+        user: &User,
+        settings: &Settings,
+        now: Timestamp,
+    ) -> Result<CodeVerification, Error> {
+        self.ensure_awaiting(slot, "prepare a factor", now)?;
+        let offered = self
+            .offered(slot, user, settings)
+            .iter()
+            .any(|f| f.strategy == Strategy::Passkey);
+        if !offered {
+            return Err(Error::StrategyForUserInvalid);
+        }
+        let (id, nonce) = challenge;
+        let (code, challenge) = start_challenge(
+            NewChallenge {
+                id,
+                owner: VerificationOwner::SessionVerification(self.id.clone()),
+                user_id: Some(user.id.clone()),
+                slot,
+                nonce,
+            },
+            settings,
+            now,
+        );
+        *self.step_mut(slot) = Some(challenge.view());
         self.updated_at = now;
         Ok(code)
     }

@@ -41,6 +41,7 @@ pub struct Settings {
     pub mfa: MfaSettings,
     pub web3: Web3Settings,
     pub google_one_tap: GoogleOneTapSettings,
+    pub passkeys: PasskeySettings,
 }
 
 impl Default for Settings {
@@ -60,6 +61,7 @@ impl Default for Settings {
             mfa: MfaSettings::default(),
             web3: Web3Settings::default(),
             google_one_tap: GoogleOneTapSettings::default(),
+            passkeys: PasskeySettings::default(),
         }
     }
 }
@@ -362,6 +364,38 @@ impl Default for GoogleOneTapSettings {
                 "https://accounts.google.com".into(),
                 "accounts.google.com".into(),
             ],
+        }
+    }
+}
+
+/// Passkeys (WebAuthn): a first factor, and a way to reverify. Off by default, as in Clerk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasskeySettings {
+    pub enabled: bool,
+    /// The relying party's ID, a domain the pages' origins are within. Unset: the Frontend API
+    /// URL's host, without a leading `clerk.` (where Clerk's convention puts the Frontend API).
+    pub rp_id: Option<String>,
+    /// The exact origins a ceremony may come from. Empty: the instance's allowed origins and the
+    /// Frontend API's own origin.
+    pub origins: Vec<String>,
+    /// Whether the sign-in form offers passkeys in the browser's autofill (environment).
+    pub allow_autofill: bool,
+    /// Whether the sign-in form shows a "use a passkey" button (environment).
+    pub show_sign_in_button: bool,
+    /// How many passkeys one account may hold.
+    pub max_per_user: usize,
+}
+
+impl Default for PasskeySettings {
+    fn default() -> Self {
+        PasskeySettings {
+            enabled: false,
+            rp_id: None,
+            origins: Vec::new(),
+            allow_autofill: true,
+            show_sign_in_button: true,
+            max_per_user: 10,
         }
     }
 }

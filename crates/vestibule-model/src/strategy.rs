@@ -128,6 +128,9 @@ pub enum Proof {
     /// An ID token an identity provider signed (Google One Tap); presented once, at `create`,
     /// its verified email address names the account.
     IdToken,
+    /// A WebAuthn assertion by one of the account's passkeys, over a challenge this server
+    /// handed out.
+    Passkey,
     /// A strategy Clerk defines that this server does not verify.
     Unsupported,
 }
@@ -254,9 +257,8 @@ impl Strategy {
             | Strategy::Web3OkxWalletSignature
             | Strategy::Web3BaseSignature => Proof::Signature(Chain::Ethereum),
             Strategy::Web3SolanaSignature => Proof::Signature(Chain::Solana),
-            Strategy::Passkey | Strategy::OAuth(_) | Strategy::EnterpriseSso | Strategy::Saml => {
-                Proof::Unsupported
-            }
+            Strategy::Passkey => Proof::Passkey,
+            Strategy::OAuth(_) | Strategy::EnterpriseSso | Strategy::Saml => Proof::Unsupported,
             Strategy::GoogleOneTap => Proof::IdToken,
             Strategy::Ticket => Proof::Ticket,
         }
@@ -277,9 +279,9 @@ impl Strategy {
     }
 
     /// Whether a prepare call must start something (send a code or link, hand out a message to
-    /// sign) before an attempt can succeed.
+    /// sign or a challenge) before an attempt can succeed.
     pub fn needs_preparation(&self) -> bool {
-        self.channel().is_some() || self.chain().is_some()
+        self.channel().is_some() || self.chain().is_some() || self.proof() == Proof::Passkey
     }
 
     /// The wallet kind of a signature strategy.
@@ -329,13 +331,16 @@ impl Strategy {
                     | Proof::Ticket
                     | Proof::IdToken
                     | Proof::Signature(_)
+                    | Proof::Passkey
             ),
             (
                 Proof::SentCode(Channel::Sms) | Proof::Totp | Proof::BackupCode,
                 Step::SecondFactor,
             ) => !resets,
             (Proof::SentCode(_) | Proof::SentLink(_), Step::ClientTrust) => !resets,
-            (Proof::Password | Proof::SentCode(_), Step::ReverifyFirstFactor) => !resets,
+            (Proof::Password | Proof::SentCode(_) | Proof::Passkey, Step::ReverifyFirstFactor) => {
+                !resets
+            }
             (
                 Proof::SentCode(Channel::Sms) | Proof::Totp | Proof::BackupCode,
                 Step::ReverifySecondFactor,
@@ -368,6 +373,7 @@ impl Strategy {
                     step == Step::FirstFactor && settings.google_one_tap.client_id.is_some()
                 }
                 w if w.chain().is_some() => settings.web3.enabled(w),
+                Strategy::Passkey => step != Step::ClientTrust && settings.passkeys.enabled,
                 _ => false,
             },
             Step::SecondFactor | Step::ReverifySecondFactor => match self {
@@ -387,6 +393,7 @@ impl Strategy {
             Proof::Ticket => Some("ticket"),
             Proof::IdToken => Some("token"),
             Proof::Signature(_) => Some("signature"),
+            Proof::Passkey => Some("public_key_credential"),
             Proof::SentLink(_) | Proof::Unsupported => None,
         }
     }
@@ -481,7 +488,7 @@ mod tests {
         assert_eq!(steps("reset_password_phone_code"), [FirstFactor]);
         assert_eq!(steps("ticket"), [FirstFactor]);
         assert_eq!(steps("google_one_tap"), [FirstFactor]);
-        assert_eq!(steps("passkey"), []);
+        assert_eq!(steps("passkey"), [FirstFactor, ReverifyFirstFactor]);
         for w in Strategy::WEB3 {
             assert_eq!(steps(&w.as_str()), [FirstFactor], "{w:?}");
         }
@@ -520,6 +527,21 @@ mod tests {
     }
 
     #[test]
+    fn passkeys_answer_a_challenge_once_switched_on() {
+        let mut settings = Settings::default();
+        let s = Strategy::Passkey;
+        assert!(!s.enabled(&settings, Step::FirstFactor), "off by default");
+        settings.passkeys.enabled = true;
+        assert!(s.enabled(&settings, Step::FirstFactor));
+        assert!(s.enabled(&settings, Step::ReverifyFirstFactor));
+        assert!(!s.enabled(&settings, Step::SecondFactor));
+        assert!(!s.enabled(&settings, Step::ClientTrust));
+        assert!(s.needs_preparation());
+        assert_eq!(s.guess_param(), Some("public_key_credential"));
+        assert!(!s.names_account());
+    }
+
+    #[test]
     fn a_ticket_names_its_account_and_is_always_enabled_for_sign_in() {
         let settings = Settings::default();
         assert!(Strategy::Ticket.names_account());
@@ -537,7 +559,7 @@ mod tests {
         for s in all() {
             let sent = matches!(s.proof(), Proof::SentCode(_) | Proof::SentLink(_));
             assert_eq!(s.channel().is_some(), sent, "{s:?}");
-            let signed = matches!(s.proof(), Proof::Signature(_));
+            let signed = matches!(s.proof(), Proof::Signature(_) | Proof::Passkey);
             assert_eq!(s.needs_preparation(), sent || signed, "{s:?}");
         }
         assert_eq!(Strategy::EmailLink.channel(), Some(Channel::Email));

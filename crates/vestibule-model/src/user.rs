@@ -22,6 +22,10 @@ pub struct User {
     pub web3_wallets: Vec<Web3Wallet>,
     #[serde(default)]
     pub primary_web3_wallet_id: Option<IdentificationId>,
+    /// The account's passkeys, registered or being registered (`verified` once the authenticator's
+    /// answer was checked).
+    #[serde(default)]
+    pub passkeys: Vec<Passkey>,
     pub password: Option<PasswordDigest>,
     pub public_metadata: serde_json::Value,
     pub private_metadata: serde_json::Value,
@@ -103,6 +107,18 @@ impl Web3Wallet {
     }
 }
 
+/// A passkey of the account: its credential's keys stay in the store, where only the ceremonies
+/// read them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Passkey {
+    pub id: IdentificationId,
+    pub name: String,
+    pub verified: bool,
+    pub last_used_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
 /// A stored password hash and the scheme that made it (`argon2id` for our own, others for imports).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasswordDigest {
@@ -177,6 +193,11 @@ pub struct MadeUp {
 impl User {
     pub fn has_password(&self) -> bool {
         self.password.is_some()
+    }
+
+    /// Whether the account has a registered passkey.
+    pub fn has_passkey(&self) -> bool {
+        self.passkeys.iter().any(|p| p.verified)
     }
 
     /// Whether sign-in needs a second factor: an authenticator app, or a verified phone number
@@ -262,6 +283,7 @@ impl User {
             primary_phone_number_id: None,
             web3_wallets: Vec::new(),
             primary_web3_wallet_id: None,
+            passkeys: Vec::new(),
             password: Some(PasswordDigest {
                 hasher: "none".into(),
                 digest: String::new(),
@@ -390,6 +412,9 @@ impl User {
                 primary: Some(self.primary_web3_wallet_id.as_ref() == Some(&w.id)),
                 default: None,
             }));
+        }
+        if settings.passkeys.enabled && self.has_passkey() {
+            factors.push(Factor::bare(Strategy::Passkey));
         }
         if password && f.reset_password {
             factors.extend(
@@ -552,6 +577,7 @@ pub(crate) mod fixtures {
             primary_phone_number_id: None,
             web3_wallets: vec![],
             primary_web3_wallet_id: None,
+            passkeys: Vec::new(),
             password: Some(PasswordDigest {
                 hasher: "argon2id".into(),
                 digest: "$argon2id$...".into(),

@@ -123,6 +123,7 @@ impl SentCode {
             identification_id: Some(self.identification_id.clone()),
             created_at: Some(self.created_at),
             message: None,
+            nonce: None,
         }
     }
 
@@ -139,6 +140,99 @@ impl SentCode {
             created_at: v.created_at?,
         })
     }
+}
+
+/// Seconds a passkey challenge stays valid: the ceremony timeout the options give the browser.
+pub const PASSKEY_CHALLENGE_SECONDS: i64 = 300;
+
+/// A passkey challenge a step waits for: the request options handed out (`nonce` on the wire),
+/// and the stored verification, naming no address, that counts the attempts and makes the
+/// challenge single use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub verification_id: VerificationId,
+    pub expire_at: Timestamp,
+    pub created_at: Timestamp,
+    pub nonce: String,
+}
+
+impl Challenge {
+    pub fn view(&self) -> Verification {
+        Verification {
+            status: VerificationStatus::Unverified,
+            strategy: Strategy::Passkey,
+            attempts: Some(0),
+            expire_at: Some(self.expire_at),
+            verification_id: Some(self.verification_id.clone()),
+            identification_id: None,
+            created_at: Some(self.created_at),
+            message: None,
+            nonce: Some(self.nonce.clone()),
+        }
+    }
+
+    /// Read back from a step's verification; `None` unless it is a challenge still awaited.
+    pub fn from_view(v: &Verification) -> Option<Challenge> {
+        if v.status != VerificationStatus::Unverified || v.strategy != Strategy::Passkey {
+            return None;
+        }
+        Some(Challenge {
+            verification_id: v.verification_id.clone()?,
+            expire_at: v.expire_at?,
+            created_at: v.created_at?,
+            nonce: v.nonce.clone()?,
+        })
+    }
+}
+
+/// A passkey challenge about to be handed out for one step of a flow.
+#[derive(Debug, Clone)]
+pub struct NewChallenge {
+    pub id: VerificationId,
+    pub owner: VerificationOwner,
+    pub user_id: Option<UserId>,
+    pub slot: Slot,
+    /// The request options, as JSON.
+    pub nonce: String,
+}
+
+/// Starts a passkey challenge for one step of a flow: the verification to store with the
+/// ceremony, and what the step remembers of it.
+pub fn start_challenge(
+    new: NewChallenge,
+    settings: &Settings,
+    now: Timestamp,
+) -> (CodeVerification, Challenge) {
+    let NewChallenge {
+        id,
+        owner,
+        user_id,
+        slot,
+        nonce,
+    } = new;
+    let verification = CodeVerification {
+        id: id.clone(),
+        owner,
+        user_id,
+        slot,
+        strategy: Strategy::Passkey,
+        identification_id: None,
+        attempts: 0,
+        max_attempts: settings.codes.max_attempts,
+        status: VerificationStatus::Unverified,
+        expire_at: now.plus_seconds(PASSKEY_CHALLENGE_SECONDS),
+        created_at: now,
+        verified_at: None,
+        redirect_url: None,
+        verified_by_client_id: None,
+    };
+    let challenge = Challenge {
+        verification_id: id,
+        expire_at: verification.expire_at,
+        created_at: now,
+        nonce,
+    };
+    (verification, challenge)
 }
 
 /// Starts a code or link for a step: refused within the resend cooldown when `current` (what the

@@ -14,6 +14,7 @@ pub mod limits;
 pub mod messages;
 pub mod mfa;
 pub mod params;
+pub mod passkeys;
 pub mod passwords;
 pub mod present;
 pub mod provider_keys;

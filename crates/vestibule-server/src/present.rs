@@ -4,7 +4,7 @@ use crate::instance::Instance;
 use std::collections::BTreeMap;
 use vestibule_model::session_verification::SessionVerification;
 use vestibule_model::sign_in::Verification as DomainVerification;
-use vestibule_model::user::{EmailAddress, Factor, LockState, PhoneNumber, Web3Wallet};
+use vestibule_model::user::{EmailAddress, Factor, LockState, Passkey, PhoneNumber, Web3Wallet};
 use vestibule_model::verification::CodeVerification;
 use vestibule_model::{Client, Session, SessionStatus, Settings, SignIn, Timestamp, User};
 use vestibule_wire as wire;
@@ -96,6 +96,36 @@ pub fn web3_wallet(
     }
 }
 
+/// A passkey, with its registration's verification: `pending` carries the creation options
+/// (`nonce`) while the authenticator's answer is awaited.
+pub fn passkey(p: &Passkey, pending: Option<(&str, Timestamp)>) -> wire::Passkey {
+    let verification = match pending {
+        Some((nonce, expire_at)) => wire::Verification {
+            object: "verification".into(),
+            status: "unverified".into(),
+            strategy: "passkey".into(),
+            expire_at: Some(expire_at.millis()),
+            nonce: Some(nonce.to_owned()),
+            ..wire::Verification::default()
+        },
+        None => wire::Verification {
+            object: "verification".into(),
+            status: if p.verified { "verified" } else { "unverified" }.into(),
+            strategy: "passkey".into(),
+            ..wire::Verification::default()
+        },
+    };
+    wire::Passkey {
+        object: "passkey".into(),
+        id: p.id.to_string(),
+        name: p.name.clone(),
+        last_used_at: p.last_used_at.map(Timestamp::millis),
+        verification: Some(verification),
+        created_at: p.created_at.millis(),
+        updated_at: p.updated_at.millis(),
+    }
+}
+
 pub fn user(u: &User, audience: Audience, now: Timestamp) -> wire::User {
     let backend = audience == Audience::Backend;
     let lock = u.lock_state(now);
@@ -129,7 +159,12 @@ pub fn user(u: &User, audience: Audience, now: Timestamp) -> wire::User {
         external_accounts: Vec::new(),
         enterprise_accounts: Vec::new(),
         saml_accounts: Vec::new(),
-        passkeys: Vec::new(),
+        passkeys: u
+            .passkeys
+            .iter()
+            .filter(|p| p.verified)
+            .filter_map(|p| serde_json::to_value(passkey(p, None)).ok())
+            .collect(),
         organization_memberships: Vec::new(),
         password_enabled: u.has_password(),
         totp_enabled: u.totp_enabled,
@@ -250,6 +285,7 @@ fn verification(v: &DomainVerification) -> wire::Verification {
         attempts: v.attempts,
         expire_at: v.expire_at.map(Timestamp::millis),
         message: v.message.clone(),
+        nonce: v.nonce.clone(),
         ..wire::Verification::default()
     }
 }
@@ -423,7 +459,13 @@ pub fn environment(settings: &Settings, instance: &Instance) -> wire::Environmen
     let mut web3 = attribute(!wallets.is_empty(), true, wallets.clone());
     web3.verifications = wallets;
     attributes.insert("web3_wallet".into(), web3);
-    for disabled in ["first_name", "last_name", "passkey"] {
+    let passkeys = settings.passkeys.enabled;
+    let mut passkey = attribute(passkeys, true, vec!["passkey".into()]);
+    if passkeys {
+        passkey.verifications = vec!["passkey".into()];
+    }
+    attributes.insert("passkey".into(), passkey);
+    for disabled in ["first_name", "last_name"] {
         attributes.insert(disabled.into(), attribute(false, false, Vec::new()));
     }
     let p = &settings.password;
@@ -495,7 +537,10 @@ pub fn environment(settings: &Settings, instance: &Instance) -> wire::Environmen
                     "duration_in_minutes": settings.lockout.duration_seconds.map(|s| s / 60)},
                 "email_link": {"require_same_client": settings.email_link.require_same_client},
             }),
-            passkey_settings: serde_json::json!({"allow_autofill": false, "show_sign_in_button": false}),
+            passkey_settings: serde_json::json!({
+                "allow_autofill": passkeys && settings.passkeys.allow_autofill,
+                "show_sign_in_button": passkeys && settings.passkeys.show_sign_in_button,
+            }),
         },
         organization_settings: serde_json::json!({"enabled": false, "max_allowed_memberships": 0,
             "actions": {"admin_delete": false}, "domains": {"enabled": false, "enrollment_modes": [], "default_role": null},

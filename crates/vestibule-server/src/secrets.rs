@@ -13,6 +13,7 @@ pub struct Secrets {
     codes: hmac::Key,
     signing_messages: hmac::Key,
     unknown_accounts: hmac::Key,
+    passkey_users: hmac::Key,
     seal_key: [u8; 32],
     totp: vestibule_crypto::Sealer,
 }
@@ -45,6 +46,10 @@ impl Secrets {
                 hmac::HMAC_SHA256,
                 &derive(root, "vestibule unknown account identifiers"),
             ),
+            passkey_users: hmac::Key::new(
+                hmac::HMAC_SHA256,
+                &derive(root, "vestibule passkey user handles"),
+            ),
             seal_key: derive(root, "vestibule outbox sealing"),
             totp: vestibule_crypto::Sealer::new(derive(root, "vestibule totp secrets")),
         }
@@ -73,6 +78,19 @@ impl Secrets {
     pub fn message_to_sign(&self, verification_id: &str) -> String {
         let tag = hmac::sign(&self.signing_messages, verification_id.as_bytes());
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag.as_ref())
+    }
+
+    /// The WebAuthn user handle of an account: stable, so an authenticator keeps one passkey
+    /// per account, and free of the account's id or any personal data (WebAuthn §14.6.1).
+    pub fn passkey_user_handle(
+        &self,
+        user_id: &str,
+    ) -> [u8; vestibule_crypto::passkey::USER_HANDLE_LEN] {
+        let tag = hmac::sign(&self.passkey_users, user_id.as_bytes());
+        let mut handle = [0u8; vestibule_crypto::passkey::USER_HANDLE_LEN];
+        let n = handle.len();
+        handle.copy_from_slice(&tag.as_ref()[..n]);
+        handle
     }
 
     /// What the store keeps of a code: a keyed hash bound to its verification, so a stolen

@@ -26,6 +26,8 @@ pub struct Inner {
     pub trusted_proxy_header: Option<String>,
     /// Google's ID-token keys, for One Tap.
     pub google_keys: ProviderKeys,
+    /// The WebAuthn relying party, when passkeys are on.
+    pub passkeys: Option<vestibule_crypto::passkey::RelyingParty>,
     pub clock: Arc<dyn Clock>,
     pub rng: Arc<dyn Rng>,
 }
@@ -88,6 +90,7 @@ impl AppState {
             None => stored_secret_key(&store, mode, deps.rng.as_ref()).await?,
         };
         let instance = Instance::new(mode, frontend_api_url, secret_key, &config.allowed_origins)?;
+        let passkeys = crate::passkeys::relying_party(&config.settings.passkeys, &instance)?;
         let keys = KeyRing::load_or_create(&store, deps.clock.as_ref(), deps.rng.as_ref())
             .await
             .map_err(|e| format!("signing keys: {e}"))?;
@@ -123,6 +126,7 @@ impl AppState {
             templates,
             trusted_proxy_header: config.trusted_proxy_header.clone(),
             google_keys: ProviderKeys::new(&config.settings.google_one_tap.jwks_url),
+            passkeys,
             clock: deps.clock,
             rng: deps.rng,
         })))

@@ -12,13 +12,15 @@ use crate::limits;
 use crate::messages;
 use crate::params::Params;
 use crate::state::AppState;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use std::future::Future;
 use vestibule_courier::Purpose;
 use vestibule_model::rate_limit::LimitKey;
 use vestibule_model::user::Factor;
 use vestibule_model::verification::{CodeRequest, CodeVerification};
 use vestibule_model::{ClientId, Error, Step, Strategy, Timestamp, User, VerificationId};
-use vestibule_store::{verifications, Tx};
+use vestibule_store::{passkeys, verifications, Tx};
 
 /// A flow a factor is proved in. The model decides (`begin_code`, `pending`, `proved`); the flow
 /// is written last, in the step's transaction, conditionally on what was read (`save`).
@@ -60,6 +62,27 @@ pub(crate) trait Flow {
         Err(Error::StrategyForUserInvalid.into())
     }
 
+    /// Records a passkey challenge (`nonce`: the request options) handed out for this step;
+    /// refuses when the step takes no passkey. Flows that take none keep the default.
+    fn begin_passkey(
+        &mut self,
+        _state: &AppState,
+        _nonce: String,
+        _id: VerificationId,
+    ) -> ApiResult<CodeVerification> {
+        Err(Error::StrategyForUserInvalid.into())
+    }
+
+    /// The proof named `user` as its account (a passkey's credential). A flow that knew its
+    /// account takes only that one; one that did not (a discoverable passkey sign-in) is now
+    /// theirs.
+    fn named(&mut self, _state: &AppState, user: User) -> ApiResult<()> {
+        match self.account() {
+            Some(u) if u.id == user.id => Ok(()),
+            _ => Err(Error::IdentifierNotFound.into()),
+        }
+    }
+
     /// Whether `strategy` may be attempted now, and what a guess must match when the step waits
     /// for something it started (a sent code, a message to sign). A locked account is refused
     /// here, before any guess is looked at.
@@ -90,6 +113,9 @@ pub(crate) async fn prepare<F: Flow>(
     params: &Params,
     strategy: Strategy,
 ) -> ApiResult<F::Saved> {
+    if strategy == Strategy::Passkey {
+        return challenge(state, flow).await;
+    }
     let identification = codes::target(params, &strategy, &flow.offered(state))?;
     if strategy.chain().is_some() {
         let request = CodeRequest {
@@ -140,6 +166,35 @@ pub(crate) async fn hand_out<F: Flow>(
     }
     let mut tx = state.store.begin().await?;
     verifications::insert(&mut tx, &v, None, None).await?;
+    flow.save(state, tx).await
+}
+
+/// Hands out a passkey challenge: request options listing the account's passkeys (none before
+/// the account is known: any discoverable passkey of this RP may answer), counted as an attempt
+/// against the account like a wallet's message; then in one transaction the verification that
+/// makes the challenge single use is stored with the ceremony, and the flow written.
+pub(crate) async fn challenge<F: Flow>(state: &AppState, flow: &mut F) -> ApiResult<F::Saved> {
+    let rp = state.relying_party()?;
+    let allow = match flow.account() {
+        Some(user) => {
+            let mut conn = state.store.read().await?;
+            let ids = passkeys::credential_ids(&mut conn, &user.id).await?;
+            ids.iter()
+                .filter_map(|id| URL_SAFE_NO_PAD.decode(id).ok())
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let ceremony = rp
+        .start_authentication(&allow)
+        .map_err(|e| Error::internal(e.to_string()))?;
+    let id = VerificationId::generate(state.rng.as_ref());
+    let v = flow.begin_passkey(state, ceremony.options_json, id)?;
+    if let Some(user) = flow.account() {
+        limits::check(state, LimitKey::AttemptByUser(user.id.to_string())).await?;
+    }
+    let mut tx = state.store.begin().await?;
+    verifications::insert_challenge(&mut tx, &v, &URL_SAFE_NO_PAD.encode(&ceremony.state)).await?;
     flow.save(state, tx).await
 }
 
@@ -212,7 +267,11 @@ pub(crate) async fn attempt<F: Flow>(
     guess: &str,
 ) -> ApiResult<Attempted<F::Saved>> {
     let pending = flow.pending(state, &strategy)?;
-    let judged = guesses::judge(state, &strategy, pending.as_ref(), flow.account(), guess).await?;
+    let mut judged =
+        guesses::judge(state, &strategy, pending.as_ref(), flow.account(), guess).await?;
+    if let Some(user) = judged.named.take() {
+        flow.named(state, user)?;
+    }
     flow.proved(state, strategy, judged.sent.as_ref())?;
     let rehash = judged.proven.needs_rehash();
     let mut tx = state.store.begin().await?;

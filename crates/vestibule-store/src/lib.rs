@@ -18,6 +18,7 @@ pub mod keys;
 mod local_pool;
 mod migrate;
 pub mod outbox;
+pub mod passkeys;
 pub mod rate_limits;
 pub mod rows;
 pub mod second_factors;

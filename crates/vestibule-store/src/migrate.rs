@@ -60,6 +60,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_used_id_tokens.sql"),
         postgres: include_str!("../migrations/postgres/0008_used_id_tokens.sql"),
     },
+    Migration {
+        version: 9,
+        name: "passkeys",
+        sqlite: include_str!("../migrations/sqlite/0009_passkeys.sql"),
+        postgres: include_str!("../migrations/postgres/0009_passkeys.sql"),
+    },
 ];
 
 /// Any constant; it only has to be the same on every node.

@@ -4,7 +4,7 @@ use crate::db::{query, query_scalar, Query, Row};
 use crate::rows::{b, flag, int, json, opt_text, opt_ts, placeholders, text, ts};
 use crate::{conflict, Connection, Result, StoreError};
 use std::collections::HashMap;
-use vestibule_model::user::{EmailAddress, PasswordDigest, PhoneNumber, Web3Wallet};
+use vestibule_model::user::{EmailAddress, Passkey, PasswordDigest, PhoneNumber, Web3Wallet};
 use vestibule_model::{IdentificationId, Identifier, IdentifierKind, Timestamp, User, UserId};
 
 const USER_COLUMNS: &str =
@@ -481,25 +481,34 @@ async fn assemble(conn: &mut Connection, rows: Vec<Row>) -> Result<Vec<User>> {
     // Email addresses and phone numbers in one round trip.
     let sql = format!(
         "SELECT 'email' AS kind, id, user_id, email_address AS value, verified, verification_strategy, \
-         0 AS reserved_for_second_factor, 0 AS default_second_factor, created_at FROM email_addresses WHERE user_id IN ({}) \
+         0 AS reserved_for_second_factor, 0 AS default_second_factor, NULL AS last_used_at, \
+         created_at, created_at AS updated_at FROM email_addresses WHERE user_id IN ({}) \
          UNION ALL \
          SELECT 'phone' AS kind, id, user_id, phone_number AS value, verified, verification_strategy, \
-         reserved_for_second_factor, default_second_factor, created_at FROM phone_numbers WHERE user_id IN ({}) \
+         reserved_for_second_factor, default_second_factor, NULL AS last_used_at, \
+         created_at, created_at AS updated_at FROM phone_numbers WHERE user_id IN ({}) \
          UNION ALL \
          SELECT 'wallet' AS kind, id, user_id, web3_wallet AS value, verified, verification_strategy, \
-         0 AS reserved_for_second_factor, 0 AS default_second_factor, created_at FROM web3_wallets WHERE user_id IN ({}) \
+         0 AS reserved_for_second_factor, 0 AS default_second_factor, NULL AS last_used_at, \
+         created_at, created_at AS updated_at FROM web3_wallets WHERE user_id IN ({}) \
+         UNION ALL \
+         SELECT 'passkey' AS kind, id, user_id, name AS value, verified, NULL AS verification_strategy, \
+         0 AS reserved_for_second_factor, 0 AS default_second_factor, last_used_at, \
+         created_at, updated_at FROM passkeys WHERE user_id IN ({}) \
          ORDER BY created_at, id",
         placeholders(1, ids.len()),
         placeholders(ids.len() + 1, ids.len()),
-        placeholders(2 * ids.len() + 1, ids.len())
+        placeholders(2 * ids.len() + 1, ids.len()),
+        placeholders(3 * ids.len() + 1, ids.len())
     );
     let mut q = query(&sql);
-    for id in ids.iter().chain(ids.iter()).chain(ids.iter()) {
+    for id in ids.iter().chain(&ids).chain(&ids).chain(&ids) {
         q = q.bind(*id);
     }
     let mut emails: HashMap<String, Vec<EmailAddress>> = HashMap::new();
     let mut phones: HashMap<String, Vec<PhoneNumber>> = HashMap::new();
     let mut wallets: HashMap<String, Vec<Web3Wallet>> = HashMap::new();
+    let mut passkeys: HashMap<String, Vec<Passkey>> = HashMap::new();
     for row in q.fetch_all(&mut *conn).await? {
         let owner = text(&row, "user_id")?;
         let id = IdentificationId::from_trusted(text(&row, "id")?);
@@ -515,6 +524,15 @@ async fn assemble(conn: &mut Connection, rows: Vec<Row>) -> Result<Vec<User>> {
                 verified,
                 verification_strategy,
                 created_at,
+            });
+        } else if kind == "passkey" {
+            passkeys.entry(owner).or_default().push(Passkey {
+                id,
+                name: value,
+                verified,
+                last_used_at: opt_ts(&row, "last_used_at")?,
+                created_at,
+                updated_at: ts(&row, "updated_at")?,
             });
         } else if kind == "wallet" {
             wallets.entry(owner).or_default().push(Web3Wallet {
@@ -540,6 +558,7 @@ async fn assemble(conn: &mut Connection, rows: Vec<Row>) -> Result<Vec<User>> {
         u.email_addresses = emails.remove(u.id.as_str()).unwrap_or_default();
         u.phone_numbers = phones.remove(u.id.as_str()).unwrap_or_default();
         u.web3_wallets = wallets.remove(u.id.as_str()).unwrap_or_default();
+        u.passkeys = passkeys.remove(u.id.as_str()).unwrap_or_default();
     }
     Ok(users)
 }
@@ -578,6 +597,7 @@ fn user_from_row(row: &Row) -> Result<User> {
         primary_phone_number_id: opt_text(row, "primary_phone_number_id")?
             .map(IdentificationId::from_trusted),
         web3_wallets: Vec::new(),
+        passkeys: Vec::new(),
         primary_web3_wallet_id: opt_text(row, "primary_web3_wallet_id")?
             .map(IdentificationId::from_trusted),
         password,

@@ -61,8 +61,27 @@ pub async fn insert(
     code_hash: Option<&str>,
     link_token_hash: Option<&str>,
 ) -> Result<()> {
+    insert_row(conn, v, code_hash, link_token_hash, None).await
+}
+
+/// Stores a passkey step's verification with its ceremony's server state.
+pub async fn insert_challenge(
+    conn: &mut Connection,
+    v: &CodeVerification,
+    ceremony: &str,
+) -> Result<()> {
+    insert_row(conn, v, None, None, Some(ceremony)).await
+}
+
+async fn insert_row(
+    conn: &mut Connection,
+    v: &CodeVerification,
+    code_hash: Option<&str>,
+    link_token_hash: Option<&str>,
+    ceremony: Option<&str>,
+) -> Result<()> {
     query(&format!(
-        "INSERT INTO verifications ({COLUMNS}, code_hash, link_token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        "INSERT INTO verifications ({COLUMNS}, code_hash, link_token_hash, ceremony) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
     ))
     .bind(v.id.as_str())
     .bind(v.owner.as_str())
@@ -80,9 +99,21 @@ pub async fn insert(
     .bind(v.verified_by_client_id.as_ref().map(|c| c.as_str()))
     .bind(code_hash)
     .bind(link_token_hash)
+    .bind(ceremony)
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// The server state of a passkey step's ceremony.
+pub async fn ceremony(conn: &mut Connection, id: &VerificationId) -> Result<Option<String>> {
+    let row = query("SELECT ceremony FROM verifications WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(|r| opt_text(&r, "ceremony"))
+        .transpose()
+        .map(Option::flatten)
 }
 
 pub async fn get(conn: &mut Connection, id: &VerificationId) -> Result<Option<CodeVerification>> {

@@ -68,6 +68,7 @@ fn user(n: u32) -> User {
             created_at: t(i64::from(n)),
         }],
         primary_web3_wallet_id: Some(wallet_id),
+        passkeys: Vec::new(),
         password: Some(PasswordDigest {
             hasher: "argon2id".into(),
             digest: format!("$argon2id$v=19$m=19456,t=2,p=1$salt{n}$hash"),
@@ -645,7 +646,7 @@ async fn migrations_are_idempotent() {
             .expect("reopen");
         let mut c = again.read().await.expect("read");
         let count: i64 = migrations_count(&mut c).await;
-        assert_eq!(count, 8, "every migration recorded once");
+        assert_eq!(count, 9, "every migration recorded once");
     })
     .await;
 }
@@ -1416,6 +1417,104 @@ async fn an_id_token_is_used_once_and_forgotten_after_it_expires() {
             1
         );
         tx.commit().await.expect("commit");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_passkey_registers_once_and_its_credential_belongs_to_one_account() {
+    use vestibule_store::passkeys::{self, Credential, NewRegistration};
+    use vestibule_store::StoreError;
+    on_every_backend(|ts| async move {
+        let (a, b) = (user(1), user(2));
+        let mut tx = ts.store.begin().await.expect("begin");
+        users::insert(&mut tx, &a).await.expect("user a");
+        users::insert(&mut tx, &b).await.expect("user b");
+        let (pa, pb) = (
+            IdentificationId::from_trusted("idn_pka".into()),
+            IdentificationId::from_trusted("idn_pkb".into()),
+        );
+        for (id, u) in [(&pa, &a), (&pb, &b)] {
+            let r = NewRegistration {
+                id,
+                user_id: &u.id,
+                name: "Passkey 1",
+                ceremony: "state",
+                nonce: "{}",
+                expire_at: t(300_000),
+                now: t(1_000),
+            };
+            passkeys::insert_registration(&mut tx, &r)
+                .await
+                .expect("start");
+        }
+        tx.commit().await.expect("commit");
+        let mut c = ts.store.write().await.expect("write");
+        let pending = passkeys::pending_registration(&mut c, &a.id, &pa)
+            .await
+            .expect("read")
+            .expect("pending");
+        assert_eq!(
+            (pending.ceremony.as_str(), pending.nonce.as_str()),
+            ("state", "{}")
+        );
+        assert!(
+            passkeys::pending_registration(&mut c, &b.id, &pa)
+                .await
+                .expect("read")
+                .is_none(),
+            "another account's registration is not found"
+        );
+        let cred = Credential {
+            credential_id: "cred-1",
+            public_key: "pk",
+            dynamic_state: "d0",
+        };
+        assert!(
+            passkeys::complete_registration(&mut c, &a.id, &pa, cred, t(2_000))
+                .await
+                .expect("complete")
+        );
+        assert!(
+            !passkeys::complete_registration(&mut c, &a.id, &pa, cred, t(2_000))
+                .await
+                .expect("again"),
+            "a registration completes once"
+        );
+        assert!(matches!(
+            passkeys::complete_registration(&mut c, &b.id, &pb, cred, t(2_000)).await,
+            Err(StoreError::Conflict { what: "passkey" })
+        ));
+        let found = passkeys::by_credential(&mut c, "cred-1")
+            .await
+            .expect("find")
+            .expect("registered");
+        assert_eq!(
+            (found.user_id.clone(), found.dynamic_state.as_str()),
+            (a.id.clone(), "d0")
+        );
+        assert!(passkeys::record_use(&mut c, &pa, Some("d1"), t(3_000))
+            .await
+            .expect("use"));
+        let used = users::get(&mut c, &a.id).await.expect("get").expect("user");
+        assert_eq!(used.passkeys.len(), 1);
+        assert_eq!(used.passkeys[0].last_used_at, Some(t(3_000)));
+        assert!(used.passkeys[0].verified);
+        assert_eq!(
+            passkeys::credential_ids(&mut c, &a.id).await.expect("ids"),
+            vec!["cred-1".to_owned()]
+        );
+        assert!(!passkeys::delete(&mut c, &b.id, &pa)
+            .await
+            .expect("not theirs"));
+        assert!(passkeys::delete(&mut c, &a.id, &pa).await.expect("delete"));
+        assert!(passkeys::by_credential(&mut c, "cred-1")
+            .await
+            .expect("find")
+            .is_none());
+        assert!(!passkeys::record_use(&mut c, &pa, None, t(4_000))
+            .await
+            .expect("gone"));
     })
     .await;
 }

@@ -315,6 +315,18 @@ pub struct Web3Wallet {
     pub updated_at: i64,
 }
 
+/// A passkey, as `/v1/me/passkeys` and the user's `passkeys` show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Passkey {
+    pub object: String,
+    pub id: String,
+    pub name: String,
+    pub last_used_at: Option<i64>,
+    pub verification: Option<Verification>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentificationLink {
     pub id: String,

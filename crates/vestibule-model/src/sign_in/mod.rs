@@ -26,10 +26,12 @@ use crate::session::{Session, SessionStatus};
 use crate::settings::Settings;
 use crate::user::{Factor, LockState, User};
 use crate::verification::{
-    start_code, CodeRequest, CodeVerification, NewCode, SentCode, Slot, VerificationOwner,
+    start_challenge, start_code, Challenge, CodeRequest, CodeVerification, NewChallenge, NewCode,
+    SentCode, Slot, VerificationOwner,
 };
 use serde::{Deserialize, Serialize};
 
+use crate::strategy::Step;
 pub use crate::strategy::Strategy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +97,9 @@ pub struct Verification {
     /// Wallet signatures: the text handed out to sign.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Passkeys: the WebAuthn request options handed out, as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 impl Verification {
@@ -108,6 +113,7 @@ impl Verification {
             identification_id: None,
             created_at: None,
             message: None,
+            nonce: None,
         }
     }
 }
@@ -172,13 +178,32 @@ pub enum PendingStep {
     /// A message handed out for a wallet to sign, once, before it expires; the stored
     /// verification (its identification the wallet) counts the attempts.
     Signature { sent: SentCode, message: String },
+    /// A challenge handed out for one of the account's passkeys to answer.
+    Passkey(Challenge),
 }
 
 impl PendingStep {
-    /// The stored verification this step waits on, whatever proves it.
-    pub fn sent(&self) -> &SentCode {
+    /// The code or link (or the message to sign) this step waits on, naming its address.
+    pub fn sent(&self) -> Option<&SentCode> {
         match self {
-            PendingStep::Sent(s) | PendingStep::Signature { sent: s, .. } => s,
+            PendingStep::Sent(s) | PendingStep::Signature { sent: s, .. } => Some(s),
+            PendingStep::Passkey(_) => None,
+        }
+    }
+
+    /// The stored verification this step waits on, whatever proves it.
+    pub fn verification_id(&self) -> &VerificationId {
+        match self {
+            PendingStep::Sent(s) | PendingStep::Signature { sent: s, .. } => &s.verification_id,
+            PendingStep::Passkey(c) => &c.verification_id,
+        }
+    }
+
+    /// The strategy that answers it.
+    pub fn strategy(&self) -> &Strategy {
+        match self {
+            PendingStep::Sent(s) | PendingStep::Signature { sent: s, .. } => &s.strategy,
+            PendingStep::Passkey(_) => &Strategy::Passkey,
         }
     }
 
@@ -189,6 +214,7 @@ impl PendingStep {
                 message: Some(message.clone()),
                 ..sent.view()
             },
+            PendingStep::Passkey(c) => c.view(),
         }
     }
 }
@@ -214,12 +240,18 @@ impl ProvenFactor {
     /// Proven now by `strategy`, through `pending` if that was in flight for it.
     fn now(strategy: Strategy, pending: Option<&PendingStep>, now: Timestamp) -> ProvenFactor {
         let sent = pending
-            .map(PendingStep::sent)
-            .filter(|s| s.strategy == strategy)
-            .map(|s| SentRef {
-                verification_id: s.verification_id.clone(),
-                identification_id: Some(s.identification_id.clone()),
-                created_at: Some(s.created_at),
+            .filter(|p| p.strategy() == &strategy)
+            .map(|p| match p {
+                PendingStep::Passkey(c) => SentRef {
+                    verification_id: c.verification_id.clone(),
+                    identification_id: None,
+                    created_at: Some(c.created_at),
+                },
+                PendingStep::Sent(s) | PendingStep::Signature { sent: s, .. } => SentRef {
+                    verification_id: s.verification_id.clone(),
+                    identification_id: Some(s.identification_id.clone()),
+                    created_at: Some(s.created_at),
+                },
             });
         ProvenFactor {
             strategy,
@@ -238,6 +270,7 @@ impl ProvenFactor {
             identification_id: self.sent.as_ref().and_then(|s| s.identification_id.clone()),
             created_at: self.sent.as_ref().and_then(|s| s.created_at),
             message: None,
+            nonce: None,
         }
     }
 }
@@ -246,6 +279,11 @@ impl ProvenFactor {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignInState {
     NeedsIdentifier,
+    /// A passkey sign-in with no identifier (discoverable or autofill): whichever account's
+    /// passkey answers the challenge is the one signing in.
+    AwaitingPasskey {
+        challenge: Challenge,
+    },
     NeedsFirstFactor {
         who: Identified,
         pending: Option<PendingStep>,
@@ -278,7 +316,9 @@ impl SignInState {
     pub fn status(&self) -> SignInStatus {
         match self {
             SignInState::NeedsIdentifier => SignInStatus::NeedsIdentifier,
-            SignInState::NeedsFirstFactor { .. } => SignInStatus::NeedsFirstFactor,
+            SignInState::NeedsFirstFactor { .. } | SignInState::AwaitingPasskey { .. } => {
+                SignInStatus::NeedsFirstFactor
+            }
             SignInState::NeedsSecondFactor { .. } => SignInStatus::NeedsSecondFactor,
             SignInState::NeedsClientTrust { .. } => SignInStatus::NeedsClientTrust,
             SignInState::NeedsNewPassword { .. } => SignInStatus::NeedsNewPassword,
@@ -388,7 +428,7 @@ impl SignIn {
 
     pub fn identifier(&self) -> Option<&Identifier> {
         match &self.state {
-            SignInState::NeedsIdentifier => None,
+            SignInState::NeedsIdentifier | SignInState::AwaitingPasskey { .. } => None,
             SignInState::NeedsFirstFactor { who, .. } => Some(&who.identifier),
             SignInState::NeedsSecondFactor { who, .. }
             | SignInState::NeedsClientTrust { who, .. }
@@ -453,6 +493,7 @@ impl SignIn {
     pub fn first_factor_verification(&self) -> Option<Verification> {
         match &self.state {
             SignInState::NeedsIdentifier => None,
+            SignInState::AwaitingPasskey { challenge } => Some(challenge.view()),
             SignInState::NeedsFirstFactor { pending, .. } => {
                 pending.as_ref().map(PendingStep::view)
             }
@@ -784,7 +825,7 @@ impl SignIn {
                 slot,
                 request,
             },
-            pending.as_ref().map(PendingStep::sent),
+            pending.as_ref().and_then(PendingStep::sent),
             settings,
             now,
         )?;
@@ -816,9 +857,8 @@ impl SignIn {
             return Ok(None);
         }
         pending
-            .map(PendingStep::sent)
-            .filter(|s| &s.strategy == strategy)
-            .map(|s| Some(s.verification_id.clone()))
+            .filter(|p| p.strategy() == strategy)
+            .map(|p| Some(p.verification_id().clone()))
             .ok_or(Error::VerificationMissing)
     }
 
@@ -855,7 +895,7 @@ impl SignIn {
         now: Timestamp,
     ) -> Result<Progress, Error> {
         let (_, _, pending) = self.second_step(now)?;
-        if pending.map(|p| &p.sent().verification_id) != Some(&verification.id) {
+        if pending.map(PendingStep::verification_id) != Some(&verification.id) {
             return Err(Error::VerificationMissing);
         }
         self.second_factor_verified(verification.strategy.clone(), user, now)
@@ -955,6 +995,106 @@ impl SignIn {
         Ok(verification)
     }
 
+    /// Hands out a passkey challenge (`nonce`: the request options) for the first factor: before
+    /// any identifier, for whichever account's passkey answers (discoverable or autofill); once
+    /// identified, for one of the account's own passkeys. Returns the verification to store with
+    /// the ceremony; this sign-in now waits for the assertion.
+    pub fn prepare_passkey(
+        &mut self,
+        id: VerificationId,
+        nonce: String,
+        user: Option<&User>,
+        settings: &Settings,
+        now: Timestamp,
+    ) -> Result<CodeVerification, Error> {
+        self.ensure_open(now)?;
+        if !Strategy::Passkey.enabled(settings, Step::FirstFactor) {
+            return Err(Error::StrategyForUserInvalid);
+        }
+        let user_id = match &self.state {
+            SignInState::NeedsIdentifier | SignInState::AwaitingPasskey { .. } => None,
+            SignInState::NeedsFirstFactor { .. } => {
+                // An unknown account has no passkey, as a real account without one.
+                let u = user.ok_or(Error::StrategyForUserInvalid)?;
+                self.first_factor_account(u, now)?;
+                if u.factor(settings, &Strategy::Passkey, None).is_none() {
+                    return Err(Error::StrategyForUserInvalid);
+                }
+                refuse_locked(u, now)?;
+                Some(u.id.clone())
+            }
+            other => return Err(not_awaiting_first_factor(other.status())),
+        };
+        let (verification, challenge) = start_challenge(
+            NewChallenge {
+                id,
+                owner: VerificationOwner::SignIn(self.id.clone()),
+                user_id,
+                slot: Slot::FirstFactor,
+                nonce,
+            },
+            settings,
+            now,
+        );
+        match &mut self.state {
+            SignInState::NeedsFirstFactor { pending, .. } => {
+                *pending = Some(PendingStep::Passkey(challenge));
+            }
+            _ => self.state = SignInState::AwaitingPasskey { challenge },
+        }
+        self.updated_at = now;
+        Ok(verification)
+    }
+
+    /// What a passkey attempt is checked against: the challenge handed out, and the account whose
+    /// passkey must answer it (`None`: any account's; the credential names it). A locked account
+    /// is refused before the assertion is looked at.
+    pub fn check_passkey_attempt(
+        &self,
+        user: Option<&User>,
+        now: Timestamp,
+    ) -> Result<(VerificationId, Option<UserId>), Error> {
+        self.ensure_open(now)?;
+        match &self.state {
+            SignInState::AwaitingPasskey { challenge } => {
+                Ok((challenge.verification_id.clone(), None))
+            }
+            _ => {
+                let user = user.ok_or(Error::StrategyForUserInvalid)?;
+                let pending = self.check_code_attempt(&Strategy::Passkey, Some(user), now)?;
+                Ok((pending.verification_id().clone(), Some(user.id.clone())))
+            }
+        }
+    }
+
+    /// The passkey that answered the challenge is `user`'s: a sign-in started without an
+    /// identifier is now theirs, with the challenge still to be settled.
+    pub fn identify_by_passkey(&mut self, user: &User, now: Timestamp) -> Result<(), Error> {
+        self.ensure_open(now)?;
+        match &self.state {
+            SignInState::AwaitingPasskey { challenge } => {
+                refuse_locked(user, now)?;
+                let identifier = user.primary_identifier().ok_or_else(|| {
+                    Error::client_state(
+                        "the account has no email address, phone number or username",
+                    )
+                })?;
+                self.state = SignInState::NeedsFirstFactor {
+                    who: Identified {
+                        identifier,
+                        account: Account::Known(user.id.clone()),
+                        client_trust: None,
+                    },
+                    pending: Some(PendingStep::Passkey(challenge.clone())),
+                };
+                self.updated_at = now;
+                Ok(())
+            }
+            _ if self.user_id() == Some(&user.id) => Ok(()),
+            _ => Err(mismatch()),
+        }
+    }
+
     /// What a first-factor attempt for `strategy` is checked against: the code or link sent, or
     /// the message handed out to sign. A locked account is refused before any guess is looked
     /// at.
@@ -966,7 +1106,7 @@ impl SignIn {
     ) -> Result<PendingStep, Error> {
         let (_, pending) = self.awaiting_first_factor(now)?;
         let pending = pending
-            .filter(|p| &p.sent().strategy == strategy)
+            .filter(|p| p.strategy() == strategy)
             .cloned()
             .ok_or(Error::VerificationMissing)?;
         if let Some(u) = user {
@@ -985,7 +1125,7 @@ impl SignIn {
         now: Timestamp,
     ) -> Result<Progress, Error> {
         let (_, pending) = self.awaiting_first_factor(now)?;
-        if pending.map(|p| &p.sent().verification_id) != Some(&verification.id) {
+        if pending.map(PendingStep::verification_id) != Some(&verification.id) {
             return Err(Error::VerificationMissing);
         }
         if !verification.strategy.resets_password() {

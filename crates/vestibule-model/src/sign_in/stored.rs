@@ -10,7 +10,7 @@ use super::{
 use crate::clock::Timestamp;
 use crate::identifier::Identifier;
 use crate::ids::{ClientId, SessionId, SignInId, UserId};
-use crate::verification::SentCode;
+use crate::verification::{Challenge, SentCode};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,7 +45,9 @@ impl From<SignIn> for StoredSignIn {
         let client_trust_state = si.client_trust_state();
         let created_session_id = si.created_session_id().cloned();
         let (first_at, second_at) = match &si.state {
-            SignInState::NeedsIdentifier | SignInState::NeedsFirstFactor { .. } => (None, None),
+            SignInState::NeedsIdentifier
+            | SignInState::AwaitingPasskey { .. }
+            | SignInState::NeedsFirstFactor { .. } => (None, None),
             SignInState::NeedsSecondFactor { first, .. }
             | SignInState::NeedsClientTrust { first, .. } => (Some(first.at), None),
             SignInState::NeedsNewPassword { reset, .. } => (Some(reset.at), None),
@@ -75,6 +77,9 @@ impl From<SignIn> for StoredSignIn {
 
 fn pending(v: Option<&Verification>) -> Option<PendingStep> {
     let v = v?;
+    if v.nonce.is_some() {
+        return Challenge::from_view(v).map(PendingStep::Passkey);
+    }
     let sent = SentCode::from_view(v)?;
     Some(match &v.message {
         Some(message) => PendingStep::Signature {
@@ -119,6 +124,16 @@ impl TryFrom<StoredSignIn> for SignIn {
         };
         let state = match s.status {
             SignInStatus::NeedsIdentifier => SignInState::NeedsIdentifier,
+            // Only a passkey sign-in is awaited without an identifier.
+            SignInStatus::NeedsFirstFactor if s.identifier.is_none() => {
+                SignInState::AwaitingPasskey {
+                    challenge: s
+                        .first_factor_verification
+                        .as_ref()
+                        .and_then(Challenge::from_view)
+                        .ok_or("no identifier")?,
+                }
+            }
             SignInStatus::NeedsFirstFactor => SignInState::NeedsFirstFactor {
                 who: Identified {
                     identifier: s.identifier.clone().ok_or("no identifier")?,

@@ -291,7 +291,7 @@ fn email_code_flow_with_cooldown_and_verification() {
 
     assert_eq!(
         si.check_code_attempt(&Strategy::EmailCode, Some(&user), clock.now())
-            .map(|p| p.sent().verification_id.clone()),
+            .map(|p| p.verification_id().clone()),
         Ok(v2.id.clone())
     );
     assert_eq!(
@@ -847,4 +847,116 @@ fn a_wallet_signs_the_message_handed_out_once_and_the_record_keeps_it() {
         .code_verified(&v, &user, &settings, clock.now())
         .expect("signed");
     assert!(matches!(progress, Progress::ReadyForSession(_)));
+}
+
+fn with_passkey() -> (User, Settings) {
+    let mut user = user_with_password();
+    user.passkeys.push(crate::user::Passkey {
+        id: IdentificationId::from_trusted("idn_pk".into()),
+        name: "Passkey".into(),
+        verified: true,
+        last_used_at: None,
+        created_at: Timestamp(0),
+        updated_at: Timestamp(0),
+    });
+    let mut settings = Settings::default();
+    settings.passkeys.enabled = true;
+    (user, settings)
+}
+
+fn stored_round_trip(si: &SignIn) -> SignIn {
+    let json = serde_json::to_string(si).expect("stored form");
+    serde_json::from_str(&json).expect("read back")
+}
+
+#[test]
+fn a_discoverable_passkey_names_the_account_then_proves_the_first_factor() {
+    let clock = TestClock::new(Timestamp(1_700_000_000_000));
+    let (user, settings) = with_passkey();
+    let mut si = start(&clock, &settings);
+    let vid = VerificationId::from_trusted("ver_pk".into());
+    let v = si
+        .prepare_passkey(
+            vid.clone(),
+            "{\"challenge\":\"c\"}".into(),
+            None,
+            &settings,
+            clock.now(),
+        )
+        .expect("a challenge before any identifier");
+    assert_eq!(v.strategy, Strategy::Passkey);
+    assert_eq!(v.identification_id, None);
+    assert_eq!(si.status(), SignInStatus::NeedsFirstFactor);
+    assert_eq!(si.identifier(), None);
+    let si_back = stored_round_trip(&si);
+    assert_eq!(si_back, si, "the stored form keeps the challenge");
+    let view = si
+        .first_factor_verification()
+        .expect("the challenge is shown");
+    assert_eq!(view.nonce.as_deref(), Some("{\"challenge\":\"c\"}"));
+    assert_eq!(
+        si.check_passkey_attempt(None, clock.now()),
+        Ok((vid.clone(), None)),
+        "any account's passkey may answer"
+    );
+    si.identify_by_passkey(&user, clock.now()).expect("named");
+    assert_eq!(si.user_id(), Some(&user.id));
+    let progress = si
+        .code_verified(&v, &user, &settings, clock.now())
+        .expect("proved");
+    assert!(matches!(progress, Progress::ReadyForSession(_)));
+}
+
+#[test]
+fn an_identified_passkey_challenge_is_for_that_account_only() {
+    let clock = TestClock::new(Timestamp(1_700_000_000_000));
+    let (user, mut settings) = with_passkey();
+    let mut si = start(&clock, &settings);
+    si.identify(email(), Some(&user), &settings, clock.now())
+        .expect("identify");
+    let vid = VerificationId::from_trusted("ver_pk".into());
+    si.prepare_passkey(
+        vid.clone(),
+        "{}".into(),
+        Some(&user),
+        &settings,
+        clock.now(),
+    )
+    .expect("challenge");
+    assert_eq!(stored_round_trip(&si), si);
+    assert_eq!(
+        si.check_passkey_attempt(Some(&user), clock.now()),
+        Ok((vid, Some(user.id.clone())))
+    );
+    let mut other = user.clone();
+    other.id = UserId::from_trusted("user_other".into());
+    assert!(si.identify_by_passkey(&other, clock.now()).is_err());
+    let mut without = user.clone();
+    without.passkeys.clear();
+    let mut fresh = start(&clock, &settings);
+    fresh
+        .identify(email(), Some(&without), &settings, clock.now())
+        .expect("identify");
+    assert_eq!(
+        fresh.prepare_passkey(
+            VerificationId::from_trusted("v2".into()),
+            "{}".into(),
+            Some(&without),
+            &settings,
+            clock.now()
+        ),
+        Err(Error::StrategyForUserInvalid)
+    );
+    settings.passkeys.enabled = false;
+    let mut off = start(&clock, &settings);
+    assert_eq!(
+        off.prepare_passkey(
+            VerificationId::from_trusted("v3".into()),
+            "{}".into(),
+            None,
+            &settings,
+            clock.now()
+        ),
+        Err(Error::StrategyForUserInvalid)
+    );
 }

@@ -1,6 +1,7 @@
 //! Operators and users' second factors (`@clerk/backend`'s `disableUserMFA`, `deleteUserTOTP`,
 //! `deleteUserBackupCodes`, `verifyTOTP`), and phone numbers kept for MFA (`createPhoneNumber`,
-//! `updatePhoneNumber` with `reserved_for_second_factor`).
+//! `updatePhoneNumber` with `reserved_for_second_factor`), and users' passkeys
+//! (`deleteUserPasskey`).
 
 use super::users::load;
 use crate::error::ApiResult;
@@ -213,4 +214,28 @@ pub async fn update_phone_number(
         .find(|p| p.id == phone_id)
         .ok_or_else(not_found)?;
     Ok(Json(crate::present::phone(phone, user.updated_at)))
+}
+
+/// `DELETE /v1/users/{id}/passkeys/{passkey_id}` (`@clerk/backend`'s `deleteUserPasskey`): the
+/// passkey signs nobody in from then on.
+pub async fn delete_passkey(
+    State(state): State<AppState>,
+    Path((id, passkey_id)): Path<(String, String)>,
+) -> ApiResult<Json<vestibule_wire::DeletedObject>> {
+    let user = load(&state, &id).await?;
+    let passkey = user
+        .passkeys
+        .iter()
+        .find(|p| p.id.as_str() == passkey_id)
+        .ok_or_else(|| Error::not_found_id("passkey", &passkey_id))?;
+    let mut tx = state.store.begin().await?;
+    if !vestibule_store::passkeys::delete(&mut tx, &user.id, &passkey.id).await? {
+        return Err(Error::not_found_id("passkey", passkey_id).into());
+    }
+    tx.commit().await?;
+    Ok(Json(vestibule_wire::DeletedObject {
+        object: "passkey".into(),
+        id: passkey.id.to_string(),
+        deleted: true,
+    }))
 }

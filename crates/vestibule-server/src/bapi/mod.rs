@@ -48,6 +48,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             axum::routing::delete(mfa::delete_backup_codes),
         )
         .route("/v1/users/{id}/verify_totp", post(mfa::verify_totp))
+        .route(
+            "/v1/users/{id}/passkeys/{passkey_id}",
+            axum::routing::delete(mfa::delete_passkey),
+        )
         .route("/v1/phone_numbers", post(mfa::create_phone_number))
         .route(
             "/v1/phone_numbers/{id}",

@@ -311,6 +311,7 @@ pub async fn create(State(state): State<AppState>, params: Params) -> UserRespon
         email_addresses,
         phone_numbers,
         web3_wallets,
+        passkeys: Vec::new(),
         password,
         public_metadata: Value::Object(public_metadata),
         private_metadata: Value::Object(private_metadata),

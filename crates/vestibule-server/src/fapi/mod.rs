@@ -55,6 +55,16 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/v1/me/phone_numbers/{id}/attempt_verification",
             post(me::phones::attempt_verification),
         )
+        .route("/v1/me/passkeys", post(me::passkeys::create))
+        .route("/v1/me/passkeys/", post(me::passkeys::create))
+        .route(
+            "/v1/me/passkeys/{id}",
+            axum::routing::patch(me::passkeys::update).delete(me::passkeys::delete),
+        )
+        .route(
+            "/v1/me/passkeys/{id}/attempt_verification",
+            post(me::passkeys::attempt_verification),
+        )
         .route("/v1/me/web3_wallets", post(me::wallets::create))
         .route("/v1/me/web3_wallets/", post(me::wallets::create))
         .route(

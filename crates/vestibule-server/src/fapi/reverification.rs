@@ -231,6 +231,18 @@ impl Flow for Reverifying {
             .prepare(slot, request, &self.user, &state.settings, now, id)?)
     }
 
+    fn begin_passkey(
+        &mut self,
+        state: &AppState,
+        nonce: String,
+        id: VerificationId,
+    ) -> ApiResult<CodeVerification> {
+        let (slot, now) = (self.slot, state.now());
+        Ok(self
+            .sv
+            .prepare_passkey(slot, (id, nonce), &self.user, &state.settings, now)?)
+    }
+
     fn pending(&self, state: &AppState, strategy: &Strategy) -> ApiResult<Option<Awaited>> {
         let sent = self.sv.check_attempt(
             self.slot,
@@ -239,7 +251,13 @@ impl Flow for Reverifying {
             &state.settings,
             state.now(),
         )?;
-        Ok(sent.map(Awaited::Code))
+        Ok(sent.map(|verification| match strategy {
+            Strategy::Passkey => Awaited::Passkey {
+                verification,
+                account: Some(self.user.id.clone()),
+            },
+            _ => Awaited::Code(verification),
+        }))
     }
 
     fn proved(

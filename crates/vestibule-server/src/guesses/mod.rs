@@ -14,6 +14,7 @@
 
 mod backup_code;
 mod google;
+mod passkey;
 mod password;
 mod sent_code;
 mod ticket;
@@ -22,6 +23,7 @@ mod web3;
 
 pub(crate) use backup_code::backup_code;
 pub(crate) use google::{google_identity, google_one_tap};
+pub(crate) use passkey::passkey;
 pub(crate) use password::password;
 pub(crate) use sent_code::code;
 pub(crate) use ticket::{ticket, ticket_token};
@@ -39,7 +41,7 @@ use vestibule_model::{
 };
 use vestibule_store::users::Attempt;
 use vestibule_store::{
-    id_tokens, second_factors, sign_in_tokens, users, verifications, Connection,
+    id_tokens, passkeys, second_factors, sign_in_tokens, users, verifications, Connection,
 };
 
 /// An attempt taken against an account's lockout, for one guess.
@@ -150,12 +152,32 @@ pub(crate) struct Proven {
 
 #[derive(Debug)]
 pub(super) enum Claim {
-    Password { needs_rehash: bool },
-    TotpStep { step: i64, enrolling: bool },
-    BackupCode { hash: String },
-    Code { id: VerificationId },
-    Ticket { id: SignInTokenId },
-    IdToken { hash: String, expire_at: Timestamp },
+    Password {
+        needs_rehash: bool,
+    },
+    TotpStep {
+        step: i64,
+        enrolling: bool,
+    },
+    BackupCode {
+        hash: String,
+    },
+    Code {
+        id: VerificationId,
+    },
+    Ticket {
+        id: SignInTokenId,
+    },
+    IdToken {
+        hash: String,
+        expire_at: Timestamp,
+    },
+    Passkey {
+        verification: VerificationId,
+        passkey: IdentificationId,
+        /// The credential's new counter state, when it moved.
+        dynamic_state: Option<String>,
+    },
 }
 
 impl Proven {
@@ -211,6 +233,20 @@ impl Proven {
                 }
                 true
             }
+            Claim::Passkey {
+                verification,
+                passkey,
+                dynamic_state,
+            } => {
+                if !verifications::mark_verified(tx, verification, now, client).await? {
+                    return Err(Error::VerificationAlreadyVerified.into());
+                }
+                // Deleted since it was read: it signs nobody in.
+                if !passkeys::record_use(tx, passkey, dynamic_state.as_deref(), now).await? {
+                    return Err(Error::IdentifierNotFound.into());
+                }
+                true
+            }
         };
         if !used {
             return Err(Error::CodeIncorrect.into());
@@ -258,15 +294,26 @@ pub(crate) enum Awaited {
         verification: VerificationId,
         wallet: IdentificationId,
     },
+    /// A challenge for a passkey of `account` (`None`: of whichever account answers).
+    Passkey {
+        verification: VerificationId,
+        account: Option<UserId>,
+    },
 }
 
-impl From<PendingStep> for Awaited {
-    fn from(p: PendingStep) -> Awaited {
+impl Awaited {
+    /// What a step that sent or handed out something waits for; a passkey challenge is for
+    /// `account`'s passkeys.
+    pub(crate) fn of(p: PendingStep, account: Option<&UserId>) -> Awaited {
         match p {
             PendingStep::Sent(s) => Awaited::Code(s.verification_id),
             PendingStep::Signature { sent, .. } => Awaited::Signature {
                 verification: sent.verification_id,
                 wallet: sent.identification_id,
+            },
+            PendingStep::Passkey(c) => Awaited::Passkey {
+                verification: c.verification_id,
+                account: account.cloned(),
             },
         }
     }
@@ -277,6 +324,8 @@ impl From<PendingStep> for Awaited {
 pub(crate) struct Judged {
     pub proven: Proven,
     pub sent: Option<CodeVerification>,
+    /// The account the proof named, when the step did not know it (a discoverable passkey).
+    pub named: Option<User>,
 }
 
 /// Judges a guess at `strategy` for whichever flow asks (a sign-in step, a reverification):
@@ -295,6 +344,7 @@ pub(crate) async fn judge(
     let judged = |(sent, proven)| Judged {
         proven,
         sent: Some(sent),
+        named: None,
     };
     match pending {
         Some(Awaited::Code(vid)) => return Ok(judged(code(state, vid, guess, user).await?)),
@@ -305,6 +355,18 @@ pub(crate) async fn judge(
             let user = user.ok_or_else(lacking)?;
             let signed = signature(state, strategy, verification, wallet, user, guess).await?;
             return Ok(judged(signed));
+        }
+        Some(Awaited::Passkey {
+            verification,
+            account,
+        }) => {
+            let (sent, proven, owner) =
+                passkey(state, verification, account.as_ref(), guess).await?;
+            return Ok(Judged {
+                proven,
+                sent: Some(sent),
+                named: Some(owner),
+            });
         }
         None => {}
     }
@@ -324,5 +386,9 @@ pub(crate) async fn judge(
         Strategy::GoogleOneTap => google_one_tap(state, user, guess).await?,
         _ => return Err(Error::VerificationMissing.into()),
     };
-    Ok(Judged { proven, sent: None })
+    Ok(Judged {
+        proven,
+        sent: None,
+        named: None,
+    })
 }

@@ -2,6 +2,7 @@
 //! enrolling second factors ([`mfa`]).
 
 pub mod mfa;
+pub mod passkeys;
 pub mod phones;
 pub mod wallets;
 

@@ -323,6 +323,9 @@ struct Asked<'p> {
     secret: Option<(Strategy, &'p str)>,
     /// A code or link strategy, prepared in the same step.
     delivered: Option<Strategy>,
+    /// `strategy=passkey`: a challenge handed out in the same step, for the identified account's
+    /// passkeys or, with no identifier, for any (discoverable and autofill sign-in).
+    passkey: bool,
     redirect_url: Option<&'p str>,
 }
 
@@ -369,7 +372,8 @@ impl<'p> Asked<'p> {
             }
             (None, None) => None,
         };
-        let delivered = strategy.filter(Strategy::needs_preparation);
+        let passkey = strategy == Some(Strategy::Passkey);
+        let delivered = strategy.filter(|s| s.needs_preparation() && !passkey);
         if identifier.is_none() && (password.is_some() || delivered.is_some()) {
             return Err(Error::param_missing("identifier").into());
         }
@@ -377,6 +381,7 @@ impl<'p> Asked<'p> {
             ident: identifier.map(Identifier::classify).transpose()?,
             secret,
             delivered,
+            passkey,
             redirect_url: params.non_empty("redirect_url")?,
         })
     }
@@ -568,6 +573,7 @@ pub async fn create(
     // `create` with a password, a ticket or an ID token attempts it, and with a code or link strategy
     // prepares it, in the same step; the limits were all counted by `admit`.
     let sessions = match (asked.secret, asked.delivered, message_to) {
+        _ if asked.passkey => steps::challenge(&state, &mut step).await?,
         (Some((strategy, secret)), _, _) => {
             let done = steps::attempt(&state, &mut step, strategy, secret).await?;
             if let (true, Some(u)) = (done.rehash, step.user.as_ref()) {

@@ -158,6 +158,32 @@ impl Flow for SignInStep<'_> {
             .prepare_signature(request, message, &user, settings, now, id)?)
     }
 
+    fn begin_passkey(
+        &mut self,
+        state: &AppState,
+        nonce: String,
+        id: VerificationId,
+    ) -> ApiResult<CodeVerification> {
+        if self.slot == Slot::SecondFactor {
+            return Err(Error::StrategyForUserInvalid.into());
+        }
+        let (settings, now) = (&state.settings, state.now());
+        Ok(self
+            .si
+            .prepare_passkey(id, nonce, self.user.as_ref(), settings, now)?)
+    }
+
+    fn named(&mut self, state: &AppState, user: User) -> ApiResult<()> {
+        if let Some(u) = &self.user {
+            if u.id != user.id {
+                return Err(Error::IdentifierNotFound.into());
+            }
+        }
+        self.si.identify_by_passkey(&user, state.now())?;
+        self.user = Some(user);
+        Ok(())
+    }
+
     fn pending(&self, state: &AppState, strategy: &Strategy) -> ApiResult<Option<Awaited>> {
         let (settings, now) = (&state.settings, state.now());
         if self.slot == Slot::SecondFactor {
@@ -171,11 +197,19 @@ impl Flow for SignInStep<'_> {
         if strategy.names_account() && matches!(self.write, Write::Update { .. }) {
             return Err(Error::StrategyForUserInvalid.into());
         }
+        if *strategy == Strategy::Passkey {
+            let (verification, account) = self.si.check_passkey_attempt(self.user.as_ref(), now)?;
+            return Ok(Some(Awaited::Passkey {
+                verification,
+                account,
+            }));
+        }
         if strategy.needs_preparation() {
             let pending = self
                 .si
                 .check_code_attempt(strategy, self.user.as_ref(), now)?;
-            return Ok(Some(pending.into()));
+            let account = self.user.as_ref().map(|u| &u.id);
+            return Ok(Some(Awaited::of(pending, account)));
         }
         match &self.user {
             Some(u) => {
