@@ -28,7 +28,10 @@ pub async fn prepare_first_factor(
     let strategy =
         parse_strategy(&state, &params)?.ok_or_else(|| Error::param_missing("strategy"))?;
     // Named, as clerk-js always does: a first factor has no default address to fall back on.
-    params.required(crate::codes::identification_param(&strategy)?)?;
+    // A passkey challenge goes to no address.
+    if strategy != vestibule_model::Strategy::Passkey {
+        params.required(crate::codes::identification_param(&strategy)?)?;
+    }
     let mut step = SignInStep::loaded(&identity, l, Slot::FirstFactor);
     steps::prepare(&state, &mut step, &params, strategy).await?;
     step.respond(&state, None).await
@@ -47,10 +50,11 @@ pub async fn attempt_first_factor(
         parse_strategy(&state, &params)?.ok_or_else(|| Error::param_missing("strategy"))?;
     let target = match &l.user {
         Some(u) => u.id.to_string(),
+        // No account yet (a discoverable passkey sign-in): the sign-in's own attempts.
         None => {
             l.si.identifier()
                 .map(|i| i.value.clone())
-                .unwrap_or_default()
+                .unwrap_or_else(|| l.si.id.to_string())
         }
     };
     limits::check_all(
