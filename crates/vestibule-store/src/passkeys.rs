@@ -5,7 +5,7 @@
 
 use crate::db::query;
 use crate::rows::{text, ts};
-use crate::{conflict, Connection, Result, StoreError};
+use crate::{conflict, Connection, Result};
 use vestibule_model::{IdentificationId, Timestamp, UserId};
 
 /// A registration just started.
@@ -110,7 +110,7 @@ pub async fn complete_registration(
     .bind(now.0)
     .execute(&mut *conn)
     .await
-    .map_err(|e| conflict(StoreError::from(e), &[("passkeys", "passkey")]))?;
+    .map_err(|e| conflict(e, &[("passkeys", "passkey")]))?;
     Ok(r.rows_affected() == 1)
 }
 
