@@ -481,18 +481,18 @@ async fn assemble(conn: &mut Connection, rows: Vec<Row>) -> Result<Vec<User>> {
     // Email addresses and phone numbers in one round trip.
     let sql = format!(
         "SELECT 'email' AS kind, id, user_id, email_address AS value, verified, verification_strategy, \
-         0 AS reserved_for_second_factor, 0 AS default_second_factor, NULL AS last_used_at, \
+         0 AS reserved_for_second_factor, 0 AS default_second_factor, CAST(NULL AS BIGINT) AS last_used_at, \
          created_at, created_at AS updated_at FROM email_addresses WHERE user_id IN ({}) \
          UNION ALL \
          SELECT 'phone' AS kind, id, user_id, phone_number AS value, verified, verification_strategy, \
-         reserved_for_second_factor, default_second_factor, NULL AS last_used_at, \
+         reserved_for_second_factor, default_second_factor, CAST(NULL AS BIGINT) AS last_used_at, \
          created_at, created_at AS updated_at FROM phone_numbers WHERE user_id IN ({}) \
          UNION ALL \
          SELECT 'wallet' AS kind, id, user_id, web3_wallet AS value, verified, verification_strategy, \
-         0 AS reserved_for_second_factor, 0 AS default_second_factor, NULL AS last_used_at, \
+         0 AS reserved_for_second_factor, 0 AS default_second_factor, CAST(NULL AS BIGINT) AS last_used_at, \
          created_at, created_at AS updated_at FROM web3_wallets WHERE user_id IN ({}) \
          UNION ALL \
-         SELECT 'passkey' AS kind, id, user_id, name AS value, verified, NULL AS verification_strategy, \
+         SELECT 'passkey' AS kind, id, user_id, name AS value, verified, CAST(NULL AS TEXT) AS verification_strategy, \
          0 AS reserved_for_second_factor, 0 AS default_second_factor, last_used_at, \
          created_at, updated_at FROM passkeys WHERE user_id IN ({}) \
          ORDER BY created_at, id",
