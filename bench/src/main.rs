@@ -9,6 +9,7 @@ mod cpu;
 mod email_code;
 mod http;
 mod limits;
+mod passkey;
 mod scenarios;
 mod server;
 mod stats;
@@ -30,6 +31,7 @@ enum Scenario {
     Tokens,
     EmailCode,
     Web3,
+    Passkey,
     Rss,
     All,
 }
@@ -65,6 +67,10 @@ struct Args {
     /// scenario (at least one per worker).
     #[arg(long, default_value_t = 1000)]
     wallet_users: usize,
+    /// Users with one passkey each, registered through the Frontend API before the passkey
+    /// scenario (at least one per worker).
+    #[arg(long, default_value_t = 200)]
+    passkey_users: usize,
     /// Run the server on PostgreSQL (postgres://user:pass@host/db) instead of a fresh SQLite file.
     #[arg(long)]
     postgres: Option<String>,
@@ -134,6 +140,7 @@ struct Results {
     password: Option<Run>,
     email_code: Option<Run>,
     web3: Option<Run>,
+    passkey: Option<Run>,
     tokens: Option<Run>,
 }
 
@@ -177,7 +184,7 @@ async fn bench(
     let config = match &args.server_config {
         // The server runs in its own directory, so a relative path must be made absolute.
         Some(c) => std::fs::canonicalize(c).map_err(|e| format!("{}: {e}", c.display()))?,
-        None => server::write_config(dir)?,
+        None => server::write_config(dir, wants(Scenario::Passkey))?,
     };
     let server = Server::start(bin, dir, &config, database_url, secret_key)?;
     let store = if args.postgres.is_some() {
@@ -201,6 +208,7 @@ async fn bench(
         password: None,
         email_code: None,
         web3: None,
+        passkey: None,
         tokens: None,
     };
 
@@ -243,6 +251,7 @@ async fn bench(
     let password_load = wants(Scenario::Password) || wants(Scenario::Tokens);
     let code_load = wants(Scenario::EmailCode);
     let wallet_load = wants(Scenario::Web3);
+    let passkey_load = wants(Scenario::Passkey);
     let warmup = Duration::from_secs(args.warmup);
     let duration = Duration::from_secs(args.duration.max(1));
     let mut password_users = None;
@@ -299,6 +308,27 @@ async fn bench(
         wallet_users = Some(Arc::new(users));
     }
 
+    let mut passkey_users = None;
+    if passkey_load {
+        let t = Instant::now();
+        let users = passkey::users(
+            server.addr,
+            &server.frontend_api,
+            &server.secret_key,
+            args.passkey_users.max(code_concurrency),
+            tag,
+            8,
+        )
+        .await?;
+        println!();
+        println!(
+            "setup: {} users created through BAPI, each signed in with a ticket and registering a passkey through FAPI POST /v1/me/passkeys in {:.1} s",
+            users.len(),
+            t.elapsed().as_secs_f64()
+        );
+        passkey_users = Some(Arc::new(users));
+    }
+
     if let (true, Some(users)) = (wants(Scenario::Password), &password_users) {
         let c = args.concurrency.unwrap_or(16).max(1);
         let run = scenarios::password(
@@ -345,6 +375,20 @@ async fn bench(
         print_web3(&run, users.len(), store);
         results.web3 = Some(run);
     }
+    if let Some(users) = &passkey_users {
+        let run = passkey::run(
+            server.addr,
+            server.pid,
+            args.postgres.is_some(),
+            Arc::clone(users),
+            code_concurrency,
+            warmup,
+            duration,
+        )
+        .await?;
+        print_passkey(&run, users.len(), store);
+        results.passkey = Some(run);
+    }
     if let (true, Some(users)) = (wants(Scenario::Tokens), &password_users) {
         let c = args.concurrency.unwrap_or(64).max(1);
         let run = scenarios::tokens(
@@ -361,7 +405,7 @@ async fn bench(
         print_tokens(&run);
         results.tokens = Some(run);
     }
-    if password_load || code_load || wallet_load {
+    if password_load || code_load || wallet_load || passkey_load {
         results.rss_after_load_kib = server.status_kib("VmRSS");
         println!();
         println!(
@@ -615,6 +659,54 @@ fn print_web3(run: &Run, users: usize, store: &str) {
     let verify = ms(b.op_cost());
     println!(
         "  server CPU per flow    {total:.3} ms{} = signature verification {verify:.3} ms ({:.0} %) + the rest {:.3} ms ({:.0} %: HTTP, JSON, four requests' handlers, the store, RS256 signing of two tokens)",
+        if run.usage.database > 0.0 {
+            " (server + postgres)"
+        } else {
+            ""
+        },
+        pct(verify, total),
+        (total - verify).max(0.0),
+        pct((total - verify).max(0.0), total)
+    );
+}
+
+fn print_passkey(run: &Run, users: usize, store: &str) {
+    println!();
+    println!(
+        "== passkey sign-in: create(strategy=passkey) → assertion (software authenticator, in the bench) → attempt_first_factor → tokens, new native client per flow (concurrency {}, {users} users, {store}) ==",
+        run.concurrency
+    );
+    print_common(run, "flows");
+    for (name, s) in passkey::STEPS.iter().zip(&run.outcome.steps) {
+        println!(
+            "    {name:<20} p50 {:.2} ms   p99 {:.2} ms   mean {:.2} ms",
+            s.percentile_ms(50.0),
+            s.percentile_ms(99.0),
+            s.mean_ms()
+        );
+    }
+    let b = &run.bound;
+    println!(
+        "  WebAuthn verify        median {:.4} ms before, {:.4} ms after; cost = p{} of {} samples = {:.4} ms (single thread, in-process: webauthn_rp, state decoded + JSON parsed + ECDSA P-256)",
+        ms(b.median_before),
+        ms(b.median_after),
+        limits::COST_PERCENTILE,
+        b.samples,
+        ms(b.cost)
+    );
+    println!(
+        "  verification ceiling   {} cores / {:.4} ms = {:.0} flows/s if verifying were all the work (all cores at once, measured: {:.0}/s); reached {:.3}",
+        b.cores,
+        ms(b.cost),
+        b.per_second(),
+        b.parallel_rate,
+        run.ratio()
+    );
+    print_cpu(run, "flow");
+    let total = run.server_cpu_per_op() * 1000.0;
+    let verify = ms(b.op_cost());
+    println!(
+        "  server CPU per flow    {total:.3} ms{} = signature verification {verify:.3} ms ({:.0} %) + the rest {:.3} ms ({:.0} %: HTTP, JSON, three requests' handlers, the store, RS256 signing of two tokens)",
         if run.usage.database > 0.0 {
             " (server + postgres)"
         } else {
@@ -880,6 +972,52 @@ fn print_summary(r: &Results) {
             String::new(),
         ]);
     }
+    if let Some(run) = &r.passkey {
+        let o = &run.outcome;
+        let verify = ms(run.bound.op_cost());
+        let total = run.server_cpu_per_op() * 1000.0;
+        rows.push([
+            "passkey sign-in".into(),
+            "throughput".into(),
+            format!("{:.1} flows/s", run.throughput()),
+            format!(
+                "{:.0}/s = {}/{:.3} ms WebAuthn verify alone",
+                run.bound.per_second(),
+                run.bound.cores,
+                verify
+            ),
+            String::new(),
+            String::new(),
+        ]);
+        rows.push([
+            String::new(),
+            "p50 / p99 flow".into(),
+            format!(
+                "{:.1} / {:.1} ms",
+                o.latency.percentile_ms(50.0),
+                o.latency.percentile_ms(99.0)
+            ),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+        rows.push([
+            String::new(),
+            "server CPU/flow".into(),
+            format!("{total:.2} ms"),
+            format!("verify {verify:.3} · rest {:.2}", (total - verify).max(0.0)),
+            String::new(),
+            String::new(),
+        ]);
+        rows.push([
+            String::new(),
+            "errors".into(),
+            o.errors.total().to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+    }
     if let Some(run) = &r.tokens {
         let o = &run.outcome;
         let p99 = o.latency.percentile_ms(99.0);
@@ -951,6 +1089,7 @@ fn print_summary(r: &Results) {
         ("password", &r.password),
         ("email-code", &r.email_code),
         ("web3", &r.web3),
+        ("passkey", &r.passkey),
         ("tokens", &r.tokens),
     ] {
         if let Some(run) = run {

@@ -409,6 +409,60 @@ pub(crate) async fn measure(
     Ok((total, Usage::between(&a, &b)))
 }
 
+/// Spawns `concurrency` workers for `window`, each on one keep-alive connection running `flow`
+/// back to back, worker `w` cycling through users `w`, `w + concurrency`, …. `flow` gets the
+/// connection, the users and the index of the one to run, and hands the connection back with
+/// each of its `steps` timed steps' latency (µs); flows finishing inside the window count.
+pub(crate) fn flow_workers<U, F, Fut>(
+    addr: SocketAddr,
+    users: Arc<Vec<U>>,
+    concurrency: usize,
+    window: Window,
+    steps: usize,
+    flow: F,
+) -> Vec<JoinHandle<Outcome>>
+where
+    U: Send + Sync + 'static,
+    F: Fn(Conn, Arc<Vec<U>>, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = (Conn, Result<Vec<u128>, Fail>)> + Send,
+{
+    let expected = (window.end.duration_since(window.start).as_secs() as usize + 1) * 64;
+    (0..concurrency)
+        .map(|w| {
+            let (users, flow) = (Arc::clone(&users), flow.clone());
+            tokio::spawn(async move {
+                let mine: Vec<usize> = (w..users.len()).step_by(concurrency).collect();
+                let mut conn = Conn::new(addr);
+                let mut out = Outcome::with_capacity(expected, steps);
+                let mut k = 0;
+                while Instant::now() < window.end {
+                    let user = mine[k];
+                    k = (k + 1) % mine.len();
+                    let t = Instant::now();
+                    let (back, r) = flow(conn, Arc::clone(&users), user).await;
+                    conn = back;
+                    let done = Instant::now();
+                    if !window.contains(done) {
+                        continue;
+                    }
+                    match r {
+                        Ok(timed) => {
+                            out.completed += 1;
+                            out.latency.record(done.duration_since(t).as_micros());
+                            for (s, v) in out.steps.iter_mut().zip(timed) {
+                                s.record(v);
+                            }
+                        }
+                        Err(f) => out.fail(f),
+                    }
+                }
+                out.connections = conn.connects;
+                out
+            })
+        })
+        .collect()
+}
+
 /// Scenario 1: `concurrency` workers, each on one keep-alive connection, run password flows
 /// back to back, each flow as a fresh native client, spreading flows over the users.
 #[allow(clippy::too_many_arguments)]

@@ -83,10 +83,26 @@ client_trust = false
 metamask = true
 ";
 
-/// Writes [`CONFIG`] to `dir/bench.toml`.
-pub fn write_config(dir: &Path) -> Result<PathBuf, String> {
+/// Added to [`CONFIG`] for the passkey scenario only, so the other scenarios still run against a
+/// server that does not know `[settings.passkeys]` (its settings refuse unknown keys). The
+/// software authenticators act for this origin, under this RP ID.
+pub const PASSKEYS_CONFIG: &str = "
+# The passkey scenario's software authenticators claim to act for this page.
+[settings.passkeys]
+enabled = true
+rp_id = \"localhost\"
+origins = [\"http://localhost:5173\"]
+";
+
+/// Writes [`CONFIG`] (with [`PASSKEYS_CONFIG`] if `passkeys`) to `dir/bench.toml`.
+pub fn write_config(dir: &Path, passkeys: bool) -> Result<PathBuf, String> {
     let path = dir.join("bench.toml");
-    std::fs::write(&path, CONFIG).map_err(|e| format!("{}: {e}", path.display()))?;
+    let config = if passkeys {
+        format!("{CONFIG}{PASSKEYS_CONFIG}")
+    } else {
+        CONFIG.to_owned()
+    };
+    std::fs::write(&path, config).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
 }
 

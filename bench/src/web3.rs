@@ -10,7 +10,7 @@
 use crate::http::{Conn, FORM};
 use crate::limits::{cores, Bound};
 use crate::scenarios::{
-    created_session, form_encode, measure, session_uri, Fail, Outcome, Run, Window,
+    created_session, flow_workers, form_encode, measure, session_uri, Fail, Run, Window,
 };
 use bytes::Bytes;
 use hyper::{Method, Uri};
@@ -280,7 +280,7 @@ impl Web3Probe {
 }
 
 /// Scenario 5: `concurrency` workers, each on one keep-alive connection, run wallet flows back
-/// to back, worker `w` cycling through users `w`, `w + concurrency`, ….
+/// to back ([`flow_workers`]).
 pub async fn run(
     addr: SocketAddr,
     server_pid: u32,
@@ -301,43 +301,20 @@ pub async fn run(
         return Err("the in-process EIP-191 probe does not verify its own signature".into());
     }
     let before = probe.samples(10, 200);
-    let expected = (duration.as_secs() as usize + 1) * 64;
     let (outcome, usage) = measure(server_pid, database, warmup, duration, |window: Window| {
-        (0..concurrency)
-            .map(|w| {
-                let users = Arc::clone(&users);
-                tokio::spawn(async move {
-                    let sign_ins = Uri::from_static(SIGN_INS);
-                    let mine: Vec<usize> = (w..users.len()).step_by(concurrency).collect();
-                    let mut conn = Conn::new(addr);
-                    let mut out = Outcome::with_capacity(expected, STEPS.len());
-                    let mut steps = [0u128; 5];
-                    let mut k = 0;
-                    while Instant::now() < window.end {
-                        let user = &users[mine[k]];
-                        k = (k + 1) % mine.len();
-                        let t = Instant::now();
-                        let r = flow(&mut conn, &sign_ins, user, &mut steps).await;
-                        let done = Instant::now();
-                        if !window.contains(done) {
-                            continue;
-                        }
-                        match r {
-                            Ok(()) => {
-                                out.completed += 1;
-                                out.latency.record(done.duration_since(t).as_micros());
-                                for (s, v) in out.steps.iter_mut().zip(steps) {
-                                    s.record(v);
-                                }
-                            }
-                            Err(f) => out.fail(f),
-                        }
-                    }
-                    out.connections = conn.connects;
-                    out
-                })
-            })
-            .collect()
+        flow_workers(
+            addr,
+            users,
+            concurrency,
+            window,
+            STEPS.len(),
+            |mut conn, users, i| async move {
+                let sign_ins = Uri::from_static(SIGN_INS);
+                let mut steps = [0u128; 5];
+                let r = flow(&mut conn, &sign_ins, &users[i], &mut steps).await;
+                (conn, r.map(|()| steps.to_vec()))
+            },
+        )
     })
     .await?;
     let after = probe.samples(10, 200);

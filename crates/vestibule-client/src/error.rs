@@ -30,6 +30,10 @@ pub enum ClerkError {
     /// factor for the wallet.
     #[error("wallet: {0}")]
     Wallet(Box<dyn std::error::Error + Send + Sync>),
+    /// A passkey ceremony could not go on: the authenticator failed or declined, or the sign-in
+    /// offered no passkey factor.
+    #[error("passkey: {0}")]
+    Passkey(Box<dyn std::error::Error + Send + Sync>),
 }
 
 fn describe_api(status: u16, errors: &[ApiError]) -> String {

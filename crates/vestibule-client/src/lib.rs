@@ -39,9 +39,12 @@
 mod clerk;
 mod decode;
 mod error;
+mod passkey;
 mod publishable_key;
 mod session;
 mod sign_in;
+#[cfg(feature = "software-authenticator")]
+mod software_authenticator;
 mod strategy;
 mod token_store;
 mod transport;
@@ -49,11 +52,16 @@ mod web3;
 
 pub use clerk::{Clerk, ClerkBuilder, GetTokenOptions};
 pub use error::ClerkError;
+pub use passkey::{Passkey, PasskeyAuthenticator, PasskeyError, PasskeyFlow};
 pub use publishable_key::{InstanceType, PublishableKey};
 pub use session::{Session, SessionStatus};
 pub use sign_in::{
     AttemptFirstFactor, AttemptSecondFactor, PrepareFirstFactor, PrepareSecondFactor,
     ResetPasswordParams, SignIn, SignInBuilder, SignInCreateParams, SignInStatus,
+};
+#[cfg(feature = "software-authenticator")]
+pub use software_authenticator::{
+    flip_signature_byte, AtOrigin, FlippedSignatures, SoftwareAuthenticator,
 };
 pub use strategy::{Strategy, Web3Wallet};
 pub use token_store::{MemoryTokenStore, TokenStore};

@@ -684,6 +684,11 @@ impl SignIn {
         }
     }
 
+    /// The client this sign-in belongs to.
+    pub(crate) fn clerk(&self) -> &Clerk {
+        &self.clerk
+    }
+
     /// The offered first factor with this strategy, e.g. to read its `email_address_id`.
     pub fn first_factor(&self, strategy: &Strategy) -> Option<&Factor> {
         let name = strategy.as_str();

@@ -15,11 +15,12 @@ use vestibule_wire::ErrorEnvelope;
 /// The FAPI version whose shapes `vestibule-wire` describes (what clerk-js 6.40 sends).
 pub(crate) const API_VERSION: &str = "2026-08-20";
 
-/// The verbs the SDK's calls use; PATCH and PUT would be tunnelled exactly like DELETE.
+/// The verbs the SDK's calls use; PUT would be tunnelled exactly like PATCH and DELETE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verb {
     Get,
     Post,
+    Patch,
     Delete,
 }
 
@@ -28,6 +29,7 @@ impl Verb {
         match self {
             Verb::Get => "GET",
             Verb::Post => "POST",
+            Verb::Patch => "PATCH",
             Verb::Delete => "DELETE",
         }
     }

@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod passkeys;
 mod sessions;
 mod sign_in;
 mod traffic;

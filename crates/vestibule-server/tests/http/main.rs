@@ -9,6 +9,7 @@ mod codes;
 mod errors;
 mod multi_node;
 mod one_tap;
+mod passkeys;
 mod previous_release;
 mod protection;
 mod reverification;

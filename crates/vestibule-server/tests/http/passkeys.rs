@@ -10,14 +10,15 @@ use vestibule_client::{flip_signature_byte, PasskeyAuthenticator, SoftwareAuthen
 use vestibule_model::Settings;
 
 const ORIGIN: &str = "http://localhost:5173";
-/// Within the RP ID and allowed, to isolate the RP ID check.
-const SUB_ORIGIN: &str = "http://sub.localhost:5173";
+/// An allowed origin outside the RP ID, to isolate the RP ID check: what a credential scoped to
+/// another relying party answers from its own site.
+const OTHER_SITE: &str = "https://app.example.com";
 
 fn passkey_settings() -> Settings {
     let mut s = test_settings();
     s.passkeys.enabled = true;
     s.passkeys.rp_id = Some("localhost".into());
-    s.passkeys.origins = vec![ORIGIN.into(), SUB_ORIGIN.into()];
+    s.passkeys.origins = vec![ORIGIN.into(), OTHER_SITE.into()];
     s
 }
 
@@ -43,13 +44,22 @@ async fn register(fapi: &Fapi, me: &str, authenticator: &SoftwareAuthenticator) 
     let options = json_of(nonce);
     assert_eq!(options["rp"]["id"], "localhost", "{options}");
     assert_eq!(options["authenticatorSelection"]["residentKey"], "required");
-    assert_eq!(options["authenticatorSelection"]["userVerification"], "required");
-    let credential = authenticator.create_credential(nonce).await.expect("created");
+    assert_eq!(
+        options["authenticatorSelection"]["userVerification"],
+        "required"
+    );
+    let credential = authenticator
+        .create_credential(nonce)
+        .await
+        .expect("created");
     let id = pk["id"].as_str().expect("id");
     let done = fapi
         .post(
             &format!("/v1/me/passkeys/{id}/attempt_verification?{me}"),
-            &[("strategy", "passkey"), ("public_key_credential", &credential)],
+            &[
+                ("strategy", "passkey"),
+                ("public_key_credential", &credential),
+            ],
         )
         .await;
     let pk = done.ok()["response"].clone();
@@ -67,7 +77,10 @@ async fn discoverable(fapi: &Fapi) -> (String, String) {
     assert_eq!(si["status"], "needs_first_factor", "{si}");
     assert!(si["identifier"].is_null());
     let v = &si["first_factor_verification"];
-    assert_eq!((v["strategy"].as_str(), v["status"].as_str()), (Some("passkey"), Some("unverified")));
+    assert_eq!(
+        (v["strategy"].as_str(), v["status"].as_str()),
+        (Some("passkey"), Some("unverified"))
+    );
     let nonce = v["nonce"].as_str().expect("nonce").to_owned();
     (si["id"].as_str().expect("id").to_owned(), nonce)
 }
@@ -79,7 +92,10 @@ async fn refused_on(fapi: &Fapi, id: &str, credential: &str, code: &str) {
 async fn attempt(fapi: &Fapi, id: &str, credential: &str) -> crate::harness::Reply {
     fapi.post(
         &format!("/v1/client/sign_ins/{id}/attempt_first_factor"),
-        &[("strategy", "passkey"), ("public_key_credential", credential)],
+        &[
+            ("strategy", "passkey"),
+            ("public_key_credential", credential),
+        ],
     )
     .await
 }
@@ -131,7 +147,11 @@ async fn a_registered_passkey_signs_in_by_both_flows() {
             .to_owned();
         let options = json_of(&nonce);
         let credential_id = authenticator.credential_id().await.expect("held");
-        assert_eq!(options["allowCredentials"][0]["id"], credential_id.as_str(), "{options}");
+        assert_eq!(
+            options["allowCredentials"][0]["id"],
+            credential_id.as_str(),
+            "{options}"
+        );
         assert_eq!(options["userVerification"], "required");
         let assertion = authenticator.get_assertion(&nonce).await.expect("asserted");
         let done = attempt(&fresh, id, &assertion).await;
@@ -175,14 +195,17 @@ async fn the_relying_party_refuses_what_it_must() {
         let pk = register(&fapi, &me, &authenticator).await;
 
         let client = server.native();
-        let refused = |(id, credential): (String, String), code: &'static str| {
-            let client = &client;
-            async move {
-                let r = attempt(client, &id, &credential).await;
-                r.err(422, code);
-                r
-            }
-        };
+        // Each refusal says which check failed.
+        let refused =
+            |(id, credential): (String, String), code: &'static str, why: &'static str| {
+                let client = &client;
+                async move {
+                    let r = attempt(client, &id, &credential).await;
+                    r.err(422, code);
+                    assert!(r.body.to_string().contains(why), "{why}: {}", r.body);
+                    r
+                }
+            };
         // Another origin than the instance's.
         let (id, nonce) = discoverable(&client).await;
         let wrong = authenticator
@@ -190,35 +213,55 @@ async fn the_relying_party_refuses_what_it_must() {
             .get_assertion(&nonce)
             .await
             .expect("asserted");
-        let r = refused((id, wrong), "form_param_value_invalid").await;
+        let r = refused(
+            (id, wrong),
+            "form_param_value_invalid",
+            "not an allowed origin",
+        )
+        .await;
         assert_eq!(r.param(), "public_key_credential");
         // An allowed origin, but a credential scoped to another RP ID.
         let (id, nonce) = discoverable(&client).await;
         let mut options = json_of(&nonce);
-        options["rpId"] = "sub.localhost".into();
+        options["rpId"] = "app.example.com".into();
         let wrong = authenticator
-            .get_assertion_at(SUB_ORIGIN, &options.to_string())
+            .get_assertion_at(OTHER_SITE, &options.to_string())
             .await
             .expect("asserted");
-        refused((id, wrong), "form_param_value_invalid").await;
+        refused((id, wrong), "form_param_value_invalid", "hash of the RP ID").await;
         // A tampered signature.
         let (id, nonce) = discoverable(&client).await;
         let right = authenticator.get_assertion(&nonce).await.expect("asserted");
         let tampered = flip_signature_byte(&right).expect("flipped");
-        refused((id.clone(), tampered), "form_param_value_invalid").await;
+        refused(
+            (id.clone(), tampered),
+            "form_param_value_invalid",
+            "signature",
+        )
+        .await;
         // Not JSON at all.
-        refused((id.clone(), "{\"id\":".into()), "form_param_format_invalid").await;
+        refused(
+            (id.clone(), "{\"id\":".into()),
+            "form_param_format_invalid",
+            "public_key_credential",
+        )
+        .await;
         // The user not verified, which every passkey ceremony here requires.
         let (id, nonce) = discoverable(&client).await;
         authenticator.set_user_verification(false);
         let unverified = authenticator.get_assertion(&nonce).await.expect("asserted");
         authenticator.set_user_verification(true);
-        refused((id, unverified), "form_param_value_invalid").await;
+        refused((id, unverified), "form_param_value_invalid", "not verified").await;
         // An assertion for one challenge replayed on another.
         let (id, nonce) = discoverable(&client).await;
         let first = authenticator.get_assertion(&nonce).await.expect("asserted");
         let (other_id, _) = discoverable(&client).await;
-        refused((other_id, first.clone()), "form_param_value_invalid").await;
+        refused(
+            (other_id, first.clone()),
+            "form_param_value_invalid",
+            "challenge",
+        )
+        .await;
         // A challenge answered once cannot be answered again.
         attempt(&client, &id, &first).await.ok();
         let again = attempt(&client, &id, &first).await;
@@ -249,15 +292,25 @@ async fn the_relying_party_refuses_what_it_must() {
         let uid = user["id"].as_str().expect("id");
         let pid = pk["id"].as_str().expect("passkey id");
         let (status, deleted) = server
-            .bapi(Method::DELETE, &format!("/v1/users/{uid}/passkeys/{pid}"), None)
+            .bapi(
+                Method::DELETE,
+                &format!("/v1/users/{uid}/passkeys/{pid}"),
+                None,
+            )
             .await;
-        assert_eq!((status.as_u16(), &deleted["deleted"]), (200, &Value::Bool(true)));
+        assert_eq!(
+            (status.as_u16(), &deleted["deleted"]),
+            (200, &Value::Bool(true))
+        );
         attempt(&other, &id, &foreign)
             .await
             .err(422, "form_identifier_not_found");
         // With no passkey left, the account offers none.
         let r = other
-            .post("/v1/client/sign_ins", &[("identifier", "user2@example.com")])
+            .post(
+                "/v1/client/sign_ins",
+                &[("identifier", "user2@example.com")],
+            )
             .await;
         assert!(!r.ok()["response"]["supported_first_factors"]
             .to_string()
@@ -281,7 +334,10 @@ async fn passkeys_belong_to_their_account() {
 
         let client = server.native();
         let r = client
-            .post("/v1/client/sign_ins", &[("identifier", "user3@example.com")])
+            .post(
+                "/v1/client/sign_ins",
+                &[("identifier", "user3@example.com")],
+            )
             .await;
         let id = r.ok()["response"]["id"].as_str().expect("id").to_owned();
         let r = client
@@ -294,7 +350,13 @@ async fn passkeys_belong_to_their_account() {
             .as_str()
             .expect("nonce")
             .to_owned();
-        let wrong_account = theirs.get_assertion(&nonce).await.expect("asserted");
+        // A client that ignores allowCredentials and answers with another account's passkey.
+        let mut options = json_of(&nonce);
+        options["allowCredentials"] = serde_json::json!([]);
+        let wrong_account = theirs
+            .get_assertion(&options.to_string())
+            .await
+            .expect("asserted");
         attempt(&client, &id, &wrong_account)
             .await
             .err(422, "form_identifier_not_found");
@@ -309,7 +371,10 @@ async fn passkeys_belong_to_their_account() {
             "/v1/me/passkeys/{}/attempt_verification?{me}",
             second["id"].as_str().expect("id")
         );
-        let form = [("strategy", "passkey"), ("public_key_credential", credential.as_str())];
+        let form = [
+            ("strategy", "passkey"),
+            ("public_key_credential", credential.as_str()),
+        ];
         fapi.post(&path, &form).await.ok();
         fapi.post(&path, &form)
             .await
@@ -318,12 +383,20 @@ async fn passkeys_belong_to_their_account() {
         // Renamed and deleted by its owner.
         let pid = pk["id"].as_str().expect("id");
         let r = fapi
-            .call("PATCH", &format!("/v1/me/passkeys/{pid}?{me}"), &[("name", "Laptop")])
+            .call(
+                "PATCH",
+                &format!("/v1/me/passkeys/{pid}?{me}"),
+                &[("name", "Laptop")],
+            )
             .await;
         assert_eq!(r.ok()["response"]["name"], "Laptop");
-        fapi.call("PATCH", &format!("/v1/me/passkeys/{pid}?{me}"), &[("name", " ")])
-            .await
-            .err(422, "form_param_value_invalid");
+        fapi.call(
+            "PATCH",
+            &format!("/v1/me/passkeys/{pid}?{me}"),
+            &[("name", " ")],
+        )
+        .await
+        .err(422, "form_param_value_invalid");
         fapi4
             .call("DELETE", &format!("/v1/me/passkeys/{pid}?{me4}"), &[])
             .await
@@ -333,7 +406,10 @@ async fn passkeys_belong_to_their_account() {
             .await;
         assert_eq!(r.ok()["response"]["deleted"], true);
         let r = fapi.get(&format!("/v1/me?{me}")).await;
-        assert_eq!(r.ok()["response"]["passkeys"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            r.ok()["response"]["passkeys"].as_array().map(Vec::len),
+            Some(1)
+        );
     })
     .await;
 }
@@ -350,7 +426,12 @@ async fn a_passkey_reverifies_a_session() {
         let verify_path = format!("/v1/client/sessions/{sid}/verify");
         let started = fapi.post(&verify_path, &[("level", "first_factor")]).await;
         let sv = started.ok()["response"].clone();
-        assert!(sv["supported_first_factors"].to_string().contains("passkey"), "{sv}");
+        assert!(
+            sv["supported_first_factors"]
+                .to_string()
+                .contains("passkey"),
+            "{sv}"
+        );
         let r = fapi
             .post(
                 &format!("{verify_path}/prepare_first_factor"),
@@ -365,7 +446,10 @@ async fn a_passkey_reverifies_a_session() {
         let r = fapi
             .post(
                 &format!("{verify_path}/attempt_first_factor"),
-                &[("strategy", "passkey"), ("public_key_credential", &assertion)],
+                &[
+                    ("strategy", "passkey"),
+                    ("public_key_credential", &assertion),
+                ],
             )
             .await;
         assert_eq!(r.ok()["response"]["status"], "complete", "{}", r.body);
@@ -403,14 +487,20 @@ async fn fifty_parallel_attempts_with_one_assertion_sign_in_once() {
             "{outcomes:?}"
         );
         assert!(
-            outcomes.iter().all(|(s, _)| matches!(s, 200 | 400 | 404 | 409)),
+            outcomes
+                .iter()
+                .all(|(s, _)| matches!(s, 200 | 400 | 404 | 409)),
             "{outcomes:?}"
         );
         let (_, sessions) = server
             .bapi(Method::GET, &format!("/v1/sessions?user_id={uid}"), None)
             .await;
         // The password sign-in's session and the passkey's.
-        assert_eq!(sessions.as_array().expect("sessions").len(), 2, "{sessions}");
+        assert_eq!(
+            sessions.as_array().expect("sessions").len(),
+            2,
+            "{sessions}"
+        );
     })
     .await;
 }
