@@ -184,6 +184,7 @@ pub async fn sweep(state: &AppState) -> Result<(), vestibule_store::StoreError> 
         .await?;
     vestibule_store::rate_limits::delete_stale(&mut tx, now.plus_seconds(-3600)).await?;
     vestibule_store::id_tokens::delete_expired(&mut tx, now).await?;
+    vestibule_store::passkeys::delete_expired_registrations(&mut tx, now).await?;
     vestibule_store::keys::delete_retired_before(
         &mut tx,
         now.plus_seconds(-keys::RETIRED_KEY_DELETED_AFTER_SECONDS),

@@ -123,6 +123,15 @@ pub async fn delete_unfinished(conn: &mut Connection, user: &UserId) -> Result<u
     Ok(r.rows_affected())
 }
 
+/// Housekeeping: forgets registrations whose ceremony expired before `before`.
+pub async fn delete_expired_registrations(conn: &mut Connection, before: Timestamp) -> Result<u64> {
+    let r = query("DELETE FROM passkeys WHERE verified = 0 AND ceremony_expire_at < $1")
+        .bind(before.0)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected())
+}
+
 /// The credential ids of `user`'s registered passkeys, oldest first.
 pub async fn credential_ids(conn: &mut Connection, user: &UserId) -> Result<Vec<String>> {
     let rows = query(
