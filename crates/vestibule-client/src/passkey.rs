@@ -154,19 +154,6 @@ impl fmt::Debug for Passkey {
     }
 }
 
-/// The wire shape of a passkey (`object: "passkey"`).
-#[derive(Deserialize)]
-struct PasskeyJson {
-    id: String,
-    name: String,
-    #[serde(default)]
-    last_used_at: Option<i64>,
-    created_at: i64,
-    updated_at: i64,
-    #[serde(default)]
-    verification: Option<Verification>,
-}
-
 /// What a delete answers: `{object, id, deleted}`.
 #[derive(Deserialize)]
 struct Deleted {
@@ -174,7 +161,7 @@ struct Deleted {
 }
 
 impl Passkey {
-    fn from_wire(p: PasskeyJson, clerk: Clerk) -> Passkey {
+    fn from_wire(p: vestibule_wire::Passkey, clerk: Clerk) -> Passkey {
         Passkey {
             id: p.id,
             name: p.name,
@@ -200,11 +187,11 @@ impl Passkey {
             .clerk
             .me_call(Verb::Patch, &path)
             .form(vec![("name", name.to_owned())]);
-        let p: PasskeyJson = self.clerk.resource(call).await?;
+        let p: vestibule_wire::Passkey = self.clerk.resource(call).await?;
         Ok(Passkey::from_wire(p, self.clerk.clone()))
     }
 
-    /// Deletes it (`DELETE /v1/me/passkeys/{id}`), as clerk-js's `passkey.destroy()`; it no
+    /// Deletes it (`DELETE /v1/me/passkeys/{id}`), as clerk-js's `passkey.delete()`; it no
     /// longer signs anyone in.
     pub async fn delete(&self) -> Result<(), ClerkError> {
         let path = ["me", "passkeys", self.id.as_str()];
@@ -240,7 +227,7 @@ impl Clerk {
         &self,
         authenticator: &impl PasskeyAuthenticator,
     ) -> Result<Passkey, ClerkError> {
-        let created: PasskeyJson = self
+        let created: vestibule_wire::Passkey = self
             .resource(self.me_call(Verb::Post, &["me", "passkeys"]))
             .await?;
         let options = nonce(created.verification.as_ref())?;
@@ -258,7 +245,7 @@ impl Clerk {
             ("strategy", Strategy::Passkey.as_str().into_owned()),
             ("public_key_credential", public_key_credential),
         ]);
-        let verified: PasskeyJson = self.resource(call).await?;
+        let verified: vestibule_wire::Passkey = self.resource(call).await?;
         Ok(Passkey::from_wire(verified, self.clone()))
     }
 
@@ -269,7 +256,7 @@ impl Clerk {
             .map(|u| u.passkeys)
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|v| serde_json::from_value::<PasskeyJson>(v).ok())
+            .filter_map(|v| serde_json::from_value::<vestibule_wire::Passkey>(v).ok())
             .map(|p| Passkey::from_wire(p, self.clone()))
             .collect()
     }
@@ -288,7 +275,7 @@ mod tests {
                 "strategy": "passkey", "nonce": "{\"challenge\":\"AAAA\"}", "attempts": null,
                 "expire_at": 3},
         });
-        let p: PasskeyJson = serde_json::from_value(json).expect("passkey");
+        let p: vestibule_wire::Passkey = serde_json::from_value(json).expect("passkey");
         let clerk = Clerk::new("https://clerk.example.com").expect("clerk");
         let p = Passkey::from_wire(p, clerk);
         assert!(!p.is_verified());
