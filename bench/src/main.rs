@@ -687,7 +687,7 @@ fn print_passkey(run: &Run, users: usize, store: &str) {
     }
     let b = &run.bound;
     println!(
-        "  WebAuthn verify        median {:.4} ms before, {:.4} ms after; cost = p{} of {} samples = {:.4} ms (single thread, in-process: webauthn_rp, state decoded + JSON parsed + ECDSA P-256)",
+        "  WebAuthn verify        median {:.4} ms before, {:.4} ms after; cost = p{} of {} samples = {:.4} ms (single thread, in-process: webauthn_rp, the server's relying party: JSON parsed, state decoded, ECDSA P-256)",
         ms(b.median_before),
         ms(b.median_after),
         limits::COST_PERCENTILE,

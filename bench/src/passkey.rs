@@ -7,7 +7,8 @@
 //! Each user registers one passkey in setup, through the Frontend API as a signed-in user would
 //! (`POST /v1/me/passkeys`, `attempt_verification`), with a software authenticator of its own.
 //! The bound is the server's one WebAuthn assertion verification per flow (`webauthn_rp`: the
-//! credential JSON parsed, client data and authenticator data checked, ECDSA P-256 over SHA-256),
+//! credential JSON parsed, client data and authenticator data checked, ECDSA P-256 over SHA-256:
+//! the software authenticator makes ES256 credentials, as platform passkeys do),
 //! measured in this process; the rest of the server's CPU per flow is printed beside it.
 
 use crate::http::{Conn, FORM, JSON};
@@ -24,21 +25,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vestibule_client::{Clerk, PasskeyAuthenticator, SignInCreateParams, SoftwareAuthenticator};
-use webauthn_rp::bin::{Decode, Encode};
-use webauthn_rp::request::auth::{
-    AuthenticationVerificationOptions, DiscoverableCredentialRequestOptions,
-};
-use webauthn_rp::request::register::{
-    PublicKeyCredentialUserEntity, RegistrationVerificationOptions, UserHandle16, Username,
-};
-use webauthn_rp::request::{AsciiDomain, RpId};
-use webauthn_rp::response::auth::ser_relaxed::DiscoverableAuthenticationRelaxed16;
-use webauthn_rp::response::register::ser_relaxed::RegistrationRelaxed;
-use webauthn_rp::response::register::{CompressedPubKey, DynamicState, StaticState};
-use webauthn_rp::response::CredentialId;
-use webauthn_rp::{
-    AuthenticatedCredential, DiscoverableAuthenticationServerState,
-    PublicKeyCredentialCreationOptions,
+use vestibule_crypto::passkey::{
+    Assertion, NewCredential, RelyingParty, StoredCredential, USER_HANDLE_LEN,
 };
 
 /// The page the software authenticators claim to act for, and the RP ID that covers it; the
@@ -263,15 +251,14 @@ async fn flow(conn: &mut Conn, user: &PasskeyUser) -> Result<Vec<u128>, Fail> {
     Ok(steps)
 }
 
-/// One discoverable assertion verification, as the server runs it: the stored challenge state
-/// and credential decoded, the assertion JSON parsed, and `webauthn_rp`'s verification.
+/// One discoverable assertion verification, as the server runs it: the server's own relying
+/// party (`vestibule_crypto::passkey`, over `webauthn_rp`) parsing the assertion JSON, decoding
+/// the stored challenge and credential, and verifying.
 pub struct PasskeyProbe {
-    rp_id: RpId,
-    /// What the server stores: the credential's id, user handle, static and dynamic state.
-    credential_id: Vec<u8>,
-    user_handle: UserHandle16,
-    static_state: Vec<u8>,
-    dynamic_state: [u8; 7],
+    rp: RelyingParty,
+    /// What the server stores of the credential.
+    credential: NewCredential,
+    user_handle: [u8; USER_HANDLE_LEN],
     /// One challenge's stored state and the authenticator's answer to it.
     challenge_state: Vec<u8>,
     assertion: String,
@@ -281,58 +268,30 @@ impl PasskeyProbe {
     /// Registers a software authenticator with an in-process relying party and has it answer
     /// one challenge. Challenges expire, so each measurement takes a fresh probe.
     pub async fn new() -> Result<PasskeyProbe, String> {
-        let rp_id =
-            RpId::Domain(AsciiDomain::try_from(RP_ID.to_owned()).map_err(|e| e.to_string())?);
-        let handle = UserHandle16::new();
-        let name = Username::try_from("probe@bench.test").map_err(|e| e.to_string())?;
-        let user = PublicKeyCredentialUserEntity {
-            name,
-            id: &handle,
-            display_name: None,
-        };
-        let (server, options) = PublicKeyCredentialCreationOptions::passkey(&rp_id, user, vec![])
-            .start_ceremony()
+        let rp = RelyingParty::new(RP_ID, vec![ORIGIN.into()]).map_err(|e| e.to_string())?;
+        let user_handle = [7; USER_HANDLE_LEN];
+        let registration = rp
+            .start_registration(&user_handle, "probe@bench.test", &[])
             .map_err(|e| e.to_string())?;
         let authenticator = SoftwareAuthenticator::new(ORIGIN).map_err(|e| e.to_string())?;
         let created = authenticator
-            .create_credential(&serde_json::to_string(&options).map_err(|e| e.to_string())?)
+            .create_credential(&registration.options_json)
             .await
             .map_err(|e| e.to_string())?;
-        let registration = serde_json::from_str::<RegistrationRelaxed>(&created)
-            .map_err(|e| e.to_string())?
-            .0;
-        let origins = [ORIGIN];
-        let credential = server
-            .verify(
-                &rp_id,
-                &registration,
-                &RegistrationVerificationOptions::<&str, &str> {
-                    allowed_origins: &origins,
-                    ..Default::default()
-                },
-            )
+        let credential = rp
+            .finish_registration(&registration.state, &created)
             .map_err(|e| format!("probe registration: {e}"))?;
-        let (challenge, request) = DiscoverableCredentialRequestOptions::passkey(&rp_id)
-            .start_ceremony()
-            .map_err(|e| e.to_string())?;
+        let challenge = rp.start_authentication(&[]).map_err(|e| e.to_string())?;
         let assertion = authenticator
-            .get_assertion(&serde_json::to_string(&request).map_err(|e| e.to_string())?)
+            .get_assertion(&challenge.options_json)
             .await
             .map_err(|e| e.to_string())?;
         Ok(PasskeyProbe {
-            credential_id: credential.id().as_ref().to_vec(),
-            user_handle: handle,
-            static_state: credential
-                .static_state()
-                .encode()
-                .map_err(|e| e.to_string())?,
-            dynamic_state: credential
-                .dynamic_state()
-                .encode()
-                .map_err(|e| e.to_string())?,
-            challenge_state: challenge.encode().map_err(|e| e.to_string())?,
+            rp,
+            credential,
+            user_handle,
+            challenge_state: challenge.state,
             assertion,
-            rp_id,
         })
     }
 
@@ -342,34 +301,15 @@ impl PasskeyProbe {
     }
 
     fn try_verify(&self) -> Result<(), String> {
-        let assertion =
-            serde_json::from_str::<DiscoverableAuthenticationRelaxed16>(&self.assertion)
-                .map_err(|e| e.to_string())?
-                .0;
-        let mut credential = AuthenticatedCredential::new(
-            <CredentialId<&[u8]> as Decode>::decode(self.credential_id.as_slice())
-                .map_err(|e| e.to_string())?,
-            &self.user_handle,
-            StaticState::<CompressedPubKey<[u8; 32], [u8; 32], [u8; 48], Vec<u8>>>::decode(
-                self.static_state.as_slice(),
-            )
-            .map_err(|e| e.to_string())?,
-            DynamicState::decode(self.dynamic_state).map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| e.to_string())?;
-        let server = DiscoverableAuthenticationServerState::decode(self.challenge_state.as_slice())
-            .map_err(|e| e.to_string())?;
-        let origins = [ORIGIN];
-        server
-            .verify(
-                &self.rp_id,
-                &assertion,
-                &mut credential,
-                &AuthenticationVerificationOptions::<&str, &str> {
-                    allowed_origins: &origins,
-                    ..Default::default()
-                },
-            )
+        let assertion = Assertion::parse(&self.assertion).map_err(|e| e.to_string())?;
+        let stored = StoredCredential {
+            credential_id: &self.credential.credential_id,
+            user_handle: &self.user_handle,
+            public_key: &self.credential.public_key,
+            dynamic_state: &self.credential.dynamic_state,
+        };
+        self.rp
+            .finish_authentication(&self.challenge_state, &assertion, stored)
             .map(|_| ())
             .map_err(|e| e.to_string())
     }

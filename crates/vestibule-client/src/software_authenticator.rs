@@ -54,13 +54,18 @@ type SoftwareCtap2 = Authenticator<Option<Passkey>, AlwaysConsenting, AvailableB
 
 /// A CTAP2 authenticator over `store`; no attestation (an empty AAGUID), as most passkey
 /// providers answer.
+/// An authenticator making ES256 (ECDSA P-256) credentials, as platform passkeys do; offered
+/// Ed25519 first, it would otherwise pick that.
 fn ctap2(store: Option<Passkey>) -> SoftwareCtap2 {
-    Authenticator::new(
+    let mut authenticator = Authenticator::new(
         Aaguid::new_empty(),
         store,
         AlwaysConsenting,
         AvailableBackend,
-    )
+    );
+    // Every backend has ES256; were it missing, the authenticator would keep its own list.
+    let _ = authenticator.set_algorithms(&[passkey_crypto::iana::Algorithm::ES256]);
+    authenticator
 }
 
 fn webauthn_error(e: WebauthnError) -> PasskeyError {
