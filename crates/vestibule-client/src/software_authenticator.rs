@@ -65,6 +65,9 @@ fn ctap2(store: Option<Passkey>) -> SoftwareCtap2 {
     );
     // Every backend has ES256; were it missing, the authenticator would keep its own list.
     let _ = authenticator.set_algorithms(&[passkey_crypto::iana::Algorithm::ES256]);
+    // A signature counter, moving on at each assertion, as hardware and Chromium's virtual
+    // authenticator keep one: the server must follow it.
+    authenticator.set_make_credentials_with_signature_counter(true);
     authenticator
 }
 
@@ -214,6 +217,16 @@ impl SoftwareAuthenticator {
         *held = client.authenticator_mut().store_mut().take();
         let asserted = asserted.map_err(webauthn_error)?;
         Ok(serde_json::to_string(&asserted)?)
+    }
+
+    /// A second authenticator holding a copy of this one's passkey, as a cloned authenticator
+    /// would: its signature counter stays where the copy was taken.
+    pub async fn duplicate(&self) -> SoftwareAuthenticator {
+        SoftwareAuthenticator {
+            origin: self.origin.clone(),
+            passkey: Mutex::new(self.passkey.lock().await.clone()),
+            user_verification: AtomicBool::new(self.verifies_user()),
+        }
     }
 
     /// This authenticator acting for a page at `origin` instead (same passkey).

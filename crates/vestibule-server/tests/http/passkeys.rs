@@ -414,6 +414,40 @@ async fn passkeys_belong_to_their_account() {
     .await;
 }
 
+/// A cloned authenticator: its counter falls behind the one the server follows, and its
+/// assertion is refused.
+#[tokio::test]
+async fn a_signature_counter_that_goes_backwards_is_refused() {
+    let server = TestServer::with_settings(
+        vestibule_store::testing::Backend::Sqlite,
+        passkey_settings(),
+    )
+    .await;
+    let (fapi, me, _) = signed_in(&server, 7).await;
+    let original = SoftwareAuthenticator::new(ORIGIN).expect("authenticator");
+    register(&fapi, &me, &original).await;
+    let clone = original.duplicate().await;
+    for _ in 0..2 {
+        let client = server.native();
+        let (id, nonce) = discoverable(&client).await;
+        let assertion = original.get_assertion(&nonce).await.expect("asserted");
+        assert_eq!(
+            attempt(&client, &id, &assertion).await.ok()["response"]["status"],
+            "complete"
+        );
+    }
+    let client = server.native();
+    let (id, nonce) = discoverable(&client).await;
+    let behind = clone.get_assertion(&nonce).await.expect("asserted");
+    let r = attempt(&client, &id, &behind).await;
+    r.err(422, "form_param_value_invalid");
+    assert!(
+        r.body.to_string().contains("counter went backwards"),
+        "{}",
+        r.body
+    );
+}
+
 /// A passkey reverifies a session whose factor has aged.
 #[tokio::test]
 async fn a_passkey_reverifies_a_session() {
