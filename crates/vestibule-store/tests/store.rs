@@ -706,7 +706,7 @@ async fn more_tasks_than_connections_all_get_one() {
             })
             .collect();
         for t in tasks {
-            assert_eq!(t.await.expect("task"), 8);
+            assert_eq!(t.await.expect("task"), 9);
         }
     })
     .await;
