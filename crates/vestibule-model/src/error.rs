@@ -113,6 +113,20 @@ pub enum Error {
     LastIdentificationForSecondFactor,
     #[error("last identification")]
     LastIdentificationDeletionFailed,
+    /// The primary email address or phone number goes only once another one is primary.
+    #[error("primary identification")]
+    PrimaryIdentificationDeletionFailed,
+
+    // --- the user's own account
+    #[error("new password matches the current one")]
+    NewPasswordMatchesCurrent,
+    /// Removing the password would leave the user no way to sign in.
+    #[error("the password is the only way to sign in")]
+    PasswordRemovalFailed,
+    /// A form error about a parameter other than the one the error usually names (the
+    /// `current_password` of a password change, rather than a sign-in's `password`).
+    #[error("{param}: {error}")]
+    AtParam { param: String, error: Box<Error> },
 
     // --- session reverification
     #[error("no session verification started")]
@@ -265,6 +279,17 @@ impl Error {
         }
     }
 
+    /// The same error, about `param`. Only form errors name a parameter; others stay as they are.
+    pub fn at_param(self, param: &str) -> Self {
+        if self.status() != 422 || matches!(self, Error::AtParam { .. }) {
+            return self;
+        }
+        Error::AtParam {
+            param: param.into(),
+            error: Box::new(self),
+        }
+    }
+
     /// A write conditional on the version read found another request had changed `what` first
     /// (`"sign-in"`, `"verification"`): nothing of this request took effect.
     pub fn changed_elsewhere(what: &str) -> Self {
@@ -321,7 +346,11 @@ impl Error {
                 "identification_update_second_factor_unverified"
             }
             Error::LastIdentificationForSecondFactor => "identification_update_failed",
-            Error::LastIdentificationDeletionFailed => "identification_deletion_failed",
+            Error::LastIdentificationDeletionFailed
+            | Error::PrimaryIdentificationDeletionFailed => "identification_deletion_failed",
+            Error::NewPasswordMatchesCurrent => "form_new_password_matches_current",
+            Error::PasswordRemovalFailed => "form_password_removal_not_allowed",
+            Error::AtParam { error, .. } => error.code(),
             Error::SessionReverificationMissing => "session_reverification_missing",
             Error::InvalidActionForSessionReverification { .. } => {
                 "invalid_action_for_session_reverification"
@@ -352,6 +381,7 @@ impl Error {
             | Error::SecondFactorIdentificationUnverified
             | Error::LastIdentificationForSecondFactor
             | Error::LastIdentificationDeletionFailed
+            | Error::PrimaryIdentificationDeletionFailed
             | Error::SessionReverificationMissing
             | Error::InvalidActionForSessionReverification { .. } => 400,
             Error::BodyTooLarge { .. } => 413,
@@ -371,7 +401,10 @@ impl Error {
             | Error::PasswordRuleNotMet(_)
             | Error::PasswordDigestInvalid { .. }
             | Error::CodeIncorrect
-            | Error::TotpIncorrectCode => 422,
+            | Error::TotpIncorrectCode
+            | Error::NewPasswordMatchesCurrent
+            | Error::PasswordRemovalFailed => 422,
+            Error::AtParam { error, .. } => error.status(),
             Error::ResourceNotFound { .. } => 404,
             Error::ResourceForbidden { .. }
             | Error::UserLocked { .. }
@@ -434,7 +467,11 @@ impl Error {
             Error::BackupCodesNotAvailable => "Backup codes not available".into(),
             Error::SecondFactorDeletionNotAllowed => "Second factor deletion not allowed".into(),
             Error::SecondFactorIdentificationUnverified | Error::LastIdentificationForSecondFactor => "Update failed".into(),
-            Error::LastIdentificationDeletionFailed => "Deletion failed".into(),
+            Error::LastIdentificationDeletionFailed
+            | Error::PrimaryIdentificationDeletionFailed => "Deletion failed".into(),
+            Error::NewPasswordMatchesCurrent => "New password cannot be the same as the current password.".into(),
+            Error::PasswordRemovalFailed => "Password cannot be removed".into(),
+            Error::AtParam { error, .. } => error.message(),
             Error::SessionReverificationMissing => "is missing".into(),
             Error::InvalidActionForSessionReverification { .. } => "Invalid action for session reverification".into(),
             Error::TooManyRequests { .. } => "Too many requests".into(),
@@ -498,6 +535,9 @@ impl Error {
             Error::SecondFactorIdentificationUnverified => "Cannot update second factor attributes for unverified identification".into(),
             Error::LastIdentificationForSecondFactor => "You cannot set your last identification as second factor.".into(),
             Error::LastIdentificationDeletionFailed => "You cannot delete your last identification.".into(),
+            Error::PrimaryIdentificationDeletionFailed => "You cannot delete your primary identification. Make another one primary first.".into(),
+            Error::PasswordRemovalFailed => "You cannot remove your password: it is the only way you can sign in.".into(),
+            Error::AtParam { error, .. } => error.long_message(),
             Error::SessionReverificationMissing => "You need to start a new session verification flow first".into(),
             Error::InvalidActionForSessionReverification { action, resolution } => format!("We were unable to {action} for this session, as it's not ready for {resolution}."),
             Error::TooManyRequests { retry_after_seconds } => format!("Too many requests. Please try again in {retry_after_seconds} seconds."),
@@ -535,6 +575,12 @@ impl Error {
             Error::UserLocked { expires_in_seconds } => {
                 meta.lockout_expires_in_seconds = *expires_in_seconds
             }
+            Error::NewPasswordMatchesCurrent => meta.param_name = Some("new_password".into()),
+            Error::PasswordRemovalFailed => meta.param_name = Some("password".into()),
+            Error::AtParam { param, error } => {
+                meta = error.meta();
+                meta.param_name = Some(param.clone());
+            }
             _ => {}
         }
         meta
@@ -546,6 +592,7 @@ impl Error {
             Error::TooManyRequests {
                 retry_after_seconds,
             } => Some(*retry_after_seconds),
+            Error::AtParam { error, .. } => error.retry_after_seconds(),
             _ => None,
         }
     }
@@ -617,5 +664,18 @@ mod tests {
             Some(7)
         );
         assert_eq!(Error::PasswordIncorrect.retry_after_seconds(), None);
+    }
+
+    #[test]
+    fn a_form_error_can_name_another_parameter() {
+        let e = Error::PasswordIncorrect.at_param("current_password");
+        assert_eq!((e.status(), e.code()), (422, "form_password_incorrect"));
+        assert_eq!(e.meta().param_name.as_deref(), Some("current_password"));
+        assert_eq!(e.long_message(), Error::PasswordIncorrect.long_message());
+        // Not a form error: nothing to name.
+        let locked = Error::UserLocked {
+            expires_in_seconds: Some(60),
+        };
+        assert_eq!(locked.clone().at_param("current_password"), locked);
     }
 }

@@ -39,6 +39,7 @@ pub struct Settings {
     pub lockout: LockoutSettings,
     pub rate_limits: RateLimitSettings,
     pub mfa: MfaSettings,
+    pub actions: ActionSettings,
     pub web3: Web3Settings,
     pub google_one_tap: GoogleOneTapSettings,
     pub passkeys: PasskeySettings,
@@ -59,6 +60,7 @@ impl Default for Settings {
             lockout: LockoutSettings::default(),
             rate_limits: RateLimitSettings::default(),
             mfa: MfaSettings::default(),
+            actions: ActionSettings::default(),
             web3: Web3Settings::default(),
             google_one_tap: GoogleOneTapSettings::default(),
             passkeys: PasskeySettings::default(),
@@ -423,6 +425,20 @@ impl Default for MfaSettings {
             phone_code: true,
             reverification_seconds: 600,
         }
+    }
+}
+
+/// What users may do to their own account (Clerk's `user_settings.actions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActionSettings {
+    /// Users may delete their own account (`DELETE /v1/me`).
+    pub delete_self: bool,
+}
+
+impl Default for ActionSettings {
+    fn default() -> Self {
+        ActionSettings { delete_self: true }
     }
 }
 

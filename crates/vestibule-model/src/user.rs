@@ -228,6 +228,30 @@ impl User {
             || self.web3_wallets.iter().any(|w| w.verified && &w.id != id)
     }
 
+    /// Whether the user can be found to sign in at all (see [`Self::identifiable_without`]).
+    pub fn identifiable(&self) -> bool {
+        self.username.is_some()
+            || self.email_addresses.iter().any(|e| e.verified)
+            || self
+                .phone_numbers
+                .iter()
+                .any(|p| p.verified && !p.reserved_for_second_factor)
+            || self.web3_wallets.iter().any(|w| w.verified)
+    }
+
+    /// Whether the user could still sign in without a password: some first factor other than
+    /// the password and its resets (a code or link to a verified address, a wallet, a passkey).
+    pub fn signs_in_without_password(&self, settings: &Settings) -> bool {
+        self.first_factors(settings, None).iter().any(|f| {
+            !matches!(
+                f.strategy,
+                Strategy::Password
+                    | Strategy::ResetPasswordEmailCode
+                    | Strategy::ResetPasswordPhoneCode
+            )
+        })
+    }
+
     pub fn lock_state(&self, now: Timestamp) -> LockState {
         match self.locked_until {
             Some(until) if until.0 == i64::MAX => LockState::Locked(None),
@@ -602,6 +626,21 @@ pub(crate) mod fixtures {
 mod tests {
     use super::fixtures::user_with_password;
     use super::*;
+
+    #[test]
+    fn a_password_is_the_only_way_in_without_another_first_factor() {
+        let mut settings = Settings::default();
+        let mut user = user_with_password();
+        assert!(user.signs_in_without_password(&settings), "an email code");
+        settings.factors.email_code = false;
+        settings.factors.email_link = false;
+        // Resetting the password needs the password kept: it is no way in by itself.
+        settings.factors.reset_password = true;
+        assert!(!user.signs_in_without_password(&settings));
+        user.email_addresses[0].verified = false;
+        settings.factors.email_code = true;
+        assert!(!user.signs_in_without_password(&settings), "unverified");
+    }
 
     /// Every combination of first-factor settings, for each kind of identifier: the factors
     /// listed for an unknown account are those of a real account with that identifier and a

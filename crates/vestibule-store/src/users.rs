@@ -153,6 +153,47 @@ pub async fn delete_web3_wallet(
     Ok(r.rows_affected() == 1)
 }
 
+/// An email address of `user` was proven theirs. False when it is not theirs (any more).
+pub async fn mark_email_verified(
+    conn: &mut Connection,
+    user_id: &UserId,
+    email_id: &IdentificationId,
+    strategy: &str,
+) -> Result<bool> {
+    let r = query(
+        "UPDATE email_addresses SET verified = 1, verification_strategy = $3 WHERE id = $1 AND user_id = $2",
+    )
+    .bind(email_id.as_str())
+    .bind(user_id.as_str())
+    .bind(strategy)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Removes an email address of `user`. False when it is not theirs.
+pub async fn delete_email(
+    conn: &mut Connection,
+    user_id: &UserId,
+    email_id: &IdentificationId,
+) -> Result<bool> {
+    let r = query("DELETE FROM email_addresses WHERE id = $1 AND user_id = $2")
+        .bind(email_id.as_str())
+        .bind(user_id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Who an email address belongs to.
+pub async fn email_owner(conn: &mut Connection, id: &IdentificationId) -> Result<Option<UserId>> {
+    let owner: Option<String> = query_scalar("SELECT user_id FROM email_addresses WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(owner.map(UserId::from_trusted))
+}
+
 /// Whether a phone number of `user` is kept for MFA, and whether it is the default one. Only
 /// verified numbers may be (false otherwise, or when the number is not the user's).
 pub async fn set_phone_second_factor(
@@ -258,6 +299,12 @@ pub async fn delete(conn: &mut Connection, id: &UserId) -> Result<bool> {
         "email_addresses",
         "phone_numbers",
         "web3_wallets",
+        "passkeys",
+        "totp_factors",
+        "backup_codes",
+        "backup_code_sets",
+        "trusted_clients",
+        "sign_in_tokens",
         "sessions",
     ] {
         query(&format!("DELETE FROM {table} WHERE user_id = $1"))
