@@ -126,7 +126,7 @@ pub fn passkey(p: &Passkey, pending: Option<(&str, Timestamp)>) -> wire::Passkey
     }
 }
 
-pub fn user(u: &User, audience: Audience, now: Timestamp) -> wire::User {
+pub fn user(u: &User, audience: Audience, settings: &Settings, now: Timestamp) -> wire::User {
     let backend = audience == Audience::Backend;
     let lock = u.lock_state(now);
     wire::User {
@@ -185,7 +185,7 @@ pub fn user(u: &User, audience: Audience, now: Timestamp) -> wire::User {
         legal_accepted_at: None,
         create_organization_enabled: false,
         create_organizations_limit: None,
-        delete_self_enabled: false,
+        delete_self_enabled: settings.actions.delete_self,
         created_at: u.created_at.millis(),
         updated_at: u.updated_at.millis(),
     }
@@ -234,10 +234,39 @@ pub fn session_for_owner(
         actor: None,
         tasks: tasks(s),
         factor_verification_age: Some(s.factor_verification_age(now)),
-        user: Some(user(u, Audience::Frontend, now)),
+        user: Some(user(u, Audience::Frontend, settings, now)),
         public_user_data: Some(public_user_data(u)),
         created_at: s.created_at.millis(),
         updated_at: s.updated_at.millis(),
+    }
+}
+
+/// A session in its owner's list of sessions (`/v1/me/sessions`): no user, no token.
+pub fn session_with_activities(
+    s: &Session,
+    settings: &Settings,
+    now: Timestamp,
+) -> wire::SessionWithActivities {
+    let mut session = session_for_operator(s, settings, now);
+    session.client_id = None;
+    session.user_id = None;
+    session.factor_verification_age = Some(s.factor_verification_age(now));
+    wire::SessionWithActivities {
+        session,
+        latest_activity: wire::SessionActivity {
+            object: "session_activity".into(),
+            id: format!(
+                "sess_activity_{}",
+                s.id.as_str().trim_start_matches("sess_")
+            ),
+            browser_name: None,
+            browser_version: None,
+            device_type: None,
+            ip_address: None,
+            city: None,
+            country: None,
+            is_mobile: None,
+        },
     }
 }
 
@@ -530,7 +559,8 @@ pub fn environment(settings: &Settings, instance: &Instance) -> wire::Environmen
                 show_zxcvbn: false,
                 min_zxcvbn_strength: 0,
             },
-            actions: serde_json::json!({"delete_self": false, "create_organization": false}),
+            actions: serde_json::json!({"delete_self": settings.actions.delete_self,
+                "create_organization": false}),
             attack_protection: serde_json::json!({
                 "enumeration_protection": {"enabled": settings.sign_in.enumeration_protection},
                 "user_lockout": {"enabled": settings.lockout.enabled, "max_attempts": settings.lockout.max_attempts,

@@ -83,6 +83,36 @@ pub struct Session {
     pub updated_at: i64,
 }
 
+/// A session as the user's own session list shows it (clerk-js `getSessions()`): the session
+/// without its user, and where it was last used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionWithActivities {
+    #[serde(flatten)]
+    pub session: Session,
+    pub latest_activity: SessionActivity,
+}
+
+/// Where a session was last used. Only the id is known: devices and places are not recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionActivity {
+    pub object: String,
+    pub id: String,
+    #[serde(default)]
+    pub browser_name: Option<String>,
+    #[serde(default)]
+    pub browser_version: Option<String>,
+    #[serde(default)]
+    pub device_type: Option<String>,
+    #[serde(default)]
+    pub ip_address: Option<String>,
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub is_mobile: Option<bool>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionTask {
     pub key: String,

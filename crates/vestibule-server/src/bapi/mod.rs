@@ -2,6 +2,7 @@
 //! Every route needs `Authorization: Bearer <secret key>`.
 
 mod dev;
+mod identifications;
 mod mfa;
 pub mod sessions;
 mod sign_in_tokens;
@@ -49,13 +50,23 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/v1/users/{id}/verify_totp", post(mfa::verify_totp))
         .route(
+            "/v1/users/{id}/verify_password",
+            post(users::verify_password),
+        )
+        .route(
+            "/v1/email_addresses/{id}",
+            get(identifications::get_email_address).delete(identifications::delete_email_address),
+        )
+        .route(
             "/v1/users/{id}/passkeys/{passkey_id}",
             axum::routing::delete(mfa::delete_passkey),
         )
         .route("/v1/phone_numbers", post(mfa::create_phone_number))
         .route(
             "/v1/phone_numbers/{id}",
-            axum::routing::patch(mfa::update_phone_number),
+            get(identifications::get_phone_number)
+                .patch(mfa::update_phone_number)
+                .delete(identifications::delete_phone_number),
         )
         .route("/v1/sign_in_tokens", post(sign_in_tokens::create))
         .route(

@@ -22,7 +22,12 @@ const MAX_IDENTIFIERS: usize = 100;
 type UserResponse = ApiResult<Json<wire::User>>;
 
 fn respond(state: &AppState, u: &User) -> UserResponse {
-    Ok(Json(present::user(u, Audience::Backend, state.now())))
+    Ok(Json(present::user(
+        u,
+        Audience::Backend,
+        &state.settings,
+        state.now(),
+    )))
 }
 
 pub(super) async fn load(state: &AppState, id: &str) -> ApiResult<User> {
@@ -409,7 +414,7 @@ pub async fn list(
     Ok(Json(
         found
             .iter()
-            .map(|u| present::user(u, Audience::Backend, now))
+            .map(|u| present::user(u, Audience::Backend, &state.settings, now))
             .collect(),
     ))
 }
@@ -627,6 +632,34 @@ pub async fn delete(
         id: u.id.to_string(),
         deleted: true,
     }))
+}
+
+#[derive(serde::Serialize)]
+pub struct PasswordVerified {
+    verified: bool,
+}
+
+/// `POST /v1/users/{id}/verify_password` with `password`: `{"verified":true}`, or 422
+/// `form_password_incorrect`. A guess like a sign-in's: counted against the account's lockout
+/// before it is judged, refused while the account is locked.
+pub async fn verify_password(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<Json<PasswordVerified>> {
+    params.only(&["password"])?;
+    let password = params.required("password")?;
+    let u = load(&state, &id).await?;
+    if !u.has_password() {
+        return Err(Error::param_value_invalid("password", "is not set for this user").into());
+    }
+    let proven = crate::guesses::password(&state, Some(&u), password)
+        .await?
+        .or(Error::PasswordIncorrect)?;
+    let mut tx = state.store.begin().await?;
+    proven.settle(&state, &mut tx, None).await?;
+    tx.commit().await?;
+    Ok(Json(PasswordVerified { verified: true }))
 }
 
 async fn set_state(

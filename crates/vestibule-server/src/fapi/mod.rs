@@ -29,7 +29,29 @@ pub fn router(state: AppState) -> Router<AppState> {
                 .delete(client::delete_client),
         )
         .route("/v1/verify", get(verify::verify))
-        .route("/v1/me", get(me::get).patch(me::update))
+        .route(
+            "/v1/me",
+            get(me::get).patch(me::update).delete(me::account::delete),
+        )
+        .route("/v1/me/change_password", post(me::account::change_password))
+        .route("/v1/me/remove_password", post(me::account::remove_password))
+        .route("/v1/me/sessions", get(me::sessions::list))
+        .route("/v1/me/sessions/active", get(me::sessions::active))
+        .route("/v1/me/sessions/{id}/revoke", post(me::sessions::revoke))
+        .route("/v1/me/email_addresses", post(me::emails::create))
+        .route("/v1/me/email_addresses/", post(me::emails::create))
+        .route(
+            "/v1/me/email_addresses/{id}",
+            get(me::emails::get).delete(me::emails::delete),
+        )
+        .route(
+            "/v1/me/email_addresses/{id}/prepare_verification",
+            post(me::emails::prepare_verification),
+        )
+        .route(
+            "/v1/me/email_addresses/{id}/attempt_verification",
+            post(me::emails::attempt_verification),
+        )
         .route("/v1/me/metadata", axum::routing::patch(me::merge_metadata))
         .route(
             "/v1/me/totp",

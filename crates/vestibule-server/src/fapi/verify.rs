@@ -13,7 +13,7 @@ use axum::Extension;
 use vestibule_model::sign_in::{Progress, VerificationStatus};
 use vestibule_model::verification::{CodeVerification, VerificationOwner};
 use vestibule_model::SessionId;
-use vestibule_store::{clients, sign_ins, users, verifications};
+use vestibule_store::{clients, sessions, sign_ins, users, verifications};
 
 fn redirect(to: &str, status: &str, session: Option<&SessionId>) -> Response {
     let mut url = match url::Url::parse(to) {
@@ -103,9 +103,19 @@ async fn land(
         VerificationStatus::Expired => return Ok(redirect(&to, "expired", None)),
         _ => return Ok(redirect(&to, "failed", None)),
     }
-    // Links are sent only for sign-ins.
-    let VerificationOwner::SignIn(sign_in_id) = &v.owner else {
-        return Ok(redirect(&to, "failed", None));
+    // Links are sent for sign-ins and for email addresses users add to their account.
+    let sign_in_id = match &v.owner {
+        VerificationOwner::SignIn(id) => id,
+        VerificationOwner::Identification(email) => {
+            return Ok(match prove_email(state, identity, &v, email).await {
+                Ok(()) => redirect(&to, "verified", None),
+                Err(e) => {
+                    tracing::info!(code = e.0.code(), "email link refused");
+                    redirect(&to, "failed", None)
+                }
+            });
+        }
+        VerificationOwner::SessionVerification(_) => return Ok(redirect(&to, "failed", None)),
     };
     let mut conn = state.store.read().await.map_err(|e| err(&e))?;
     let Some((mut si, version)) = sign_ins::get(&mut conn, sign_in_id)
@@ -141,6 +151,46 @@ async fn land(
             }
         },
     )
+}
+
+/// A link sent to prove an email address a user added: the address is theirs. The user polling
+/// the address (`createEmailLinkFlow`) sees it verified.
+async fn prove_email(
+    state: &AppState,
+    identity: &ClientIdentity,
+    v: &CodeVerification,
+    email: &vestibule_model::IdentificationId,
+) -> Result<(), crate::error::ApiError> {
+    let gone = || vestibule_model::Error::not_found_id("email address", email.as_str());
+    let user_id = v.user_id.as_ref().ok_or_else(gone)?;
+    let mut conn = state.store.read().await?;
+    let user = users::get(&mut conn, user_id).await?.ok_or_else(gone)?;
+    drop(conn);
+    if state.settings.email_link.require_same_client {
+        let visitor = identity.client(state).await?;
+        let signed_in_there = match &visitor {
+            Some(c) => {
+                let mut conn = state.store.read().await?;
+                sessions::for_client(&mut conn, &c.id)
+                    .await?
+                    .iter()
+                    .any(|s| s.user_id == user.id)
+            }
+            None => false,
+        };
+        if !signed_in_there {
+            return Err(vestibule_model::Error::client_state("opened on another device").into());
+        }
+    }
+    let now = state.now();
+    let visitor = identity.client(state).await?.map(|c| c.id);
+    let mut tx = state.store.begin().await?;
+    if !verifications::mark_verified(&mut tx, &v.id, now, visitor.as_ref()).await? {
+        return Err(vestibule_model::Error::VerificationAlreadyVerified.into());
+    }
+    super::me::emails::verified(&mut tx, &user, email, &v.strategy, now).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn finish(

@@ -1,9 +1,13 @@
-//! `/v1/me`: the signed-in user reading and changing their own profile (clerk-js's `User`), and
-//! enrolling second factors ([`mfa`]).
+//! `/v1/me`: the signed-in user reading and changing their own profile (clerk-js's `User`), their
+//! email addresses ([`emails`]) and phone numbers ([`phones`]), password and the account itself
+//! ([`account`]), sessions ([`sessions`]), and enrolling second factors ([`mfa`]).
 
+pub mod account;
+pub mod emails;
 pub mod mfa;
 pub mod passkeys;
 pub mod phones;
+pub mod sessions;
 pub mod wallets;
 
 use super::view;
@@ -17,10 +21,10 @@ use axum::extract::{RawQuery, State};
 use axum::{Extension, Json};
 use serde_json::Value;
 use vestibule_model::{Client, Error, Session, SessionId, User};
-use vestibule_store::{sessions, users};
+use vestibule_store::users;
 use vestibule_wire as wire;
 
-type UserResponse = Json<wire::Envelope<wire::User>>;
+pub(super) type UserResponse = Json<wire::Envelope<wire::User>>;
 
 /// Who a `/me` call acts for.
 pub(super) struct Me {
@@ -59,7 +63,7 @@ pub(super) async fn current(
             .ok_or(Error::SignedOut)?,
     };
     let mut conn = state.store.read().await?;
-    let session = sessions::get(&mut conn, &session_id)
+    let session = vestibule_store::sessions::get(&mut conn, &session_id)
         .await?
         .filter(|s| s.client_id == client.id)
         .ok_or_else(|| Error::not_found_id("session", session_id.as_str()))?;
@@ -93,13 +97,13 @@ pub(super) async fn envelope<T: serde::Serialize>(
     }))
 }
 
-async fn respond(
+pub(super) async fn respond(
     state: &AppState,
     identity: &ClientIdentity,
     client: &Client,
     user: &User,
 ) -> ApiResult<UserResponse> {
-    let response = present::user(user, Audience::Frontend, state.now());
+    let response = present::user(user, Audience::Frontend, &state.settings, state.now());
     envelope(state, identity, client, response).await
 }
 
@@ -114,19 +118,25 @@ pub async fn get(
 }
 
 /// `PATCH /v1/me`: names, username, unsafe metadata and primary identifiers. Other fields are
-/// not the user's to change (public and private metadata belong to the operator).
+/// not the user's to change (public and private metadata belong to the operator). A new
+/// username or primary identifier needs a recent verification, as in Clerk; names do not.
 pub async fn update(
     State(state): State<AppState>,
     Extension(identity): Extension<ClientIdentity>,
     RawQuery(query): RawQuery,
     params: Params,
 ) -> ApiResult<UserResponse> {
-    let (client, mut user) = current_user(&state, &identity, query.as_deref()).await?;
+    let Me {
+        client,
+        session,
+        mut user,
+    } = current(&state, &identity, query.as_deref()).await?;
     for forbidden in ["public_metadata", "private_metadata", "password"] {
         if params.contains(forbidden) {
             return Err(Error::param_unknown(forbidden).into());
         }
     }
+    let before = user.clone();
     if let Some(v) = text_field(&params, "first_name")? {
         user.first_name = v;
     }
@@ -134,31 +144,50 @@ pub async fn update(
         user.last_name = v;
     }
     if let Some(v) = text_field(&params, "username")? {
+        if v.is_some() && !state.settings.identifiers.username {
+            return Err(Error::param_unknown("username").into());
+        }
         user.username = v.as_deref().map(username).transpose()?;
     }
     if let Some(m) = metadata(&params, "unsafe_metadata")? {
         user.unsafe_metadata = Value::Object(m);
     }
     if let Some(id) = params.non_empty("primary_email_address_id")? {
-        let found = user.email_addresses.iter().find(|e| e.id.as_str() == id);
+        let found = user
+            .email_addresses
+            .iter()
+            .find(|e| e.id.as_str() == id && e.verified);
         user.primary_email_address_id = Some(found.map(|e| e.id.clone()).ok_or_else(|| {
             ApiError(Error::param_value_invalid(
                 "primary_email_address_id",
-                "is not one of your email addresses",
+                "is not one of your verified email addresses",
             ))
         })?);
     }
     if let Some(id) = params.non_empty("primary_phone_number_id")? {
-        let found = user.phone_numbers.iter().find(|p| p.id.as_str() == id);
+        let found = user
+            .phone_numbers
+            .iter()
+            .find(|p| p.id.as_str() == id && p.verified);
         user.primary_phone_number_id = Some(found.map(|p| p.id.clone()).ok_or_else(|| {
             ApiError(Error::param_value_invalid(
                 "primary_phone_number_id",
-                "is not one of your phone numbers",
+                "is not one of your verified phone numbers",
             ))
         })?);
     }
+    let sensitive = user.username != before.username
+        || user.primary_email_address_id != before.primary_email_address_id
+        || user.primary_phone_number_id != before.primary_phone_number_id;
+    if sensitive {
+        crate::mfa::check_recent_verification(&state, &session, &user, state.now())?;
+    }
+    if before.username.is_some() && user.username.is_none() && !user.identifiable() {
+        return Err(Error::LastIdentificationDeletionFailed.into());
+    }
     user.updated_at = state.now();
     let mut tx = state.store.begin().await?;
+    // A username another account holds is `form_identifier_exists`.
     if !users::update(&mut tx, &user).await? {
         return Err(Error::SignedOut.into());
     }

@@ -62,16 +62,29 @@ fn phone_wire(
     w
 }
 
-async fn latest_code(
+/// The last code (or link) sent to prove an email address or phone number, whatever became of
+/// it.
+pub(super) async fn latest_code(
     state: &AppState,
-    phone: &IdentificationId,
+    identification: &IdentificationId,
 ) -> ApiResult<Option<CodeVerification>> {
     let mut conn = state.store.read().await?;
     Ok(verifications::latest_for_owner(
         &mut conn,
-        &VerificationOwner::Identification(phone.clone()),
+        &VerificationOwner::Identification(identification.clone()),
     )
     .await?)
+}
+
+/// A stored code as the resend cooldown reads it.
+pub(super) fn as_sent(c: CodeVerification) -> Option<SentCode> {
+    Some(SentCode {
+        strategy: c.strategy,
+        verification_id: c.id,
+        identification_id: c.identification_id?,
+        expire_at: c.expire_at,
+        created_at: c.created_at,
+    })
 }
 
 /// `POST /v1/me/phone_numbers` with `phone_number` (E.164): added unverified.
@@ -156,17 +169,8 @@ pub async fn prepare_verification(
     )
     .await?;
     let now = state.now();
-    // The resend cooldown runs from the last code sent for this number.
     // The last code sent to this phone, whatever became of it, starts the resend cooldown.
-    let previous = latest_code(&state, &phone.id).await?.and_then(|c| {
-        Some(SentCode {
-            strategy: c.strategy,
-            verification_id: c.id,
-            identification_id: c.identification_id?,
-            expire_at: c.expire_at,
-            created_at: c.created_at,
-        })
-    });
+    let previous = latest_code(&state, &phone.id).await?.and_then(as_sent);
     let (code, _) = start_code(
         NewCode {
             id: VerificationId::generate(state.rng.as_ref()),
