@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod account;
 mod bapi;
 mod client_identity;
 mod codes;
